@@ -1,0 +1,64 @@
+"""Input validation shared by every public function.
+
+NumPy is permissive: it broadcasts mismatched shapes, wraps negative indices and
+turns object arrays into surprises.  These helpers turn such inputs into one clear
+``ValueError`` or ``TypeError`` that names the function, what it expected and what
+it was given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def as_float_array(value, name: str, where: str, dtype=None) -> np.ndarray:
+    """Return ``value`` as a floating-point ndarray, or raise a clear error.
+
+    Float arrays keep their dtype (float32 stays float32); integers and booleans
+    become ``dtype`` (float64 when not given).  Object, string and complex data
+    are rejected with a ``TypeError``.
+    """
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, etc.
+        raise TypeError(f"{where}: {name} must be a numeric array, got {type(value).__name__} ({exc})") from None
+    kind = arr.dtype.kind
+    if kind == "f":
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+    if kind in "biu":
+        return arr.astype(np.float64 if dtype is None else dtype)
+    raise TypeError(f"{where}: {name} must hold real numbers, got dtype {arr.dtype}")
+
+
+def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: str) -> None:
+    """Raise ``ValueError`` unless ``arr.ndim`` is one of ``allowed``."""
+    if arr.ndim not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"{where}: {name} must be {want}, got shape {arr.shape}")
+
+
+def require_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], where: str) -> None:
+    """Raise ``ValueError`` naming both shapes when ``a`` and ``b`` differ in shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{where}: {names[0]} and {names[1]} must have the same shape, "
+            f"got {names[0]} {a.shape} and {names[1]} {b.shape}"
+        )
+
+
+def require_positive_int(value, name: str, where: str) -> int:
+    """Return ``value`` as an int, raising ``ValueError``/``TypeError`` unless it is >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def require_finite(arr: np.ndarray, name: str, where: str) -> None:
+    """Raise ``ValueError`` if ``arr`` holds NaN or infinity."""
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf)")

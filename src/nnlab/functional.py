@@ -1,0 +1,103 @@
+"""Activations and softmax as pure functions (the handout's Stage 3 and 5 API).
+
+Every function takes arrays and returns a new array; nothing is cached.  The module
+versions in :mod:`nnlab.layers` (``ReLU``, ``Tanh``) call these and keep the input
+that their backward pass needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnlab._checks import as_float_array, require_same_shape
+
+
+def relu(x):
+    """Rectified linear unit, elementwise: ``max(0, x)``.
+
+    Args:
+        x: array of any shape.
+    Returns:
+        array of the same shape and float dtype as ``x``.
+    """
+    x = as_float_array(x, "x", "relu")
+    return np.maximum(x, 0)
+
+
+def relu_backward(x, dout):
+    """Gradient of the loss with respect to the ReLU's input.
+
+    ``dx = dout * (x > 0)``: the upstream gradient passes where the input was
+    positive and is blocked elsewhere.  At exactly ``x == 0`` the derivative is
+    taken as 0, as in the handout's ``x > 0`` mask.
+
+    Args:
+        x: the ReLU's *input* (pre-activation), any shape.
+        dout: upstream gradient, same shape as ``x``.
+    Returns:
+        ``dx`` with the shape of ``x`` and the dtype of ``dout``.
+    """
+    x = as_float_array(x, "x", "relu_backward")
+    dout = as_float_array(dout, "dout", "relu_backward")
+    require_same_shape(x, dout, ("x", "dout"), "relu_backward")
+    return dout * (x > 0)
+
+
+def tanh(x):
+    """Hyperbolic tangent, elementwise; squashes values into (-1, 1).
+
+    ``np.tanh`` is used rather than ``(e^x - e^-x)/(e^x + e^-x)``, which overflows
+    for ``|x|`` above about 710.
+    """
+    x = as_float_array(x, "x", "tanh")
+    return np.tanh(x)
+
+
+def tanh_backward(x, dout):
+    """Gradient through tanh: ``dx = dout * (1 - tanh(x)**2)``.
+
+    Args:
+        x: the tanh's *input* (pre-activation), any shape.
+        dout: upstream gradient, same shape as ``x``.
+    Returns:
+        ``dx`` with the shape of ``x``.
+    """
+    x = as_float_array(x, "x", "tanh_backward")
+    dout = as_float_array(dout, "dout", "tanh_backward")
+    require_same_shape(x, dout, ("x", "dout"), "tanh_backward")
+    t = np.tanh(x)
+    return dout * (1 - t * t)
+
+
+def softmax(logits):
+    """Row-wise softmax: ``exp(z_i) / sum_j exp(z_j)`` over the last axis.
+
+    The row maximum is subtracted first, which leaves the result unchanged but
+    keeps ``exp`` from overflowing (logits of +-1e4 are fine).
+
+    Args:
+        logits: (batch, C) scores, or a single row of shape (C,).
+    Returns:
+        probabilities of the same shape; each row sums to 1.
+    """
+    z = as_float_array(logits, "logits", "softmax")
+    if z.ndim == 0:
+        raise ValueError("softmax: logits must be 1-D or 2-D, got a scalar")
+    z = z - z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def log_softmax(logits):
+    """Row-wise ``log(softmax(logits))``, computed without taking ``log`` of 0.
+
+    ``log_softmax(z) = z - max(z) - log(sum(exp(z - max(z))))``.  Used by the
+    cross-entropy loss module so that a confident wrong answer gives a large but
+    finite loss.
+    """
+    z = as_float_array(logits, "logits", "log_softmax")
+    if z.ndim == 0:
+        raise ValueError("log_softmax: logits must be 1-D or 2-D, got a scalar")
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

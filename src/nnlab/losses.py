@@ -1,0 +1,168 @@
+"""Losses: mean squared error, softmax cross-entropy, and the handout's L2 penalty.
+
+Two flavours, one set of formulas:
+
+* the handout's functions (``cross_entropy``, ``softmax_cross_entropy_backward``,
+  ``mse``) return a value or a gradient, exactly as Stage 5 uses them;
+* loss objects (:class:`MSELoss`, :class:`SoftmaxCrossEntropyLoss`) return
+  ``(value, gradient)`` in one call, which is what :func:`nnlab.train.fit` needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnlab._checks import as_float_array, require_same_shape
+from nnlab.functional import log_softmax
+from nnlab.utils import one_hot
+
+
+def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
+    """Accept one-hot targets of the same shape, or integer class labels of shape (batch,)."""
+    Y = np.asarray(Y_true)
+    if Y.ndim == 1 and probs.ndim == 2 and Y.dtype.kind in "iu" and Y.shape[0] == probs.shape[0]:
+        return one_hot(Y, probs.shape[1], dtype=probs.dtype)
+    Y = as_float_array(Y, "Y_true", where)
+    require_same_shape(probs, Y, ("probs", "Y_true"), where)
+    return Y
+
+
+def mse(yhat, y) -> float:
+    """Mean squared error ``mean((yhat - y)**2)`` over every element."""
+    yhat = as_float_array(yhat, "yhat", "mse")
+    y = as_float_array(y, "y", "mse")
+    require_same_shape(yhat, y, ("yhat", "y"), "mse")
+    err = yhat - y
+    return float(np.mean(err * err))
+
+
+def cross_entropy(probs, Y_true, eps=1e-9) -> float:
+    """Mean negative log-likelihood of the true classes.
+
+    ``CE = -(1/B) * sum_i sum_c Y[i, c] * log(probs[i, c])``.  Probabilities are
+    clipped below at ``eps`` so that a probability of exactly 0 gives a large,
+    finite loss instead of ``inf``; a perfect prediction gives exactly 0.
+
+    Args:
+        probs: (batch, C) predicted probabilities (e.g. from ``softmax``).
+        Y_true: (batch, C) one-hot targets, or (batch,) integer labels.
+        eps: smallest probability fed to ``log``.
+    Returns:
+        the loss as a Python float.
+    """
+    probs = as_float_array(probs, "probs", "cross_entropy")
+    if probs.ndim != 2:
+        raise ValueError(f"cross_entropy: probs must be 2-D (batch, classes), got shape {probs.shape}")
+    Y = _targets_like(Y_true, probs, "cross_entropy")
+    if probs.shape[0] == 0:
+        raise ValueError("cross_entropy: the batch is empty (0 rows)")
+    logp = np.log(np.clip(probs, eps, None))
+    return float(-(Y * logp).sum(axis=1).mean()) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def softmax_cross_entropy_backward(probs, Y_true):
+    """Gradient of mean cross-entropy with respect to the logits: ``(probs - Y) / batch``.
+
+    This fused form is why softmax and cross-entropy are paired: the softmax
+    Jacobian and the ``1/p`` of the log cancel (see REPORT.md, Stage 5).
+
+    Args:
+        probs: (batch, C) softmax output.
+        Y_true: (batch, C) one-hot targets, or (batch,) integer labels.
+    Returns:
+        (batch, C) gradient, dtype of ``probs``.
+    """
+    probs = as_float_array(probs, "probs", "softmax_cross_entropy_backward")
+    if probs.ndim != 2:
+        raise ValueError(
+            f"softmax_cross_entropy_backward: probs must be 2-D (batch, classes), got shape {probs.shape}"
+        )
+    Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward")
+    return ((probs - Y) / max(probs.shape[0], 1)).astype(probs.dtype, copy=False)
+
+
+class MSELoss:
+    """Mean squared error returning ``(value, dLoss/dyhat)``.
+
+    ``L = mean((yhat - y)**2)`` over all elements; ``dL/dyhat = 2 (yhat - y) / size``.
+    For a single output column this is the handout's ``(2 / bs) * err``.
+    """
+
+    def __call__(self, yhat, y):
+        yhat = as_float_array(yhat, "yhat", "MSELoss")
+        y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype)
+        require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
+        err = yhat - y
+        value = float(np.mean(err * err))
+        err *= 2.0 / max(err.size, 1)
+        return value, err
+
+    def __repr__(self) -> str:
+        return "MSELoss()"
+
+
+class SoftmaxCrossEntropyLoss:
+    """Softmax followed by mean cross-entropy, on raw logits, returning ``(value, dlogits)``.
+
+    The value is computed with ``log_softmax`` (no ``log`` of a rounded-to-zero
+    probability), the gradient with the fused ``(softmax - Y) / batch``.
+    Targets may be one-hot (batch, C) or integer labels (batch,).
+    After a call, ``self.probs`` holds the softmax probabilities.
+    """
+
+    def __init__(self):
+        self.probs = None
+
+    def __call__(self, logits, Y_true):
+        z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss")
+        if z.ndim != 2 or z.shape[0] == 0:
+            raise ValueError(
+                f"SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes), got shape {z.shape}"
+            )
+        Y = _targets_like(Y_true, z, "SoftmaxCrossEntropyLoss")
+        logp = log_softmax(z)
+        value = float(-(Y * logp).sum(axis=1).mean())
+        probs = np.exp(logp)
+        self.probs = probs
+        grad = probs - Y
+        grad /= z.shape[0]
+        return value, grad
+
+    def __repr__(self) -> str:
+        return "SoftmaxCrossEntropyLoss()"
+
+
+class L2Penalty:
+    """The handout's L2 regularisation: ``lam * sum(W**2)`` over weights, never biases.
+
+    Its gradient ``2 * lam * W`` is *added* to each weight's gradient by
+    :meth:`backward`, after the data loss's backward pass has set it.
+
+    Note: this is the handout's convention.  PyTorch's ``weight_decay=wd`` and
+    Keras's ``L2(l)`` on the same loss correspond to ``lam = wd / 2`` and
+    ``lam = l`` respectively.
+
+    Args:
+        lam: regularisation strength, >= 0.
+    """
+
+    def __init__(self, lam: float):
+        lam = float(lam)
+        if not np.isfinite(lam) or lam < 0:
+            raise ValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")
+        self.lam = lam
+
+    def __repr__(self) -> str:
+        return f"L2Penalty(lam={self.lam})"
+
+    def __call__(self, params) -> float:
+        """The penalty value for the given parameters (a list of :class:`~nnlab.layers.Param`)."""
+        return float(self.lam * sum(np.sum(p.value * p.value) for p in params if p.decay))
+
+    def backward(self, params) -> None:
+        """Add ``2 * lam * W`` to the gradient of every weight."""
+        if self.lam == 0:
+            return
+        for p in params:
+            if p.decay:
+                p.grad += (2.0 * self.lam) * p.value

@@ -1,0 +1,116 @@
+"""Models built from :mod:`nnlab.layers`: the handout's ``MLP`` and a builder for deeper nets.
+
+``MLP`` is only a handout-shaped face on a :class:`~nnlab.layers.Sequential`
+(``Linear -> ReLU|Tanh -> Linear``): the same layers, the same forward and backward
+code, so that what a student trains by hand and what ``nnlab.train.fit`` trains
+are one code path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnlab._checks import require_positive_int
+from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
+
+#: The activations a model can use, by name.
+NONLINEARITIES = {"relu": ReLU, "tanh": Tanh}
+
+
+def _activation(nonlin: str, where: str) -> Module:
+    if nonlin not in NONLINEARITIES:
+        choices = ", ".join(repr(k) for k in NONLINEARITIES)
+        raise ValueError(f"{where}: nonlin must be one of {choices}, got {nonlin!r}")
+    return NONLINEARITIES[nonlin]()
+
+
+def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None) -> Sequential:
+    """Build ``Linear -> act -> ... -> Linear`` with the given layer widths.
+
+    Args:
+        sizes: widths ``[in_dim, hidden_1, ..., out_dim]``; at least two entries.
+        nonlin: ``"relu"`` or ``"tanh"``, used between every pair of linear layers.
+        dtype: parameter dtype.
+        init: ``"xavier"`` or ``"he"``; by default He for ReLU, Xavier for tanh.
+        rng: ``numpy.random.Generator`` for the initial weights (global state if ``None``).
+    Returns:
+        a :class:`~nnlab.layers.Sequential`.
+    """
+    sizes = [require_positive_int(s, "layer width", "make_mlp") for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"make_mlp: need at least an input and an output width, got {sizes}")
+    _activation(nonlin, "make_mlp")
+    if init is None:
+        init = "he" if nonlin == "relu" else "xavier"
+    layers: list[Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i > 0:
+            layers.append(_activation(nonlin, "make_mlp"))
+        layers.append(Linear(a, b, dtype=dtype, init=init, rng=rng, name=f"l{i + 1}"))
+    return Sequential(layers)
+
+
+class MLP(Module):
+    """One-hidden-layer perceptron, ``Linear -> ReLU|Tanh -> Linear`` (the handout's Stage 3).
+
+    Args:
+        in_dim: input width.
+        hidden_dim: number of hidden units.
+        out_dim: output width (1 for regression, C for C-class logits).
+        nonlin: ``"relu"`` (default) or ``"tanh"``.
+        dtype: parameter dtype (float64 default).
+        init: ``"xavier"`` (the handout's, default) or ``"he"``.
+        rng: ``numpy.random.Generator`` for the initial weights (global state if ``None``).
+
+    Attributes:
+        l1, l2: the two :class:`~nnlab.layers.Linear` layers.
+        act: the activation module.
+        net: the underlying ``Sequential(l1, act, l2)``.
+
+    Shape:
+        forward: (batch, in_dim) -> ``(yhat, h)`` with yhat (batch, out_dim) and
+        h (batch, hidden_dim) the hidden activations.
+
+    Example:
+        >>> import numpy as np, nnlab
+        >>> model = nnlab.MLP(1, 32, 1, nonlin="tanh", rng=np.random.default_rng(0))
+        >>> yhat, h = model.forward(np.zeros((5, 1)))
+        >>> yhat.shape, h.shape
+        ((5, 1), (5, 32))
+    """
+
+    def __init__(self, in_dim, hidden_dim, out_dim, nonlin="relu", dtype=np.float64, init="xavier", rng=None):
+        self.act = _activation(nonlin, "MLP")
+        self.nonlin = nonlin
+        self.l1 = Linear(in_dim, hidden_dim, dtype=dtype, init=init, rng=rng, name="l1")
+        self.l2 = Linear(hidden_dim, out_dim, dtype=dtype, init=init, rng=rng, name="l2")
+        self.net = Sequential(self.l1, self.act, self.l2)
+
+    def __repr__(self) -> str:
+        return f"MLP({self.l1.in_dim}, {self.l1.out_dim}, {self.l2.out_dim}, nonlin={self.nonlin!r})"
+
+    @property
+    def h_pre(self):
+        """The hidden layer's pre-activation ``z1`` cached by the last forward (handout name)."""
+        return self.act.x
+
+    def forward(self, x):
+        """Return ``(yhat, h)``: the output and the hidden activations."""
+        z1 = self.l1.forward(x)
+        h = self.act.forward(z1)
+        return self.l2.forward(h), h
+
+    def predict(self, x):
+        """Return only ``yhat`` (for code that expects one output)."""
+        return self.net.forward(x)
+
+    def backward(self, dyhat, h=None):
+        """Back-propagate ``dyhat``; sets every ``dW``/``db`` and returns ``dx``.
+
+        ``h`` is accepted for the handout's signature; the activation module
+        already cached what it needs.
+        """
+        return self.net.backward(dyhat)
+
+    def parameters(self) -> list[Param]:
+        return self.net.parameters()

@@ -1,0 +1,174 @@
+"""The handout's shared helpers (Stage 0, 4, 5 and 6): seeding, plotting, checks, encoding.
+
+Plots are written to PNG files through Matplotlib's Agg canvas, never shown on a
+screen, so the same code runs on a laptop, a server and CI.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from nnlab._checks import as_float_array, require_ndim, require_positive_int
+
+#: Where :func:`plot_series` writes when no path is given (override with NNLAB_FIGURES).
+DEFAULT_FIGURE_DIR = "figures"
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python's ``random`` and NumPy's global generator; return a fresh ``Generator``.
+
+    The handout seeds ``np.random`` and ``random`` with 42 at the top of every
+    stage; this does both and also hands back ``np.random.default_rng(seed)`` for
+    code that prefers an explicit generator.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed_everything: seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    return np.random.default_rng(int(seed))
+
+
+def one_hot(y, C, dtype=np.float32) -> np.ndarray:
+    """Encode integer labels as one-hot rows.
+
+    Args:
+        y: (batch,) integer class labels in ``[0, C)``.
+        C: number of classes.
+        dtype: output dtype (float32 as in the handout).
+    Returns:
+        (batch, C) array with a single 1 per row.
+    Raises:
+        ValueError: for a label below 0 or at least ``C`` (NumPy would silently
+            wrap a negative index to the last class).
+    """
+    C = require_positive_int(C, "C", "one_hot")
+    y = np.asarray(y)
+    require_ndim(y, (1,), "y", "one_hot")
+    if y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if y.size and y.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= C):
+        bad = y[(y < 0) | (y >= C)]
+        raise ValueError(f"one_hot: labels must lie in [0, {C}), got {bad[:5].tolist()}")
+    out = np.zeros((y.shape[0], C), dtype=dtype)
+    out[np.arange(y.shape[0]), y.astype(np.intp)] = 1
+    return out
+
+
+def standardize_features(X):
+    """Shift every column to mean 0 and scale it to standard deviation 1.
+
+    ``X_std = (X - mu) / sigma`` with ``sigma = std(X) + 1e-8`` so that a constant
+    column does not divide by zero.
+
+    Args:
+        X: (n, d) features.
+    Returns:
+        ``(X_std, mu, sigma)``; ``mu`` and ``sigma`` have shape (1, d).
+    """
+    X = as_float_array(X, "X", "standardize_features")
+    require_ndim(X, (2,), "X", "standardize_features")
+    if X.shape[0] == 0:
+        raise ValueError("standardize_features: X has no rows")
+    mu = X.mean(axis=0, keepdims=True)
+    sigma = X.std(axis=0, keepdims=True) + 1e-8
+    return (X - mu) / sigma, mu, sigma
+
+
+def unstandardize_linear_weights(W_std, b_std, mu, sigma):
+    """Express a linear model fitted on standardized features in original units.
+
+    ``y = b_std + sum_j W_std[j] (x_j - mu_j) / sigma_j = b_orig + sum_j W_orig[j] x_j``
+    with ``W_orig[j] = W_std[j] / sigma_j`` and
+    ``b_orig = b_std - sum_j W_std[j] mu_j / sigma_j``.
+
+    Args:
+        W_std: (d,) or (1, d) weights on standardized features.
+        b_std: scalar bias (or a 1-element array).
+        mu, sigma: (1, d) or (d,) column means and scales from ``standardize_features``.
+    Returns:
+        ``(W_orig, b_orig)``: (d,) array and float.
+    """
+    where = "unstandardize_linear_weights"
+    W = as_float_array(W_std, "W_std", where).ravel()
+    mu = as_float_array(mu, "mu", where).ravel()
+    sigma = as_float_array(sigma, "sigma", where).ravel()
+    b = as_float_array(b_std, "b_std", where).ravel()
+    if not (W.shape == mu.shape == sigma.shape):
+        raise ValueError(
+            f"{where}: W_std, mu and sigma must have d entries each, got {W.shape}, {mu.shape}, {sigma.shape}"
+        )
+    if b.size != 1:
+        raise ValueError(f"{where}: b_std must be a single number, got shape {b.shape}")
+    W_orig = W / sigma
+    b_orig = float(b[0] - np.sum(W * mu / sigma))
+    return W_orig, b_orig
+
+
+def assert_close(name, got, want, atol=1e-7, rtol=1e-5, strict=False) -> bool:
+    """Print whether ``got`` matches ``want`` within tolerance, with the max abs error.
+
+    As in the handout this prints rather than raises, and returns the verdict;
+    pass ``strict=True`` to raise ``AssertionError`` on a mismatch.
+    """
+    got = np.asarray(got)
+    want = np.asarray(want)
+    same_shape = got.shape == want.shape
+    ok = bool(same_shape and np.allclose(got, want, atol=atol, rtol=rtol))
+    err = f"{np.max(np.abs(got - want)):.3g}" if same_shape and got.size else "shape mismatch"
+    print(f"[{name}] match: {ok} (max abs err ~ {err})")
+    if not ok and not same_shape:
+        print(" shapes:", got.shape, "vs", want.shape)
+    if strict and not ok:
+        raise AssertionError(f"[{name}] values differ (max abs err {err})")
+    return ok
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    return slug or "series"
+
+
+def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value", logy=False) -> Path:
+    """Plot one curve and write it to a PNG file (the handout's ``plt.show()``, for files).
+
+    Args:
+        xs, ys: the curve's x and y values, same length.
+        title: figure title; also names the file when ``path`` is not given.
+        path: output file; by default ``$NNLAB_FIGURES/<title>.png`` (``figures/``).
+        xlabel, ylabel: axis labels.
+        logy: use a logarithmic y axis.
+    Returns:
+        the path of the PNG written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    xs = np.asarray(list(xs) if not isinstance(xs, np.ndarray) else xs)
+    ys = as_float_array(ys, "ys", "plot_series")
+    if xs.shape[0] != ys.shape[0]:
+        raise ValueError(f"plot_series: xs and ys must be the same length, got {xs.shape[0]} and {ys.shape[0]}")
+    if path is None:
+        path = Path(os.environ.get("NNLAB_FIGURES", DEFAULT_FIGURE_DIR)) / f"{_slug(title)}.png"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(xs, ys)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -1,0 +1,87 @@
+"""Activations and softmax: the handout's mini-checks, edge cases and properties."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import nnlab
+from nnlab import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
+
+
+def test_relu_mini_check_from_handout():
+    z = np.array([-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(relu(z), [0.0, 0.0, 3.0])
+    np.testing.assert_array_equal(relu_backward(z, np.array([10.0, 10.0, 10.0])), [0.0, 0.0, 10.0])
+
+
+def test_relu_derivative_is_zero_at_exactly_zero():
+    assert relu_backward(np.zeros((2, 2)), np.ones((2, 2))).sum() == 0
+
+
+def test_tanh_backward_formula(rng):
+    x = rng.normal(size=(4, 5))
+    dout = rng.normal(size=(4, 5))
+    np.testing.assert_allclose(tanh_backward(x, dout), dout * (1 - np.tanh(x) ** 2))
+
+
+def test_tanh_does_not_overflow():
+    out = tanh(np.array([-1e4, 1e4]))
+    np.testing.assert_array_equal(out, [-1.0, 1.0])
+
+
+@pytest.mark.parametrize("f", [relu_backward, tanh_backward])
+def test_backward_shape_mismatch_is_a_clear_error(f):
+    with pytest.raises(ValueError, match=r"same shape.*\(2, 3\).*\(3, 2\)"):
+        f(np.ones((2, 3)), np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("f", [relu, tanh, softmax])
+def test_float32_stays_float32(f):
+    assert f(np.ones((2, 3), dtype=np.float32)).dtype == np.float32
+
+
+def test_activation_backwards_keep_float32():
+    x = np.ones((2, 3), dtype=np.float32)
+    assert relu_backward(x, x).dtype == np.float32
+    assert tanh_backward(x, x).dtype == np.float32
+
+
+def test_softmax_is_stable_for_huge_logits():
+    p = softmax(np.array([[1e4, 0.0, -1e4], [-1e4, -1e4, -1e4]]))
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(p[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(p[1], [1 / 3] * 3)
+
+
+def test_softmax_single_row():
+    np.testing.assert_allclose(softmax(np.array([0.0, np.log(3.0)])), [0.25, 0.75])
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 8)), elements=st.floats(-50, 50)))
+def test_softmax_rows_are_distributions(z):
+    p = softmax(z)
+    assert np.all(p >= 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.log(np.clip(p, 1e-300, None)), log_softmax(z), atol=1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(2, 6)), elements=st.floats(-5, 5)))
+def test_softmax_is_shift_invariant(z):
+    np.testing.assert_allclose(softmax(z), softmax(z + 123.0), atol=1e-12)
+
+
+@pytest.mark.parametrize("pair", [(relu, relu_backward), (tanh, tanh_backward)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 4), (7, 2)])
+def test_activation_gradcheck(pair, shape, rng):
+    x = rng.normal(size=shape)
+    x[np.abs(x) < 0.05] = 0.5  # keep away from ReLU's kink, where differences are not derivatives
+    assert nnlab.gradcheck(pair, x).passed
+
+
+def test_object_input_is_a_type_error():
+    with pytest.raises(TypeError, match="relu"):
+        relu(np.array(["a", "b"]))

@@ -1,0 +1,187 @@
+"""Linear, ReLU, Tanh and Sequential through the module protocol."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nnlab
+from nnlab import Linear, ReLU, Sequential, Tanh
+
+
+def test_linear_shapes_and_init(rng):
+    lin = Linear(in_dim=5, out_dim=3, rng=rng)
+    assert lin.W.shape == (3, 5) and lin.b.shape == (3,)
+    assert lin.dW.shape == (3, 5) and lin.db.shape == (3,)
+    assert np.all(lin.b == 0)
+    limit = math.sqrt(6 / 8)
+    assert np.all(np.abs(lin.W) <= limit)
+    assert lin.W.dtype == np.float64 and lin.x is None
+
+
+def test_xavier_variance_matches_theory():
+    lin = Linear(400, 600, rng=np.random.default_rng(0))
+    # uniform(-a, a) has variance a^2 / 3 = 2 / (in + out)
+    assert abs(lin.W.var() - 2 / 1000) / (2 / 1000) < 0.02
+
+
+def test_he_init_limit():
+    lin = Linear(50, 10, init="he", rng=np.random.default_rng(0))
+    assert np.abs(lin.W).max() <= math.sqrt(6 / 50)
+    assert np.abs(lin.W).max() > math.sqrt(6 / 60)
+
+
+def test_global_seed_makes_handout_code_repeatable():
+    np.random.seed(42)
+    a = Linear(3, 2).W
+    np.random.seed(42)
+    b = Linear(3, 2).W
+    np.testing.assert_array_equal(a, b)
+
+
+def test_forward_is_x_WT_plus_b(rng):
+    lin = Linear(4, 2, rng=rng)
+    lin.b[:] = [1.0, -2.0]
+    x = rng.normal(size=(6, 4))
+    np.testing.assert_allclose(lin.forward(x), x @ lin.W.T + lin.b)
+    assert lin.x is x
+
+
+def test_backward_formulas(rng):
+    lin = Linear(4, 3, rng=rng)
+    x = rng.normal(size=(5, 4))
+    dout = rng.normal(size=(5, 3))
+    lin.forward(x)
+    dx = lin.backward(dout)
+    np.testing.assert_allclose(lin.dW, dout.T @ x)
+    np.testing.assert_allclose(lin.db, dout.sum(axis=0))
+    np.testing.assert_allclose(dx, dout @ lin.W)
+
+
+def test_backward_accepts_flat_list_for_single_row(rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.forward(np.array([[1.0, 2.0, 3.0]]))
+    dx = lin.backward([0.5, -1.0])
+    assert dx.shape == (1, 3)
+    np.testing.assert_allclose(lin.dW, np.outer([0.5, -1.0], [1.0, 2.0, 3.0]))
+
+
+def test_single_row_input_gives_single_row_output(rng):
+    lin = Linear(3, 2, rng=rng)
+    out = lin.forward(np.array([1.0, 2.0, 3.0]))
+    assert out.shape == (2,)
+    assert lin.backward(np.ones(2)).shape == (3,)
+
+
+def test_backward_twice_sets_not_accumulates(rng):
+    net = Sequential(Linear(3, 4, rng=rng), Tanh(), Linear(4, 2, rng=rng))
+    x = rng.normal(size=(5, 3))
+    dout = rng.normal(size=(5, 2))
+    net.forward(x)
+    net.backward(dout)
+    first = [p.grad.copy() for p in net.parameters()]
+    net.backward(dout)
+    for a, p in zip(first, net.parameters()):
+        np.testing.assert_array_equal(a, p.grad)
+
+
+def test_wrong_width_names_layer_width_and_shape():
+    lin = Linear(3, 2)
+    with pytest.raises(ValueError, match=r"Linear\(3 -> 2\): expected input of width 3, got shape \(4, 5\)"):
+        lin.forward(np.ones((4, 5)))
+
+
+def test_three_d_input_is_rejected():
+    with pytest.raises(ValueError, match="width 3"):
+        Linear(3, 2).forward(np.ones((2, 2, 3)))
+
+
+@pytest.mark.parametrize("module", [Linear(3, 2), ReLU(), Tanh(), Sequential(Linear(3, 2), ReLU())])
+def test_backward_before_forward_is_a_runtime_error(module):
+    with pytest.raises(RuntimeError, match="before forward"):
+        module.backward(np.ones((1, 2)))
+
+
+def test_backward_with_wrong_dout_shape(rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.forward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"dout of shape \(4, 2\), got \(4, 3\)"):
+        lin.backward(np.ones((4, 3)))
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="in_dim"):
+        Linear(0, 2)
+    with pytest.raises(TypeError, match="out_dim"):
+        Linear(2, 2.5)
+    with pytest.raises(ValueError, match="init"):
+        Linear(2, 2, init="zeros")
+    with pytest.raises(TypeError, match="Sequential"):
+        Sequential(Linear(2, 2), "relu")
+
+
+def test_float32_stays_float32_through_forward_and_backward(rng):
+    net = nnlab.make_mlp([4, 8, 3], dtype=np.float32, rng=rng)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    out = net.forward(x)
+    dx = net.backward(np.ones_like(out))
+    assert out.dtype == dx.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in net.parameters())
+
+
+def test_float32_input_through_float64_layer_is_not_upcast(rng):
+    lin = Linear(3, 2, rng=rng)
+    x = np.ones((4, 3), dtype=np.float32)
+    out = lin.forward(x)
+    assert out.dtype == np.float32
+    assert lin.backward(np.ones((4, 2), dtype=np.float32)).dtype == np.float32
+    assert lin.dW.dtype == np.float64  # gradients match their parameters
+
+
+def test_integer_input_becomes_float64():
+    assert Linear(2, 1).forward(np.array([[1, 2]])).dtype == np.float64
+
+
+def test_astype_converts_parameters(rng):
+    net = nnlab.make_mlp([2, 3, 1], rng=rng).astype(np.float32)
+    assert net.dtype == np.float32
+
+
+def test_repr_is_readable():
+    assert repr(Linear(3, 2)) == "Linear(in_dim=3, out_dim=2, dtype=float64)"
+    assert "ReLU()" in repr(Sequential(Linear(3, 2), ReLU()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(1, 5), st.integers(1, 5), st.integers(1, 5), st.integers(1, 6), st.integers(0, 2**31 - 1)
+)
+def test_stacked_linear_layers_are_one_linear_map(d_in, d_hidden, d_out, batch, seed):
+    """Handout Stage 2: two Linear layers equal one with W = W2 @ W1, b = W2 @ b1 + b2."""
+    rng = np.random.default_rng(seed)
+    lin1, lin2 = Linear(d_in, d_hidden, rng=rng), Linear(d_hidden, d_out, rng=rng)
+    lin1.b[:] = rng.normal(size=d_hidden)
+    lin2.b[:] = rng.normal(size=d_out)
+    x = rng.normal(size=(batch, d_in))
+    collapsed = Linear(d_in, d_out)
+    collapsed.W = lin2.W @ lin1.W
+    collapsed.b = lin2.W @ lin1.b + lin2.b
+    np.testing.assert_allclose(lin2.forward(lin1.forward(x)), collapsed.forward(x), atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 4), st.integers(1, 5), st.sampled_from(["relu", "tanh"]),
+       st.integers(0, 2**31 - 1))
+def test_every_module_passes_gradcheck_for_random_shapes(d_in, d_hidden, d_out, batch, nonlin, seed):
+    rng = np.random.default_rng(seed)
+    net = nnlab.make_mlp([d_in, d_hidden, d_out], nonlin=nonlin, rng=rng)
+    result = nnlab.gradcheck(net, rng.normal(size=(batch, d_in)), seed=seed)
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_deep_sequential_gradcheck(depth, rng):
+    sizes = [3] + [5] * depth + [2]
+    assert nnlab.gradcheck(nnlab.make_mlp(sizes, nonlin="tanh", rng=rng), rng.normal(size=(4, 3))).passed

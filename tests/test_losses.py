@@ -1,0 +1,125 @@
+"""Losses and the L2 penalty: handout mini-checks, stability, gradients, errors."""
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import (
+    L2Penalty,
+    Linear,
+    MSELoss,
+    SoftmaxCrossEntropyLoss,
+    assert_close,
+    cross_entropy,
+    softmax,
+    softmax_cross_entropy_backward,
+)
+
+
+def test_cross_entropy_perfect_prediction_is_zero():
+    probs = np.array([[0.0, 1.0, 0.0]], dtype=np.float32)
+    assert cross_entropy(probs, np.array([[0, 1, 0]], dtype=np.float32)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cross_entropy_fifty_fifty_is_ln2():
+    probs = np.array([[0.5, 0.5, 0.0]], dtype=np.float32)
+    assert cross_entropy(probs, np.array([[1, 0, 0]], dtype=np.float32)) == pytest.approx(np.log(2), rel=1e-6)
+
+
+def test_cross_entropy_finite_when_true_class_has_zero_probability():
+    value = cross_entropy(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))
+    assert np.isfinite(value) and value == pytest.approx(-np.log(1e-9))
+
+
+def test_cross_entropy_accepts_integer_labels(rng):
+    probs = softmax(rng.normal(size=(6, 4)))
+    y = np.array([0, 3, 1, 2, 2, 0])
+    assert cross_entropy(probs, y) == pytest.approx(cross_entropy(probs, nnlab.one_hot(y, 4)))
+
+
+@pytest.mark.parametrize("f", [cross_entropy, softmax_cross_entropy_backward])
+def test_mismatched_shapes_name_both(f):
+    with pytest.raises(ValueError, match=r"probs \(2, 3\) and Y_true \(2, 4\)"):
+        f(np.full((2, 3), 1 / 3), np.zeros((2, 4)))
+
+
+def test_fused_backward_is_probs_minus_y_over_batch(rng):
+    probs = softmax(rng.normal(size=(5, 3)))
+    Y = nnlab.one_hot(np.array([0, 1, 2, 1, 0]), 3)
+    np.testing.assert_allclose(softmax_cross_entropy_backward(probs, Y), (probs - Y) / 5, rtol=1e-6)
+
+
+def test_fused_backward_equals_finite_differences_of_softmax_then_ce(rng):
+    """The derivation's claim, checked numerically: d CE(softmax(z)) / dz = (p - y) / B."""
+    z = rng.normal(size=(4, 5))
+    Y = nnlab.one_hot(np.array([1, 4, 0, 2]), 5, dtype=np.float64)
+    fused = softmax_cross_entropy_backward(softmax(z), Y)
+    numeric = nnlab.numerical_gradient(lambda: cross_entropy(softmax(z), Y, eps=0.0), z)
+    assert nnlab.rel_error(fused, numeric) < 1e-7
+
+
+def test_softmax_ce_loss_is_stable_for_huge_logits():
+    value, grad = SoftmaxCrossEntropyLoss()(np.array([[1e4, -1e4], [-1e4, 1e4]]), np.array([1, 1]))
+    assert np.isfinite(value) and value == pytest.approx(1e4)
+    assert np.all(np.isfinite(grad))
+
+
+def test_softmax_ce_loss_matches_handout_functions(rng):
+    z = rng.normal(size=(6, 3))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    value, grad = SoftmaxCrossEntropyLoss()(z, y)
+    probs = softmax(z)
+    assert value == pytest.approx(cross_entropy(probs, y))
+    np.testing.assert_allclose(grad, softmax_cross_entropy_backward(probs, y))
+
+
+@pytest.mark.parametrize("shape", [(1, 2), (4, 3), (8, 10)])
+def test_losses_pass_gradcheck(shape, rng):
+    pred = rng.normal(size=shape)
+    assert nnlab.gradcheck(MSELoss(), pred, rng.normal(size=shape)).passed
+    labels = rng.integers(0, shape[1], size=shape[0])
+    assert nnlab.gradcheck(SoftmaxCrossEntropyLoss(), pred, labels).passed
+
+
+def test_mse_loss_gradient_is_handout_dyhat(rng):
+    yhat, y = rng.normal(size=(7, 1)), rng.normal(size=(7, 1))
+    value, grad = MSELoss()(yhat, y)
+    assert value == pytest.approx(np.mean((yhat - y) ** 2))
+    np.testing.assert_allclose(grad, (2.0 / 7) * (yhat - y))
+
+
+def test_mse_shape_mismatch():
+    with pytest.raises(ValueError, match=r"\(3, 1\).*\(3,\)"):
+        MSELoss()(np.ones((3, 1)), np.ones(3))
+
+
+def test_l2_mini_check_from_handout():
+    np.random.seed(3)
+    lin = Linear(in_dim=3, out_dim=1)
+    Xn = np.random.randn(5, 3)
+    yc = np.random.randn(5, 1)
+    dy = (2.0 / 5) * (lin.forward(Xn) - yc)
+    lin.backward(dy)
+    dW_no_reg = lin.dW.copy()
+    lam = 0.01
+    lin.backward(dy)
+    L2Penalty(lam).backward(lin.parameters())
+    assert assert_close("L2 grad delta", lin.dW - dW_no_reg, 2 * lam * lin.W)
+
+
+def test_l2_penalty_value_and_gradient_skip_biases(rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.b[:] = 5.0
+    pen = L2Penalty(0.3)
+    assert pen(lin.parameters()) == pytest.approx(0.3 * np.sum(lin.W**2))
+    numeric = nnlab.numerical_gradient(lambda: pen(lin.parameters()), lin.W)
+    lin.dW = np.zeros_like(lin.W)
+    lin.db = np.zeros_like(lin.b)
+    pen.backward(lin.parameters())
+    np.testing.assert_allclose(lin.dW, numeric, atol=1e-8)
+    assert np.all(lin.db == 0)
+
+
+def test_l2_penalty_rejects_negative_lambda():
+    with pytest.raises(ValueError, match="lam"):
+        L2Penalty(-1)

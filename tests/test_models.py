@@ -1,0 +1,111 @@
+"""MLP (handout API), make_mlp, and the handout's Stage 2/3 code typed against nnlab."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import MLP, Linear
+
+
+def test_mlp_api(rng):
+    model = MLP(in_dim=3, hidden_dim=5, out_dim=2, nonlin="tanh", rng=rng)
+    assert isinstance(model.l1, Linear) and isinstance(model.l2, Linear)
+    yhat, h = model.forward(rng.normal(size=(4, 3)))
+    assert yhat.shape == (4, 2) and h.shape == (4, 5)
+    np.testing.assert_allclose(h, np.tanh(model.h_pre))
+    dx = model.backward(np.ones((4, 2)), h)
+    assert dx.shape == (4, 3)
+    assert len(model.parameters()) == 4
+
+
+def test_mlp_rejects_unknown_nonlinearity():
+    with pytest.raises(ValueError, match=r"'relu', 'tanh'.*'sigmoid'"):
+        MLP(2, 3, 1, nonlin="sigmoid")
+
+
+@pytest.mark.parametrize("nonlin", ["relu", "tanh"])
+def test_mlp_gradcheck(nonlin, rng):
+    assert nnlab.gradcheck(MLP(3, 6, 2, nonlin=nonlin, rng=rng), rng.normal(size=(5, 3))).passed
+
+
+def test_mlp_overfits_twenty_samples():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4))
+    y = rng.normal(size=(20, 1))
+    model = MLP(4, 64, 1, nonlin="tanh", rng=rng)
+    opt = nnlab.Adam(model.parameters(), lr=0.01)
+    loss = nnlab.MSELoss()
+    for _ in range(2000):
+        value, grad = loss(model.predict(X), y)
+        model.backward(grad)
+        opt.step()
+    assert value < 1e-3
+
+
+def test_make_mlp_depth_and_init(rng):
+    net = nnlab.make_mlp([4, 16, 16, 3], nonlin="relu", rng=rng)
+    assert [type(m).__name__ for m in net] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert net[0].init == "he"
+    with pytest.raises(ValueError, match="at least"):
+        nnlab.make_mlp([4])
+
+
+def test_handout_stage2_code_trains():
+    """The handout's two-layer linear net, typed in against nnlab: loss decreases."""
+    np.random.seed(42)
+    lin1 = Linear(in_dim=1, out_dim=4)
+    lin2 = Linear(in_dim=4, out_dim=1)
+    lr = 0.05
+    losses = []
+    x = np.linspace(-2, 2, 200)
+    y = 2.5 * x - 0.7 + 0.25 * np.random.randn(200)
+    X, Y = x.reshape(-1, 1), y.reshape(-1, 1)
+    for _ in range(200):
+        h = lin1.forward(X)
+        yhat = lin2.forward(h)
+        err = yhat - Y
+        losses.append(np.mean(err**2))
+        dyhat = (2.0 / X.shape[0]) * err
+        dh = lin2.backward(dyhat)
+        _ = lin1.backward(dh)
+        for layer in (lin1, lin2):
+            layer.W -= lr * layer.dW
+            layer.b -= lr * layer.db
+    assert losses[-1] < 0.1 * losses[0]
+    assert losses[-1] < 0.08  # noise variance is 0.0625
+    assert all(b <= a + 1e-12 for a, b in zip(losses[50:], losses[51:]))
+
+
+def test_handout_stage3_code_trains():
+    np.random.seed(42)
+    x2 = np.linspace(-1, 1, 400)
+    y2 = np.sin(2 * math.pi * x2) + 0.1 * np.random.randn(400)
+    X2, Y2 = x2.reshape(-1, 1), y2.reshape(-1, 1)
+    model = MLP(in_dim=1, hidden_dim=32, out_dim=1, nonlin="relu")
+    lr = 0.005
+    losses = []
+    for _ in range(1500):
+        yhat, h = model.forward(X2)
+        err = yhat - Y2
+        losses.append(np.mean(err**2))
+        _ = model.backward((2.0 / X2.shape[0]) * err, h)
+        for layer in (model.l1, model.l2):
+            layer.W -= lr * layer.dW
+            layer.b -= lr * layer.db
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_two_layer_linear_net_tiny_batch_of_three_points_gradcheck():
+    """The handout's Stage 2 checkpoint: finite differences on a batch of 3 points."""
+    rng = np.random.default_rng(7)
+    net = nnlab.Sequential(Linear(1, 4, rng=rng), Linear(4, 1, rng=rng))
+    X = rng.normal(size=(3, 1))
+    Y = rng.normal(size=(3, 1))
+    loss = nnlab.MSELoss()
+    _, dyhat = loss(net.forward(X), Y)
+    net.backward(dyhat)
+    for p in net.parameters():
+        numeric = nnlab.numerical_gradient(lambda: loss(net.forward(X), Y)[0], p.value)
+        assert nnlab.rel_error(p.grad, numeric) < 1e-8

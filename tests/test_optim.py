@@ -1,0 +1,80 @@
+"""Optimizers: updates equal their formulas; weight decay skips biases."""
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import SGD, Adam, Linear
+
+
+def _layer_with_grads(rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.dW = rng.normal(size=lin.W.shape)
+    lin.db = rng.normal(size=lin.b.shape)
+    return lin
+
+
+def test_plain_sgd_is_the_handout_update(rng):
+    lin = _layer_with_grads(rng)
+    W0, b0 = lin.W.copy(), lin.b.copy()
+    SGD(lin.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(lin.W, W0 - 0.1 * lin.dW)
+    np.testing.assert_allclose(lin.b, b0 - 0.1 * lin.db)
+
+
+def test_sgd_momentum_two_steps(rng):
+    lin = _layer_with_grads(rng)
+    W0, g = lin.W.copy(), lin.dW.copy()
+    opt = SGD(lin.parameters(), lr=0.1, momentum=0.9)
+    opt.step()
+    opt.step()
+    np.testing.assert_allclose(lin.W, W0 - 0.1 * g - 0.1 * (0.9 * g + g))
+
+
+def test_weight_decay_on_weights_only(rng):
+    lin = _layer_with_grads(rng)
+    W0, b0 = lin.W.copy(), lin.b.copy()
+    SGD(lin.parameters(), lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_allclose(lin.W, W0 - 0.1 * (lin.dW + 0.5 * W0))
+    np.testing.assert_allclose(lin.b, b0 - 0.1 * lin.db)
+
+
+def test_adam_first_step_moves_each_weight_by_lr(rng):
+    lin = _layer_with_grads(rng)
+    W0 = lin.W.copy()
+    Adam(lin.parameters(), lr=0.01).step()
+    np.testing.assert_allclose(np.abs(lin.W - W0), 0.01, rtol=1e-5)
+
+
+def test_adam_minimises_a_quadratic():
+    lin = Linear(2, 1, rng=np.random.default_rng(0))
+    opt = Adam(lin.parameters(), lr=0.05)
+    target = np.array([[3.0, -2.0]])
+    for _ in range(1000):
+        lin.dW = 2 * (lin.W - target)
+        lin.db = np.zeros(1)
+        opt.step()
+    np.testing.assert_allclose(lin.W, target, atol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0}, {"lr": -1}, {"lr": float("nan")}, {"lr": 0.1, "momentum": 1.0}])
+def test_bad_hyper_parameters(kwargs):
+    with pytest.raises(ValueError):
+        SGD(Linear(2, 1).parameters(), **kwargs)
+
+
+def test_empty_parameter_list():
+    with pytest.raises(ValueError, match="empty"):
+        SGD([], lr=0.1)
+
+
+def test_optimizer_follows_gradients_set_after_construction(rng):
+    """backward assigns new dW arrays; the optimizer must read them live, not cache them."""
+    lin = Linear(3, 1, rng=rng)
+    opt = SGD(lin.parameters(), lr=1.0)
+    W0 = lin.W.copy()
+    lin.forward(np.ones((1, 3)))
+    lin.backward(np.ones((1, 1)))
+    opt.step()
+    np.testing.assert_allclose(lin.W, W0 - 1.0)
+    assert nnlab.SGD is SGD
