@@ -39,6 +39,10 @@ class Optimizer:
         """Update every parameter from its current gradient."""
         raise NotImplementedError
 
+    def state_arrays(self) -> list[np.ndarray]:
+        """The optimizer's own arrays (velocities, moments), for housekeeping such as denormal flushing."""
+        return []
+
     def _grad(self, p, weight_decay: float) -> np.ndarray:
         if weight_decay and p.decay:
             return p.grad + weight_decay * p.value
@@ -62,6 +66,9 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be below 1, got {momentum}")
         self.weight_decay = _positive(weight_decay, "weight_decay", "SGD", allow_zero=True)
         self.velocity = [None] * len(self.params)
+
+    def state_arrays(self) -> list[np.ndarray]:
+        return [v for v in self.velocity if v is not None]
 
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
@@ -105,6 +112,9 @@ class Adam(Optimizer):
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
         self.t = 0
+
+    def state_arrays(self) -> list[np.ndarray]:
+        return self.m + self.v
 
     def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
