@@ -28,19 +28,28 @@ def _save(fig, path) -> Path:
     return path
 
 
-def curves(path, series, title, xlabel="epoch", ylabel="loss", logy=False, logx=False, hline=None, size=(6.4, 4.2)):
+def curves(path, series, title, xlabel="epoch", ylabel="loss", logy=False, logx=False, hline=None, size=(6.4, 4.2),
+           ylim=None):
     """Plot several named curves on one set of axes.
 
     Args:
         path: PNG to write.
-        series: ``{label: (x, y)}`` or ``{label: y}`` (x = 0..len-1).
+        series: ``{label: y}`` (x = 0..len-1), ``{label: (x, y)}`` or ``{label: (x, y, style)}``
+            with ``style`` a dict of Matplotlib line options (``color``, ``ls``, ...).
         hline: optional ``(y, label)`` drawn as a dashed reference line.
+        ylim: optional ``(low, high)`` for the y axis (e.g. to keep a diverging curve from
+            flattening the others).
     """
     fig = _figure(size)
     ax = fig.add_subplot()
     for label, data in series.items():
-        x, y = data if isinstance(data, tuple) else (np.arange(len(data)), data)
-        ax.plot(x, y, label=label, lw=1.4)
+        if not isinstance(data, tuple):
+            data = (np.arange(len(data)), data)
+        x, y = data[:2]
+        style = {"lw": 1.4, **(data[2] if len(data) > 2 else {})}
+        ax.plot(x, y, label=label, **style)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if hline is not None:
         ax.axhline(hline[0], ls="--", color="grey", lw=1, label=hline[1])
     if logy:
@@ -136,7 +145,7 @@ def dots(path, groups, title, ylabel="value", target=None):
     """
     fig = _figure()
     ax = fig.add_subplot()
-    for i, (label, values) in enumerate(groups.items()):
+    for i, values in enumerate(groups.values()):
         values = np.asarray(values, dtype=float)
         ax.scatter(np.full(values.shape, i), values, s=28, alpha=0.7)
         ax.hlines(values.mean(), i - 0.25, i + 0.25, color="black", lw=2)

@@ -121,72 +121,76 @@ def fit(
     first_needed = first.needs_input_grad if first is not None else None
     if first is not None:
         first.needs_input_grad = False
-    try:
-        for epoch in range(epochs):
-            if shuffle:
-                batches = iterate_minibatches(n, batch_size, rng) if rng is not None else _global_batches(n, batch_size)
-            else:
-                batches = (slice(None),)
-            total = 0.0
-            count = 0
-            for idx in batches:
-                Xb, Yb = X[idx], Y[idx]
-                if augment is not None:
-                    Xb = augment(Xb, rng)
-                value, grad = loss_fn(net.forward(Xb), Yb)
-                if penalty is not None:
-                    value += penalty(params)
-                if not math.isfinite(value):
-                    history.diverged = True
-                    history.message = (
-                        f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: the loss became {value}"
-                        f" (last finite loss {last_finite:.6g}); {ADVICE}"
-                        if last_finite is not None
-                        else f"{name}: the loss is {value} at the first step; {ADVICE}"
-                    )
-                    return history
-                last_finite = value
-                history.step_loss.append(value)
-                net.backward(grad)
-                if penalty is not None:
-                    penalty.backward(params)
-                optimizer.step()
-                total += value
-                count += 1
-                step += 1
-            flush_denormals([p.value for p in params] + optimizer.state_arrays())
-            history.epoch_loss.append(total / count)
-            history.epochs_run = epoch + 1
-            if evaluate is not None:
-                for key, val in evaluate(epoch).items():
-                    history.metrics.setdefault(key, []).append(float(val))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4g}")
-            if early_stopping is not None:
-                score = history.metrics[early_stopping.monitor][-1]
-                if early_stopping.mode == "max":
-                    score = -score
-                if score < best_score - early_stopping.min_delta:
-                    best_score, waited = score, 0
-                    history.best_epoch = epoch
-                    best = [p.value.copy() for p in params]
+    # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for epoch in range(epochs):
+                if shuffle:
+                    # rng=None shuffles with the global np.random.permutation, as the handout's loop does
+                    batches = iterate_minibatches(n, batch_size, np.random if rng is None else rng)
                 else:
-                    waited += 1
-                    if waited >= early_stopping.patience:
-                        history.message = f"{name}: early stop after epoch {epoch + 1} (best epoch {epoch + 1 - waited})"
-                        break
-        if not all(np.all(np.isfinite(p.value)) for p in params):
-            history.diverged = True
-            history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
-    finally:
-        if first is not None:
-            first.needs_input_grad = first_needed
-        if bar is not None:
-            bar.close()
-        if best is not None:
-            for p, saved in zip(params, best):
-                p.value[...] = saved
+                    batches = (slice(None),)
+                total = 0.0
+                count = 0
+                for idx in batches:
+                    Xb, Yb = X[idx], Y[idx]
+                    if augment is not None:
+                        Xb = augment(Xb, rng)
+                    value, grad = loss_fn(net.forward(Xb), Yb)
+                    if penalty is not None:
+                        value += penalty(params)
+                    if not math.isfinite(value):
+                        history.diverged = True
+                        history.message = (
+                            f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: the loss became {value}"
+                            f" (last finite loss {last_finite:.6g}); {ADVICE}"
+                            if last_finite is not None
+                            else f"{name}: the loss is {value} at the first step; {ADVICE}"
+                        )
+                        return history
+                    last_finite = value
+                    history.step_loss.append(value)
+                    net.backward(grad)
+                    if penalty is not None:
+                        penalty.backward(params)
+                    optimizer.step()
+                    total += value
+                    count += 1
+                    step += 1
+                flush_denormals([p.value for p in params] + optimizer.state_arrays())
+                history.epoch_loss.append(total / count)
+                history.epochs_run = epoch + 1
+                if evaluate is not None:
+                    for key, val in evaluate(epoch).items():
+                        history.metrics.setdefault(key, []).append(float(val))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4g}")
+                if early_stopping is not None:
+                    score = history.metrics[early_stopping.monitor][-1]
+                    if early_stopping.mode == "max":
+                        score = -score
+                    if score < best_score - early_stopping.min_delta:
+                        best_score, waited = score, 0
+                        history.best_epoch = epoch
+                        best = [p.value.copy() for p in params]
+                    else:
+                        waited += 1
+                        if waited >= early_stopping.patience:
+                            best_at = epoch + 1 - waited
+                            history.message = f"{name}: early stop after epoch {epoch + 1} (best epoch {best_at})"
+                            break
+            if not all(np.all(np.isfinite(p.value)) for p in params):
+                history.diverged = True
+                history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
+        finally:
+            if first is not None:
+                first.needs_input_grad = first_needed
+            if bar is not None:
+                bar.close()
+            if best is not None:
+                for p, saved in zip(params, best):
+                    p.value[...] = saved
     return history
 
 
@@ -207,12 +211,6 @@ def flush_denormals(arrays) -> None:
 def _first_linear(net):
     layers = getattr(net, "layers", [net])
     return layers[0] if layers and hasattr(layers[0], "needs_input_grad") else None
-
-
-def _global_batches(n: int, batch_size: int):
-    perm = np.random.permutation(n)
-    for start in range(0, n, batch_size):
-        yield perm[start : start + batch_size]
 
 
 def accuracy(model, X, y, batch_size: int = 4096) -> float:

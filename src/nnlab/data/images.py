@@ -8,6 +8,7 @@ reads the standard MNIST files (IDX format, gzipped or not) from a folder you gi
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import struct
@@ -69,10 +70,9 @@ def load_mnist_5k(use_cache=True):
     X = X.astype(np.uint8)
     y = y.astype(np.int64)
     if use_cache:
-        try:
+        # a read-only home is not an error; we just parse again next time
+        with contextlib.suppress(OSError):
             _atomic_save_npz(path, X=X, y=y)
-        except OSError:
-            pass  # a read-only home is not an error; we just parse again next time
     return X, y
 
 

@@ -137,7 +137,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             out_dir / "stage1_lr_sweep.png",
             {f"lr={lr:g}" + (" (diverges)" if s["diverged"] else ""): s["curve"] for lr, s in sweep.items()},
             f"Stage 1: learning-rate sweep (theory: diverges above {curv['lr_critical']:.4f})",
-            xlabel="step", ylabel="MSE", logy=True),
+            xlabel="step", ylabel="MSE", logy=True, ylim=(0.5 * mse_ols, 1e3 * hist.step_loss[0])),
         "near_zero": plots.curves(
             out_dir / "stage1_near_zero.png",
             {"w (x in [-2, 2])": path_w, "b (x in [-2, 2])": path_b,
@@ -156,7 +156,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         ("learned w (true 2.5)", fmt(w)), ("learned b (true -0.7)", fmt(b)),
         ("least-squares w, b", f"{fmt(w_ols)}, {fmt(b_ols)}"),
         ("MSE first -> last step", f"{fmt(hist.step_loss[0])} -> {fmt(hist.step_loss[-1])}"),
-        ("lr bound 2/lambda_max (theory)", fmt(curv["lr_critical"])), ("lr where it diverges (measured)", fmt(lr_measured)),
+        ("lr bound 2/lambda_max (theory)", fmt(curv["lr_critical"])),
+        ("lr where it diverges (measured)", fmt(lr_measured)),
         ("near-zero x: progress of w / b", f"{near_zero['w_progress']:.1%} / {near_zero['b_progress']:.1%}"),
     ]
     return Result("1", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,

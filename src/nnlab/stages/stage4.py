@@ -148,8 +148,11 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     lams = np.array(c.lams, dtype=float)
     weight_series = {}
     for j, name in enumerate(CREDIT_FEATURES):
-        weight_series[f"{name} (GD, {c.epochs} ep)"] = (lams, [s["W_std"][j] for s in sweep.values()])
-        weight_series[f"{name} (closed form)"] = (lams, [s["closed_form_W"][j] for s in sweep.values()])
+        color = f"C{j}"
+        weight_series[f"{name} (GD, {c.epochs} ep)"] = (lams, [s["W_std"][j] for s in sweep.values()],
+                                                        {"color": color, "marker": "o"})
+        weight_series[f"{name} (closed form)"] = (lams, [s["closed_form_W"][j] for s in sweep.values()],
+                                                  {"color": color, "ls": "--"})
     figs = {
         "loss": plots.curves(out_dir / "stage4_loss.png", {"MSE + L2": hist.step_loss},
                              f"Stage 4: credit score with L2 (lam={c.lam:g})", xlabel="epoch",

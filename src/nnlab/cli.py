@@ -1,0 +1,202 @@
+"""The ``nnlab`` command: run the handout's stages as reproducible experiments.
+
+    nnlab run 1|2|3|4|5|accuracy|all [--out DIR] [--seed N] [--quick] [stage options]
+
+Each stage writes its figures and a ``metrics.json`` into ``DIR/stage<ID>/`` and a
+summary table to the terminal.  Bad arguments get one line on stderr and exit
+status 2; a stage's folder appears only when the stage finished, so an error never
+leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+# CLI option -> config field it sets (when the stage's config has that field).
+OPTION_FIELDS = {
+    "lr": "lr", "epochs": "epochs", "hidden": "hidden", "batch": "batch", "nonlin": "nonlin", "lam": "lam",
+    "dataset": "dataset", "mnist_dir": "mnist_dir", "seed": "seed",
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2**32), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    from nnlab.stages import STAGES
+
+    parser = _Parser(prog="nnlab", description="Neural networks from first principles: the handout's stages.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run one stage, or all of them")
+    run.add_argument("stage", choices=[*STAGES, "all"], help="stage id, or 'all'")
+    run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
+    run.add_argument("--seed", type=_seed, help="random seed (each stage has its own default)")
+    run.add_argument("--quick", action="store_true", help="shrink every stage to seconds (for tests)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--threads", type=_positive_int, default=1, help="BLAS threads (default 1, see docs)")
+    opts = run.add_argument_group("stage options (each applies where the stage has it)")
+    opts.add_argument("--lr", type=_positive_float, help="learning rate")
+    opts.add_argument("--epochs", type=_positive_int, help="training epochs (Stage 1: steps)")
+    opts.add_argument("--hidden", type=_positive_int, help="hidden units")
+    opts.add_argument("--batch", type=_positive_int, help="minibatch size")
+    opts.add_argument("--nonlin", choices=["relu", "tanh"], help="activation")
+    opts.add_argument("--lam", type=_nonnegative_float, help="L2 strength lambda")
+    opts.add_argument("--dataset", choices=["digits", "mnist"], help="Stage 5 data set")
+    opts.add_argument("--mnist-dir", help="folder with MNIST IDX files (instead of the bundled 5,000 images)")
+    return parser
+
+
+def _configure(module, args, quick: bool, explicit: bool):
+    """Build a stage's config from its defaults, ``--quick`` and the CLI options."""
+    config = module.Config()
+    if quick:
+        config = config.quick()
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for option, field in OPTION_FIELDS.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if field == "nonlin" and "nonlins" in fields:
+            changes["nonlins"] = (value,)
+        elif field in fields:
+            changes[field] = value
+        elif explicit and option != "seed":
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to stage {args.stage}")
+    return dataclasses.replace(config, **changes)
+
+
+def _check_inputs(args) -> None:
+    if args.mnist_dir is not None:
+        from nnlab.data.images import load_mnist_dir
+
+        try:
+            load_mnist_dir(args.mnist_dir)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _print_summary(result, seconds: float) -> None:
+    print(f"\n{result.title}  ({seconds:.1f} s)")
+    width = max((len(label) for label, _ in result.summary), default=10)
+    for label, value in result.summary:
+        print(f"  {label:<{width}}  {value}")
+    for msg in result.messages:
+        print(f"  ! {msg}")
+
+
+def run_stages(args) -> int:
+    """Run the requested stage(s); returns the exit status."""
+    from threadpoolctl import threadpool_limits
+
+    from nnlab.stages import STAGES
+    from nnlab.stages.common import write_metrics
+
+    ids = list(STAGES) if args.stage == "all" else [args.stage]
+    configs = {sid: _configure(STAGES[sid], args, args.quick, explicit=args.stage != "all") for sid in ids}
+    _check_inputs(args)
+    out = Path(args.out)
+    progress = not args.no_progress
+    timings = {}
+    diverged = False
+    with threadpool_limits(args.threads):
+        for sid in ids:
+            final = out / f"stage{sid}"
+            tmp = out / f".stage{sid}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            start = time.perf_counter()
+            try:
+                result = STAGES[sid].run(configs[sid], tmp, progress=progress)
+                write_metrics(result, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            timings[sid] = time.perf_counter() - start
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            diverged |= result.diverged
+            _print_summary(result, timings[sid])
+    if len(ids) > 1:
+        core = sum(t for sid, t in timings.items() if sid in {"1", "2", "3", "4", "5"})
+        print(f"\nStages 1-5 took {core:.1f} s; everything {sum(timings.values()):.1f} s. Results in {out}/")
+    return 1 if diverged else 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``nnlab`` command; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return run_stages(args)
+    except UsageError as exc:
+        print(f"nnlab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, ImportError) as exc:
+        if exc.__class__.__module__.startswith("nnlab") or isinstance(exc, ImportError):
+            print(f"nnlab: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    except KeyboardInterrupt:
+        print("nnlab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The command line: runs, determinism, and one-line errors with exit status 2."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from nnlab.cli import main
+from nnlab.data import write_idx
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_stage_writes_metrics_and_figures(tmp_path, capsys):
+    code, out, _ = _run(capsys, "run", "2", "--quick", "--out", str(tmp_path), "--no-progress")
+    assert code == 0
+    assert (tmp_path / "stage2" / "metrics.json").exists()
+    assert (tmp_path / "stage2" / "stage2_loss.png").exists()
+    assert "finite-difference" in out
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert _run(capsys, "run", "1", "--quick", "--out", str(tmp_path / name))[0] == 0
+    assert (tmp_path / "a/stage1/metrics.json").read_bytes() == (tmp_path / "b/stage1/metrics.json").read_bytes()
+
+
+def test_different_seed_gives_different_metrics(tmp_path, capsys):
+    _run(capsys, "run", "1", "--quick", "--out", str(tmp_path / "a"))
+    _run(capsys, "run", "1", "--quick", "--seed", "7", "--out", str(tmp_path / "b"))
+    assert (tmp_path / "a/stage1/metrics.json").read_bytes() != (tmp_path / "b/stage1/metrics.json").read_bytes()
+
+
+def test_stage_options_reach_the_config(tmp_path, capsys):
+    code, out, _ = _run(capsys, "run", "3", "--quick", "--nonlin", "tanh", "--hidden", "8", "--out", str(tmp_path))
+    assert code == 0 and "tanh" in out and "relu" not in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "9"], "invalid choice"),
+        (["run", "1", "--lr", "-1"], "--lr"),
+        (["run", "1", "--lr", "nan"], "--lr"),
+        (["run", "1", "--epochs", "0"], "--epochs"),
+        (["run", "5", "--batch", "0"], "--batch"),
+        (["run", "3", "--hidden", "-4"], "--hidden"),
+        (["run", "1", "--lam", "0.1"], "does not apply"),
+        (["run", "5", "--mnist-dir", "/no/such/folder"], "not found"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(tmp_path, capsys, argv, fragment):
+    code, _, err = _run(capsys, *argv, "--out", str(tmp_path / "out")) if argv[0] == "run" else _run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def _write_mnist(folder, n=40, corrupt=False, gz=False):
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = np.arange(n, dtype=np.uint8) % 10
+    write_idx(folder / f"train-images-idx3-ubyte{suffix}", images)
+    write_idx(folder / f"train-labels-idx1-ubyte{suffix}", labels)
+    if corrupt:
+        path = folder / f"train-images-idx3-ubyte{suffix}"
+        data = gzip.decompress(path.read_bytes()) if gz else path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return images, labels
+
+
+def test_corrupt_mnist_dir_is_a_clear_error(tmp_path, capsys):
+    _write_mnist(tmp_path / "mnist", corrupt=True)
+    code, _, err = _run(capsys, "run", "5", "--dataset", "mnist", "--mnist-dir", str(tmp_path / "mnist"),
+                        "--out", str(tmp_path / "out"))
+    assert code == 2 and "expected" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_stage5_runs_on_user_mnist_files(tmp_path, capsys):
+    _write_mnist(tmp_path / "mnist", n=200, gz=True)
+    code, out, _ = _run(capsys, "run", "5", "--quick", "--dataset", "mnist", "--mnist-dir", str(tmp_path / "mnist"),
+                        "--out", str(tmp_path / "out"))
+    assert code == 0 and "held-out" in out

@@ -1,0 +1,68 @@
+"""The training loop: histories, divergence guard, early stopping, denormal flushing."""
+
+import numpy as np
+
+import nnlab
+from nnlab.train import EarlyStopping, fit, flush_denormals
+
+
+def _line_data(rng):
+    X = rng.uniform(-2, 2, size=(50, 1))
+    return X, 3 * X - 1 + 0.1 * rng.normal(size=X.shape)
+
+
+def test_full_batch_gd_converges(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=300)
+    assert len(hist.step_loss) == 300 and hist.step_loss[-1] < 0.02 and not hist.diverged
+
+
+def test_divergence_guard_stops_with_a_clear_message(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=5.0), X, Y, epochs=5000, name="stage 1")
+    assert hist.diverged and hist.epochs_run < 5000
+    assert "stage 1" in hist.message and "epoch" in hist.message and "lower the learning rate" in hist.message
+    assert all(np.isfinite(hist.step_loss))
+
+
+def test_early_stopping_restores_best_weights(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    vals = iter([5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    snapshots = []
+
+    def evaluate(epoch):
+        snapshots.append(lin.W.copy())
+        return {"val_loss": next(vals)}
+
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.01), X, Y, epochs=7, evaluate=evaluate,
+               early_stopping=EarlyStopping(patience=3))
+    assert hist.best_epoch == 1 and hist.epochs_run == 5
+    np.testing.assert_array_equal(lin.W, snapshots[1])
+
+
+def test_minibatch_fit_records_metrics(rng):
+    X = rng.normal(size=(100, 4))
+    y = (X[:, 0] > 0).astype(int)
+    net = nnlab.make_mlp([4, 8, 2], rng=rng)
+    hist = fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.Adam(net.parameters(), lr=0.01), X, y, epochs=20,
+               batch_size=16, rng=rng, evaluate=lambda e: {"acc": nnlab.train.accuracy(net, X, y)})
+    assert len(hist.step_loss) == 20 * 7 and len(hist.metrics["acc"]) == 20
+    assert hist.metrics["acc"][-1] > 0.9
+
+
+def test_first_layer_input_gradient_is_restored_after_fit(rng):
+    net = nnlab.make_mlp([3, 4, 1], rng=rng)
+    fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), rng.normal(size=(5, 3)),
+        rng.normal(size=(5, 1)), epochs=1)
+    assert net[0].needs_input_grad
+    net.forward(np.ones((2, 3)))
+    assert net.backward(np.ones((2, 1))).shape == (2, 3)
+
+
+def test_flush_denormals():
+    a = np.array([1e-40, -1e-42, 1e-30, 0.0, 2.0], dtype=np.float32)
+    flush_denormals([a])
+    np.testing.assert_array_equal(a, np.array([0, 0, 1e-30, 0, 2], dtype=np.float32))
