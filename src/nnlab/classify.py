@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nnlab.data.augment import Shift
-from nnlab.losses import L2Penalty, SoftmaxCrossEntropyLoss
+from nnlab.losses import L2Penalty, MSELoss, SoftmaxCrossEntropyLoss
 from nnlab.models import make_mlp
 from nnlab.optim import SGD, Adam
 from nnlab.train import EarlyStopping, History, fit, predict
@@ -83,24 +83,36 @@ def build_optimizer(spec: ClassifierSpec, params):
 
 
 def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_val=None, progress=False,
-                     name="classifier"):
-    """Build and train an MLP classifier; returns ``(model, history)``.
+                     name="classifier", task="classification"):
+    """Build and train an MLP (a classifier, or a regressor with ``task="regression"``).
 
-    With validation data, ``history.metrics`` gets ``train_loss`` (the epoch's mean
-    minibatch loss is in ``epoch_loss``), ``val_loss`` and ``val_acc`` per epoch,
-    and early stopping (``spec.patience``) restores the best epoch's weights.
+    Classification uses softmax cross-entropy on ``n_classes`` logits and integer
+    labels ``y``; regression uses MSE on one output (pass ``n_classes=1``).  With
+    validation data, ``history.metrics`` gets ``val_loss`` (and ``val_acc`` for
+    classification) per epoch, and early stopping (``spec.patience``) restores the
+    best epoch's weights.
+
+    Returns:
+        ``(model, history)``.
     """
     dtype = np.dtype(spec.dtype)
     X = np.asarray(X, dtype=dtype)
     model = make_mlp([X.shape[1], *spec.hidden, n_classes], nonlin=spec.nonlin, dtype=dtype, init=spec.init, rng=rng)
-    loss = SoftmaxCrossEntropyLoss()
+    regression = task == "regression"
+    loss = MSELoss() if regression else SoftmaxCrossEntropyLoss()
+    if regression:
+        y = np.asarray(y, dtype=dtype).reshape(-1, 1)
     evaluate = None
     if X_val is not None:
         X_val = np.asarray(X_val, dtype=dtype)
+        if regression:
+            y_val = np.asarray(y_val, dtype=dtype).reshape(-1, 1)
 
         def evaluate(_epoch):
             out = predict(model, X_val)
-            val_loss, _ = SoftmaxCrossEntropyLoss()(out, y_val)
+            val_loss, _ = loss(out, y_val)
+            if regression:
+                return {"val_loss": val_loss}
             return {"val_loss": val_loss, "val_acc": float(np.mean(out.argmax(1) == y_val))}
 
     stopper = EarlyStopping(patience=spec.patience) if spec.patience and X_val is not None else None

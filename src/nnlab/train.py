@@ -222,7 +222,7 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
     """Forward ``X`` through the model in chunks (bounded memory); returns the outputs."""
     net = getattr(model, "net", model)
     outs = [net.forward(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    return np.concatenate(outs) if outs else np.empty((0,))
+    return np.concatenate(outs) if outs else net.forward(X[:0])
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:
