@@ -9,6 +9,7 @@ Underneath is one small module system (:mod:`nnlab.layers`), losses
 (:mod:`nnlab.gradcheck`) and a training loop (:mod:`nnlab.train`).
 """
 
+from nnlab.checkpoint import CheckpointError, load, load_checkpoint
 from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
@@ -22,6 +23,7 @@ from nnlab.losses import (
 )
 from nnlab.models import MLP, make_mlp
 from nnlab.optim import SGD, Adam, Optimizer
+from nnlab.train import EarlyStopping, History, fit
 from nnlab.utils import (
     assert_close,
     one_hot,
@@ -35,7 +37,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adam",
+    "CheckpointError",
+    "EarlyStopping",
     "GradcheckResult",
+    "History",
     "L2Penalty",
     "Linear",
     "MLP",
@@ -50,7 +55,10 @@ __all__ = [
     "Tanh",
     "assert_close",
     "cross_entropy",
+    "fit",
     "gradcheck",
+    "load",
+    "load_checkpoint",
     "log_softmax",
     "make_mlp",
     "mse",

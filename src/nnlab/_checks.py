@@ -13,12 +13,18 @@ import numpy as np
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
 
-def as_float_array(value, name: str, where: str, dtype=None) -> np.ndarray:
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or infinity."""
+
+
+def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np.ndarray:
     """Return ``value`` as a floating-point ndarray, or raise a clear error.
 
-    Float arrays keep their dtype (float32 stays float32); integers and booleans
-    become ``dtype`` (float64 when not given).  Object, string and complex data
-    are rejected with a ``TypeError``.
+    Float arrays keep their dtype (float32 stays float32; float16 becomes float32,
+    since half precision overflows at 65504 and NumPy has no fast half-precision
+    matrix product); integers and booleans become ``dtype`` (float64 when not
+    given).  Object, string and complex data are rejected with a ``TypeError``.
+    With ``finite=True``, NaN or infinity is a ``ValueError``.
     """
     try:
         arr = np.asarray(value)
@@ -26,10 +32,16 @@ def as_float_array(value, name: str, where: str, dtype=None) -> np.ndarray:
         raise TypeError(f"{where}: {name} must be a numeric array, got {type(value).__name__} ({exc})") from None
     kind = arr.dtype.kind
     if kind == "f":
-        return arr if dtype is None else arr.astype(dtype, copy=False)
-    if kind in "biu":
-        return arr.astype(np.float64 if dtype is None else dtype)
-    raise TypeError(f"{where}: {name} must hold real numbers, got dtype {arr.dtype}")
+        if dtype is None and arr.dtype == np.float16:
+            dtype = np.float32
+        arr = arr if dtype is None else arr.astype(dtype, copy=False)
+    elif kind in "biu":
+        arr = arr.astype(np.float64 if dtype is None else dtype)
+    else:
+        raise TypeError(f"{where}: {name} must hold real numbers, got dtype {arr.dtype}")
+    if finite:
+        require_finite(arr, name, where)
+    return arr
 
 
 def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: str) -> None:
@@ -58,7 +70,15 @@ def require_positive_int(value, name: str, where: str) -> int:
 
 
 def require_finite(arr: np.ndarray, name: str, where: str) -> None:
-    """Raise ``ValueError`` if ``arr`` holds NaN or infinity."""
+    """Raise ``ValueError`` if ``arr`` holds NaN or infinity.
+
+    The fast test is the sum (NaN or inf anywhere makes it non-finite); only when
+    it fails -- or overflows -- is every element inspected.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum(dtype=np.float64) if arr.size else 0.0
+    if np.isfinite(total):
+        return
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf)")
+        raise NonFiniteError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf)")

@@ -23,7 +23,8 @@ EXIT_USAGE = 2
 OPTION_FIELDS = {
     "lr": "lr", "epochs": "epochs", "hidden": "hidden", "batch": "batch", "nonlin": "nonlin", "lam": "lam",
     "dataset": "dataset", "mnist_dir": "mnist_dir", "seed": "seed", "csv": "csv", "target": "target",
-    "task": "task", "impute": "impute", "categorical": "categorical", "folds": "folds",
+    "task": "task", "impute": "impute", "categorical": "categorical", "folds": "folds", "save": "save",
+    "load": "load",
 }
 
 
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--impute", choices=["mean"], help="Stage 7: fill missing values with training means")
     opts.add_argument("--categorical", choices=["auto"], help="Stage 7: one-hot encode text columns")
     opts.add_argument("--folds", type=_positive_int, help="Stage 7: cross-validation folds (>= 2)")
+    opts.add_argument("--save", help="Stages 5 and 7: save the trained model to this .npz checkpoint")
+    opts.add_argument("--load", help="Stages 5 and 7: evaluate this saved model instead of training")
+    pred = sub.add_parser("predict", help="apply a saved model to a CSV file")
+    pred.add_argument("--model", required=True, help="checkpoint written by nnlab run 5|7 --save")
+    pred.add_argument("--csv", required=True, help="CSV with the model's feature columns")
+    pred.add_argument("--out", help="write predictions here (default: standard output)")
     return parser
 
 
@@ -140,6 +147,8 @@ def _check_inputs(args, configs) -> None:
                                  f"got {args.dataset!r}")
     if args.folds is not None and args.folds < 2:
         raise UsageError(f"--folds must be at least 2, got {args.folds}")
+    if args.stage == "all" and (args.save or args.load):
+        raise UsageError("--save and --load need a single stage (5 or 7), not 'all'")
     if args.csv is not None and not args.target:
         raise UsageError("--csv needs --target COLUMN")
     if args.mnist_dir is not None:
@@ -152,7 +161,8 @@ def _check_inputs(args, configs) -> None:
 
 
 def _print_summary(result, seconds: float) -> None:
-    print(f"\n{result.title}  ({seconds:.1f} s)")
+    flag = "  ** DIVERGED: these numbers are not a trained model's **" if result.diverged else ""
+    print(f"\n{result.title}  ({seconds:.1f} s){flag}")
     width = max((len(label) for label, _ in result.summary), default=10)
     for label, value in result.summary:
         print(f"  {label:<{width}}  {value}")
@@ -194,6 +204,11 @@ def run_stages(args) -> int:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             timings[sid] = time.perf_counter() - start
+            if result.diverged:  # never let a diverged run's figures pass for a good one
+                from nnlab.plots import stamp
+
+                for name in result.figures.values():
+                    stamp(tmp / name, "DIVERGED")
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
             diverged |= result.diverged
@@ -204,12 +219,31 @@ def run_stages(args) -> int:
     return 1 if diverged else 0
 
 
+def run_predict(args) -> int:
+    """``nnlab predict``: write predictions for a CSV (atomically when ``--out`` is given)."""
+    from nnlab.predict import predict_csv
+
+    text = predict_csv(args.model, args.csv)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text(text)
+    tmp.replace(out)
+    print(f"wrote {text.count(chr(10)) - 1} predictions to {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``nnlab`` command; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return run_stages(args)
+        if args.command == "predict":
+            return run_predict(args)
     except UsageError as exc:
         print(f"nnlab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

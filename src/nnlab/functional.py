@@ -20,7 +20,7 @@ def relu(x):
     Returns:
         array of the same shape and float dtype as ``x``.
     """
-    x = as_float_array(x, "x", "relu")
+    x = as_float_array(x, "x", "relu", finite=True)
     return np.maximum(x, 0)
 
 
@@ -37,8 +37,8 @@ def relu_backward(x, dout):
     Returns:
         ``dx`` with the shape of ``x`` and the dtype of ``dout``.
     """
-    x = as_float_array(x, "x", "relu_backward")
-    dout = as_float_array(dout, "dout", "relu_backward")
+    x = as_float_array(x, "x", "relu_backward", finite=True)
+    dout = as_float_array(dout, "dout", "relu_backward", finite=True)
     require_same_shape(x, dout, ("x", "dout"), "relu_backward")
     return dout * (x > 0)
 
@@ -49,7 +49,7 @@ def tanh(x):
     ``np.tanh`` is used rather than ``(e^x - e^-x)/(e^x + e^-x)``, which overflows
     for ``|x|`` above about 710.
     """
-    x = as_float_array(x, "x", "tanh")
+    x = as_float_array(x, "x", "tanh", finite=True)
     return np.tanh(x)
 
 
@@ -62,8 +62,8 @@ def tanh_backward(x, dout):
     Returns:
         ``dx`` with the shape of ``x``.
     """
-    x = as_float_array(x, "x", "tanh_backward")
-    dout = as_float_array(dout, "dout", "tanh_backward")
+    x = as_float_array(x, "x", "tanh_backward", finite=True)
+    dout = as_float_array(dout, "dout", "tanh_backward", finite=True)
     require_same_shape(x, dout, ("x", "dout"), "tanh_backward")
     t = np.tanh(x)
     return dout * (1 - t * t)
@@ -76,13 +76,15 @@ def softmax(logits):
     keeps ``exp`` from overflowing (logits of +-1e4 are fine).
 
     Args:
-        logits: (batch, C) scores, or a single row of shape (C,).
+        logits: (batch, C) scores, or a single row of shape (C,); finite.
     Returns:
         probabilities of the same shape; each row sums to 1.
+    Raises:
+        ValueError: for NaN/inf logits or no classes.
     """
-    z = as_float_array(logits, "logits", "softmax")
-    if z.ndim == 0:
-        raise ValueError("softmax: logits must be 1-D or 2-D, got a scalar")
+    z = as_float_array(logits, "logits", "softmax", finite=True)
+    if z.ndim == 0 or z.shape[-1] == 0:
+        raise ValueError(f"softmax: logits need at least one class along the last axis, got shape {z.shape}")
     z = z - z.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
@@ -96,8 +98,8 @@ def log_softmax(logits):
     cross-entropy loss module so that a confident wrong answer gives a large but
     finite loss.
     """
-    z = as_float_array(logits, "logits", "log_softmax")
-    if z.ndim == 0:
-        raise ValueError("log_softmax: logits must be 1-D or 2-D, got a scalar")
+    z = as_float_array(logits, "logits", "log_softmax", finite=True)
+    if z.ndim == 0 or z.shape[-1] == 0:
+        raise ValueError(f"log_softmax: logits need at least one class along the last axis, got shape {z.shape}")
     shifted = z - z.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

@@ -92,6 +92,12 @@ class Module:
             p.grad = p.grad.astype(dtype)
         return self
 
+    def save(self, path, extra=None):
+        """Write this model to ``path`` (an ``.npz`` checkpoint, atomically); see :mod:`nnlab.checkpoint`."""
+        from nnlab.checkpoint import save
+
+        return save(self, path, extra)
+
     @property
     def dtype(self):
         """The dtype of the module's parameters (float64 when it has none)."""
@@ -144,6 +150,7 @@ class Linear(Module):
         self.init = init
         self.name = name
         self.needs_input_grad = True
+        self.check_finite = True
         self._dtype = np.dtype(dtype)
         if self._dtype.kind != "f":
             raise TypeError(f"Linear: dtype must be a float type, got {self._dtype}")
@@ -177,9 +184,11 @@ class Linear(Module):
         """Return ``x @ W.T + b`` and cache ``x``.
 
         Float inputs keep their dtype: a float32 batch through a float64 layer
-        gives float32 output (the weights are cast for the product).
+        gives float32 output (the weights are cast for the product).  NaN or inf
+        in ``x`` is a ``ValueError`` (``fit`` checks its data once up front and
+        turns this per-call check off while it trains).
         """
-        x = as_float_array(x, "input", self._label(), dtype=None)
+        x = as_float_array(x, "input", self._label(), finite=self.check_finite)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_dim:
             raise ValueError(f"{self._label()}: expected input of width {self.in_dim}, got shape {x.shape}")
         self.x = x
@@ -279,6 +288,7 @@ class Sequential(Module):
     """
 
     def __init__(self, *layers):
+        """Chain ``layers`` (modules, or a single list of them)."""
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):

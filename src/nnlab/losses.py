@@ -22,16 +22,27 @@ def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
     Y = np.asarray(Y_true)
     if Y.ndim == 1 and probs.ndim == 2 and Y.dtype.kind in "iu" and Y.shape[0] == probs.shape[0]:
         return one_hot(Y, probs.shape[1], dtype=probs.dtype)
-    Y = as_float_array(Y, "Y_true", where)
+    Y = as_float_array(Y, "Y_true", where, finite=True)
     require_same_shape(probs, Y, ("probs", "Y_true"), where)
     return Y
 
 
+def _check_probs(probs, where: str) -> np.ndarray:
+    probs = as_float_array(probs, "probs", where, finite=True)
+    if probs.ndim != 2:
+        raise ValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
+    if probs.size and (probs.min() < 0 or probs.max() > 1 + 1e-6):
+        raise ValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
+    return probs
+
+
 def mse(yhat, y) -> float:
     """Mean squared error ``mean((yhat - y)**2)`` over every element."""
-    yhat = as_float_array(yhat, "yhat", "mse")
-    y = as_float_array(y, "y", "mse")
+    yhat = as_float_array(yhat, "yhat", "mse", finite=True)
+    y = as_float_array(y, "y", "mse", finite=True)
     require_same_shape(yhat, y, ("yhat", "y"), "mse")
+    if yhat.size == 0:
+        raise ValueError("mse: the arrays are empty")
     err = yhat - y
     return float(np.mean(err * err))
 
@@ -50,9 +61,7 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     Returns:
         the loss as a Python float.
     """
-    probs = as_float_array(probs, "probs", "cross_entropy")
-    if probs.ndim != 2:
-        raise ValueError(f"cross_entropy: probs must be 2-D (batch, classes), got shape {probs.shape}")
+    probs = _check_probs(probs, "cross_entropy")
     Y = _targets_like(Y_true, probs, "cross_entropy")
     if probs.shape[0] == 0:
         raise ValueError("cross_entropy: the batch is empty (0 rows)")
@@ -72,11 +81,7 @@ def softmax_cross_entropy_backward(probs, Y_true):
     Returns:
         (batch, C) gradient, dtype of ``probs``.
     """
-    probs = as_float_array(probs, "probs", "softmax_cross_entropy_backward")
-    if probs.ndim != 2:
-        raise ValueError(
-            f"softmax_cross_entropy_backward: probs must be 2-D (batch, classes), got shape {probs.shape}"
-        )
+    probs = _check_probs(probs, "softmax_cross_entropy_backward")
     Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward")
     return ((probs - Y) / max(probs.shape[0], 1)).astype(probs.dtype, copy=False)
 
@@ -89,9 +94,11 @@ class MSELoss:
     """
 
     def __call__(self, yhat, y):
-        yhat = as_float_array(yhat, "yhat", "MSELoss")
-        y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype)
+        yhat = as_float_array(yhat, "yhat", "MSELoss", finite=True)
+        y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype, finite=True)
         require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
+        if yhat.size == 0:
+            raise ValueError("MSELoss: the arrays are empty")
         err = yhat - y
         value = float(np.mean(err * err))
         err *= 2.0 / max(err.size, 1)
@@ -114,7 +121,7 @@ class SoftmaxCrossEntropyLoss:
         self.probs = None
 
     def __call__(self, logits, Y_true):
-        z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss")
+        z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss", finite=True)
         if z.ndim != 2 or z.shape[0] == 0:
             raise ValueError(
                 f"SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes), got shape {z.shape}"
@@ -147,6 +154,7 @@ class L2Penalty:
     """
 
     def __init__(self, lam: float):
+        """Set the strength ``lam`` (a finite number >= 0)."""
         lam = float(lam)
         if not np.isfinite(lam) or lam < 0:
             raise ValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")

@@ -6,6 +6,8 @@ screen), so figures are the same on a laptop and in CI.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,22 @@ def _figure(size=(6.4, 4.2)):
     return fig
 
 
+def _quiet(draw):
+    """Silence Matplotlib's and NumPy's warnings while drawing.
+
+    A diverged run's curves hold values near 1e300, which make both grumble about
+    overflow; the figure is still drawn, and the command stamps it DIVERGED.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +46,7 @@ def _save(fig, path) -> Path:
     return path
 
 
+@_quiet
 def curves(path, series, title, xlabel="epoch", ylabel="loss", logy=False, logx=False, hline=None, size=(6.4, 4.2),
            ylim=None):
     """Plot several named curves on one set of axes.
@@ -63,6 +82,7 @@ def curves(path, series, title, xlabel="epoch", ylabel="loss", logy=False, logx=
     return _save(fig, path)
 
 
+@_quiet
 def fit(path, x, y, fits, title, truth=None, xlabel="x", ylabel="y"):
     """Scatter the data and draw fitted curves over it.
 
@@ -84,6 +104,7 @@ def fit(path, x, y, fits, title, truth=None, xlabel="x", ylabel="y"):
     return _save(fig, path)
 
 
+@_quiet
 def bars(path, labels, groups, title, ylabel="value"):
     """Grouped bar chart: ``groups`` is ``{series label: values per label}``."""
     fig = _figure()
@@ -101,6 +122,7 @@ def bars(path, labels, groups, title, ylabel="value"):
     return _save(fig, path)
 
 
+@_quiet
 def confusion(path, cm, title, labels=None):
     """Confusion matrix as an annotated heat map (rows: true class, columns: predicted)."""
     cm = np.asarray(cm)
@@ -121,6 +143,7 @@ def confusion(path, cm, title, labels=None):
     return _save(fig, path)
 
 
+@_quiet
 def image_grid(path, images, titles, title, shape):
     """Show a few images (e.g. misclassified digits) with a caption each."""
     n = len(images)
@@ -136,6 +159,7 @@ def image_grid(path, images, titles, title, shape):
     return _save(fig, path)
 
 
+@_quiet
 def dots(path, groups, title, ylabel="value", target=None):
     """One column of points per group (e.g. per-seed accuracies), with the mean marked.
 
@@ -156,3 +180,20 @@ def dots(path, groups, title, ylabel="value", target=None):
     ax.set(title=title, ylabel=ylabel)
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
+
+
+@_quiet
+def stamp(path, text) -> Path:
+    """Overlay a red banner (e.g. "DIVERGED") on an existing PNG, in place."""
+    from matplotlib.image import imread
+
+    image = imread(str(path))
+    h, w = image.shape[:2]
+    fig = _figure((w / 100, h / 100))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(image)
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=28, color="crimson",
+            alpha=0.55, rotation=20, weight="bold")
+    fig.savefig(path, metadata={"Software": None})
+    return Path(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnlab._checks import NonFiniteError, require_finite
 from nnlab.data.split import iterate_minibatches
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
@@ -107,6 +108,9 @@ def fit(
         raise ValueError(f"{name}: X has {n} rows but Y has {Y.shape[0]}")
     if n == 0:
         raise ValueError(f"{name}: no training rows")
+    require_finite(np.asarray(X), "X", name)
+    if np.asarray(Y).dtype.kind == "f":
+        require_finite(np.asarray(Y), "Y", name)
     params = net.parameters()
     history = History()
     best = None
@@ -121,6 +125,10 @@ def fit(
     first_needed = first.needs_input_grad if first is not None else None
     if first is not None:
         first.needs_input_grad = False
+    # The data were checked once above; a non-finite activation later is divergence, caught by the loss.
+    checked = [m for m in getattr(net, "layers", [net]) if getattr(m, "check_finite", False)]
+    for m in checked:
+        m.check_finite = False
     # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -136,7 +144,10 @@ def fit(
                     Xb, Yb = X[idx], Y[idx]
                     if augment is not None:
                         Xb = augment(Xb, rng)
-                    value, grad = loss_fn(net.forward(Xb), Yb)
+                    try:
+                        value, grad = loss_fn(net.forward(Xb), Yb)
+                    except NonFiniteError:  # the network's output overflowed: that is divergence
+                        value = float("nan")
                     if penalty is not None:
                         value += penalty(params)
                     if not math.isfinite(value):
@@ -184,6 +195,8 @@ def fit(
                 history.diverged = True
                 history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
         finally:
+            for m in checked:
+                m.check_finite = True
             if first is not None:
                 first.needs_input_grad = first_needed
             if bar is not None:

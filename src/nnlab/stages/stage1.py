@@ -158,7 +158,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         ("MSE first -> last step", f"{fmt(hist.step_loss[0])} -> {fmt(hist.step_loss[-1])}"),
         ("lr bound 2/lambda_max (theory)", fmt(curv["lr_critical"])),
         ("lr where it diverges (measured)", fmt(lr_measured)),
-        ("near-zero x: progress of w / b", f"{near_zero['w_progress']:.1%} / {near_zero['b_progress']:.1%}"),
+        ("near-zero x: share of the way to the optimum, w / b",
+         f"{fmt(100 * near_zero['w_progress'])}% / {fmt(100 * near_zero['b_progress'])}%"),
     ]
     return Result("1", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
                   diverged=hist.diverged, messages=[hist.message] if hist.diverged else [])

@@ -53,6 +53,8 @@ class Config:
     lr_sweep: tuple = (0.001, 0.01, 0.1)
     mnist_epochs: int = 100
     mnist_limit: int | None = None
+    save: str | None = None
+    load: str | None = None
 
     def quick(self) -> Config:
         """A seconds-long version for tests."""
@@ -120,12 +122,34 @@ def _spec(c: Config, hidden=None, lr=None, epochs=None) -> ClassifierSpec:
                           batch=c.batch, epochs=epochs or c.epochs, init="xavier")
 
 
-def _held_out(c: Config, X, y, side, out_dir, tag, epochs, progress):
+def _evaluate_loaded(c: Config, X, y, out_dir):
+    """``--load``: judge a saved Stage 5 model on this split's test images (no training)."""
+    from nnlab.checkpoint import CheckpointError, load_checkpoint
+
+    model, extra = load_checkpoint(c.load)
+    if extra.get("stage") != "5" or len(extra.get("feature_names", [])) != X.shape[1]:
+        raise CheckpointError(f"{c.load} was not trained by Stage 5 on {X.shape[1]}-pixel images")
+    _, _, te = three_way_split(y, c.seed)
+    pred = predict_classes(model, (X[te] * extra.get("input_scale", 1.0)).astype(model.dtype))
+    cm = confusion_matrix(y[te], pred, 10)
+    figs = {"loaded_confusion": plots.confusion(out_dir / "stage5_loaded_confusion.png", cm,
+                                                f"Stage 5: loaded model, test confusion (n={len(te)})")}
+    acc = float(np.mean(pred == y[te]))
+    return Result("5", TITLE, config_dict(c), {"loaded": c.load, "test_acc": acc, "confusion": cm},
+                  {k: Path(v).name for k, v in figs.items()}, [("loaded model: test accuracy", f"{acc:.4f}")])
+
+
+def _held_out(c: Config, X, y, side, out_dir, tag, epochs, progress, save=None, input_scale=1.0):
     """Part B (and D): the handout's model trained on a training split, judged on held-out data."""
     tr, va, te = three_way_split(y, c.seed)
     rng = np.random.default_rng(c.seed)
     model, hist = train_classifier(_spec(c, epochs=epochs), X[tr], y[tr], 10, rng, X[va], y[va],
                                    progress=progress, name=f"stage 5 ({tag})")
+    if save:
+        model.save(save, extra={"stage": "5", "dataset": tag, "classes": [str(k) for k in range(10)],
+                                "feature_names": [f"pixel{i}" for i in range(X.shape[1])],
+                                "input_scale": input_scale,
+                                "preprocess": {"mean": [0.0] * X.shape[1], "std": [1 / input_scale] * X.shape[1]}})
     pred = predict_classes(model, X[te])
     test_acc = float(np.mean(pred == y[te]))
     train_acc = accuracy(model, X[tr], y[tr])
@@ -199,8 +223,11 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     X_raw, y, side, scale = load_images(c.dataset, c.mnist_dir, c.mnist_limit if c.dataset == "mnist" else None)
     # The handout feeds digits' raw 0-16 values; MNIST's 0-255 pixels are scaled to [0, 1].
     X = X_raw if c.dataset == "digits" else X_raw / scale
+    input_scale = 1.0 if c.dataset == "digits" else 1 / scale
+    if c.load:
+        return _evaluate_loaded(c, X_raw, y, out_dir)
     handout, figs, hist = _handout_as_written(c, X, y, out_dir)
-    held, f2 = _held_out(c, X, y, side, out_dir, c.dataset, c.epochs, progress)
+    held, f2 = _held_out(c, X, y, side, out_dir, c.dataset, c.epochs, progress, c.save, input_scale)
     sweeps, f3 = _sweeps(c, X, y, out_dir, progress)
     figs.update(f2)
     figs.update(f3)

@@ -69,6 +69,8 @@ class Config:
     patience: int = 20
     n_boot: int = 1000
     baselines: bool = True
+    save: str | None = None
+    load: str | None = None
 
     def quick(self) -> Config:
         """A seconds-long version for tests."""
@@ -114,7 +116,16 @@ class Preprocessor:
         self.std = filled.std(axis=0)
         self.std[self.std == 0] = 1.0
 
+    @classmethod
+    def from_saved(cls, saved: dict) -> Preprocessor:
+        """Rebuild from the ``{"mean": [...], "std": [...]}`` record stored in a checkpoint."""
+        pre = cls.__new__(cls)
+        pre.mean = np.asarray(saved["mean"], dtype=np.float64)
+        pre.std = np.asarray(saved["std"], dtype=np.float64)
+        return pre
+
     def __call__(self, X):
+        """Impute NaNs with the training means, then standardise."""
         return (np.where(np.isnan(X), self.mean, X) - self.mean) / self.std
 
 
@@ -227,6 +238,37 @@ def _baselines(table, X_tr, y_tr, X_te, y_te, c: Config):
     return reports
 
 
+def checkpoint_extra(table: Table, pre: Preprocessor, mu: float, sd: float, c: Config) -> dict:
+    """What ``nnlab predict`` needs besides the weights: features, classes, preprocessing."""
+    return {"stage": "7", "task": table.task, "target": table.target, "feature_names": list(table.feature_names),
+            "classes": list(table.classes), "preprocess": {"mean": pre.mean.tolist(), "std": pre.std.tolist()},
+            "target_scale": {"mean": mu, "std": sd}, "impute": c.impute, "source": table.source}
+
+
+def _evaluate_loaded(c: Config, table: Table, te, out_dir) -> Result:
+    """``--load``: evaluate a saved Stage 7 model on this split's test rows (no search, no training)."""
+    from nnlab.checkpoint import CheckpointError, load_checkpoint
+
+    model, extra = load_checkpoint(c.load)
+    if extra.get("stage") != "7" or extra.get("feature_names") != list(table.feature_names):
+        raise CheckpointError(f"{c.load} was not trained by Stage 7 on these features")
+    pre = Preprocessor.from_saved(extra["preprocess"])
+    X_te = pre(table.X[te]).astype(model.dtype)
+    rng = np.random.default_rng(c.seed)
+    if table.task == "classification":
+        proba = predict_proba(model, X_te)
+        report = _classification_report(table, table.y[te], proba.argmax(1), proba, rng, c.n_boot)
+        headline = "accuracy"
+    else:
+        ts = extra["target_scale"]
+        report = _regression_report(table.y[te], predict(model, X_te).ravel() * ts["std"] + ts["mean"], rng, c.n_boot)
+        headline = "rmse"
+    p, lo, hi = report[headline]
+    return Result("7", TITLE, config_dict(c), {"loaded": c.load, "table": {"loaded model": report},
+                                               "headline": headline, "test_rows": len(te)},
+                  {}, [("loaded model", c.load), (f"test {headline}", f"{p:.4f} [{lo:.4f}, {hi:.4f}]")])
+
+
 def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     """Run Stage 7; write its figures into ``out_dir``; return its :class:`Result`."""
     c = config
@@ -240,14 +282,18 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     if table.task == "classification" and len(np.unique(table.y[tr])) < 2:
         raise CSVError("the training rows hold a single class; the data set needs more rows of each class")
 
+    pre = Preprocessor(table.X[tr])
+    mu, sd = _scale_target(table, table.y[tr])
+    if c.load:
+        return _evaluate_loaded(c, table, te, out_dir)
     t0 = time.perf_counter()
     search, best = _search(table, pool, c)
     search_seconds = time.perf_counter() - t0
 
-    pre = Preprocessor(table.X[tr])
-    mu, sd = _scale_target(table, table.y[tr])
     y_fit = table.y if table.task == "classification" else (table.y - mu) / sd
     model, hist = _fit(best, table, pre(table.X[tr]), y_fit[tr], pre(table.X[va]), y_fit[va], c.seed, "final model")
+    if c.save:
+        model.save(c.save, extra=checkpoint_extra(table, pre, mu, sd, c))
     X_te = pre(table.X[te]).astype(model.dtype)
     rng = np.random.default_rng(c.seed)
     figs = {}
