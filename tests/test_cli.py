@@ -89,3 +89,20 @@ def test_stage5_runs_on_user_mnist_files(tmp_path, capsys):
     code, out, _ = _run(capsys, "run", "5", "--quick", "--dataset", "mnist", "--mnist-dir", str(tmp_path / "mnist"),
                         "--out", str(tmp_path / "out"))
     assert code == 0 and "held-out" in out
+
+
+@pytest.mark.parametrize("stage", ["5", "7"])
+def test_training_stages_are_bit_reproducible(tmp_path, capsys, stage):
+    for name in ("a", "b", "c"):
+        seed = "7" if name == "c" else "3"
+        assert _run(capsys, "run", stage, "--quick", "--seed", seed, "--out", str(tmp_path / name))[0] == 0
+    a, b, c = ((tmp_path / n / f"stage{stage}" / "metrics.json").read_bytes() for n in "abc")
+    assert a == b and a != c
+
+
+def test_diverged_run_is_marked(tmp_path, capsys):
+    code, out, _ = _run(capsys, "run", "1", "--lr", "5", "--out", str(tmp_path))
+    assert code == 1 and "DIVERGED" in out and "lower the learning rate" in out
+    metrics = (tmp_path / "stage1" / "metrics.json").read_text()
+    assert '"diverged": true' in metrics and "training diverged at epoch" in metrics
+    assert (tmp_path / "stage1" / "stage1_loss.png").exists()

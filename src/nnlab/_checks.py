@@ -34,7 +34,9 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     if kind == "f":
         if dtype is None and arr.dtype == np.float16:
             dtype = np.float32
-        arr = arr if dtype is None else arr.astype(dtype, copy=False)
+        if dtype is not None:
+            with np.errstate(over="ignore"):  # an overflowing cast becomes inf, reported below
+                arr = arr.astype(dtype, copy=False)
     elif kind in "biu":
         arr = arr.astype(np.float64 if dtype is None else dtype)
     else:
@@ -82,3 +84,11 @@ def require_finite(arr: np.ndarray, name: str, where: str) -> None:
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise NonFiniteError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf)")
+
+
+def finite_output(value, where: str):
+    """Return ``value`` if it is finite; otherwise raise ``NonFiniteError`` (an overflow, never a silent inf)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise NonFiniteError(f"{where}: the result overflowed to inf/NaN; the inputs are too large in magnitude")
+    return value

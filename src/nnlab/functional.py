@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab._checks import as_float_array, require_same_shape
+from nnlab._checks import as_float_array, finite_output, require_same_shape
 
 
 def relu(x):
@@ -85,10 +85,11 @@ def softmax(logits):
     z = as_float_array(logits, "logits", "softmax", finite=True)
     if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"softmax: logits need at least one class along the last axis, got shape {z.shape}")
-    z = z - z.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = z - z.max(axis=-1, keepdims=True)  # a range beyond float max overflows here: reported below
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+    return finite_output(z, "softmax")
 
 
 def log_softmax(logits):
@@ -101,5 +102,7 @@ def log_softmax(logits):
     z = as_float_array(logits, "logits", "log_softmax", finite=True)
     if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"log_softmax: logits need at least one class along the last axis, got shape {z.shape}")
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    with np.errstate(over="ignore", invalid="ignore"):
+        shifted = z - z.max(axis=-1, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return finite_output(out, "log_softmax")

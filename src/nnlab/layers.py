@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from nnlab._checks import as_float_array, require_positive_int
+from nnlab._checks import as_float_array, finite_output, require_positive_int
 
 
 class Param:
@@ -72,11 +72,11 @@ class Module:
 
     def forward(self, x):
         """Compute the output for input ``x`` and cache what ``backward`` needs."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def backward(self, dout):
         """Given dLoss/dOutput, set parameter gradients and return dLoss/dInput."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(dout)")
 
     def parameters(self) -> list[Param]:
         """The module's parameters paired with their gradients (empty for activations)."""
@@ -197,6 +197,8 @@ class Linear(Module):
             W, b = W.astype(x.dtype), b.astype(x.dtype)
         out = x @ W.T
         out += b
+        if self.check_finite:
+            finite_output(out, self._label())
         return out
 
     def backward(self, dout):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab._checks import as_float_array, require_same_shape
+from nnlab._checks import as_float_array, finite_output, require_same_shape
 from nnlab.functional import log_softmax
 from nnlab.utils import one_hot
 
@@ -43,8 +43,10 @@ def mse(yhat, y) -> float:
     require_same_shape(yhat, y, ("yhat", "y"), "mse")
     if yhat.size == 0:
         raise ValueError("mse: the arrays are empty")
-    err = yhat - y
-    return float(np.mean(err * err))
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = yhat - y
+        value = np.mean(err * err)
+    return float(finite_output(value, "mse"))
 
 
 def cross_entropy(probs, Y_true, eps=1e-9) -> float:
@@ -99,8 +101,9 @@ class MSELoss:
         require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
         if yhat.size == 0:
             raise ValueError("MSELoss: the arrays are empty")
-        err = yhat - y
-        value = float(np.mean(err * err))
+        with np.errstate(over="ignore", invalid="ignore"):
+            err = yhat - y
+            value = float(finite_output(np.mean(err * err), "MSELoss"))
         err *= 2.0 / max(err.size, 1)
         return value, err
 

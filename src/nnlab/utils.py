@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlab._checks import as_float_array, require_ndim, require_positive_int
+from nnlab._checks import as_float_array, finite_output, require_ndim, require_positive_int
 
 #: Where :func:`plot_series` writes when no path is given (override with NNLAB_FIGURES).
 DEFAULT_FIGURE_DIR = "figures"
@@ -72,13 +72,15 @@ def standardize_features(X):
     Returns:
         ``(X_std, mu, sigma)``; ``mu`` and ``sigma`` have shape (1, d).
     """
-    X = as_float_array(X, "X", "standardize_features")
+    X = as_float_array(X, "X", "standardize_features", finite=True)
     require_ndim(X, (2,), "X", "standardize_features")
     if X.shape[0] == 0:
         raise ValueError("standardize_features: X has no rows")
-    mu = X.mean(axis=0, keepdims=True)
-    sigma = X.std(axis=0, keepdims=True) + 1e-8
-    return (X - mu) / sigma, mu, sigma
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = X.mean(axis=0, keepdims=True)
+        sigma = X.std(axis=0, keepdims=True) + 1e-8
+        Xn = (X - mu) / sigma
+    return finite_output(Xn, "standardize_features"), mu, sigma
 
 
 def unstandardize_linear_weights(W_std, b_std, mu, sigma):
@@ -96,19 +98,23 @@ def unstandardize_linear_weights(W_std, b_std, mu, sigma):
         ``(W_orig, b_orig)``: (d,) array and float.
     """
     where = "unstandardize_linear_weights"
-    W = as_float_array(W_std, "W_std", where).ravel()
-    mu = as_float_array(mu, "mu", where).ravel()
-    sigma = as_float_array(sigma, "sigma", where).ravel()
-    b = as_float_array(b_std, "b_std", where).ravel()
+    W = as_float_array(W_std, "W_std", where, finite=True).ravel()
+    mu = as_float_array(mu, "mu", where, finite=True).ravel()
+    sigma = as_float_array(sigma, "sigma", where, finite=True).ravel()
+    b = as_float_array(b_std, "b_std", where, finite=True).ravel()
     if not (W.shape == mu.shape == sigma.shape):
         raise ValueError(
             f"{where}: W_std, mu and sigma must have d entries each, got {W.shape}, {mu.shape}, {sigma.shape}"
         )
     if b.size != 1:
         raise ValueError(f"{where}: b_std must be a single number, got shape {b.shape}")
-    W_orig = W / sigma
-    b_orig = float(b[0] - np.sum(W * mu / sigma))
-    return W_orig, b_orig
+    if np.any(sigma <= 0):
+        raise ValueError(f"{where}: sigma must be positive (it is a standard deviation), got {sigma.tolist()}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        W_orig = W / sigma
+        b_orig = float(b[0] - np.sum(W * mu / sigma))
+    finite_output(W_orig, where)
+    return W_orig, float(finite_output(b_orig, where))
 
 
 def assert_close(name, got, want, atol=1e-7, rtol=1e-5, strict=False) -> bool:
@@ -150,10 +156,12 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    xs = np.asarray(list(xs) if not isinstance(xs, np.ndarray) else xs)
-    ys = as_float_array(ys, "ys", "plot_series")
-    if xs.shape[0] != ys.shape[0]:
-        raise ValueError(f"plot_series: xs and ys must be the same length, got {xs.shape[0]} and {ys.shape[0]}")
+    xs = as_float_array(list(xs) if isinstance(xs, range) else xs, "xs", "plot_series", finite=True)
+    ys = as_float_array(ys, "ys", "plot_series", finite=True)
+    require_ndim(xs, (1,), "xs", "plot_series")
+    require_ndim(ys, (1,), "ys", "plot_series")
+    if xs.shape[0] != ys.shape[0] or xs.size == 0:
+        raise ValueError(f"plot_series: xs and ys must be non-empty and the same length, got {xs.size} and {ys.size}")
     if path is None:
         path = Path(os.environ.get("NNLAB_FIGURES", DEFAULT_FIGURE_DIR)) / f"{_slug(title)}.png"
     path = Path(path)

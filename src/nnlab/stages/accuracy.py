@@ -13,7 +13,6 @@ For each dataset (8x8 digits, 5,000 MNIST images), pixels scaled to [0, 1]:
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -102,13 +101,10 @@ def study(name: str, c: Config, progress=False):
     best = candidates[int(np.argmax([s["val_acc"] for s in selection]))]
 
     scores: dict[str, list[float]] = {"nnlab (chosen recipe)": []}
-    seconds: dict[str, float] = {"nnlab (chosen recipe)": 0.0}
     for seed in c.seeds:
         train, test = stratified_split(y, (0.8, 0.2), np.random.default_rng(seed))
-        t0 = time.perf_counter()
         model, _ = train_classifier(best, X[train], y[train], 10, np.random.default_rng(seed), progress=progress,
                                     name=f"{name}: seed {seed}")
-        seconds["nnlab (chosen recipe)"] += time.perf_counter() - t0
         scores["nnlab (chosen recipe)"].append(accuracy(model, X[test].astype(best.dtype), y[test]))
         if c.baselines:
             for key, acc in _baselines(X[train], y[train], X[test], y[test], seed).items():
@@ -120,7 +116,6 @@ def study(name: str, c: Config, progress=False):
         "n_images": len(y), "test_size": int(round(0.2 * len(y))), "selection": selection,
         "chosen": best.describe(), "chosen_spec": best.as_dict(), "table": table, "target": TARGETS[name],
         "meets_target": bool(nn >= TARGETS[name]), "beats_mlpclassifier": None if ref is None else bool(nn > ref),
-        "nnlab_train_seconds": seconds["nnlab (chosen recipe)"],
     }
 
 

@@ -23,7 +23,6 @@ Protocol (the test rows are set aside first and touched exactly once):
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,9 +285,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     mu, sd = _scale_target(table, table.y[tr])
     if c.load:
         return _evaluate_loaded(c, table, te, out_dir)
-    t0 = time.perf_counter()
     search, best = _search(table, pool, c)
-    search_seconds = time.perf_counter() - t0
 
     y_fit = table.y if table.task == "classification" else (table.y - mu) / sd
     model, hist = _fit(best, table, pre(table.X[tr]), y_fit[tr], pre(table.X[va]), y_fit[va], c.seed, "final model")
@@ -329,7 +326,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                  if table.task == "classification" else None},
         "split": {"train": len(tr), "validation": len(va), "test": len(te), "seed": c.seed},
         "search": [{k: v for k, v in r.items() if k != "spec"} for r in search],
-        "search_seconds": search_seconds, "chosen": best.describe(), "chosen_spec": best.as_dict(),
+        "chosen": best.describe(), "chosen_spec": best.as_dict(),
         "final_training": {"epochs_run": hist.epochs_run, "best_epoch": (hist.best_epoch or 0) + 1,
                            "stopped_early": hist.epochs_run < best.epochs},
         "table": table_rows, "confusion": cm, "headline": headline,
