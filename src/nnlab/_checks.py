@@ -72,23 +72,16 @@ def require_positive_int(value, name: str, where: str) -> int:
 
 
 def require_finite(arr: np.ndarray, name: str, where: str) -> None:
-    """Raise ``ValueError`` if ``arr`` holds NaN or infinity.
-
-    The fast test is the sum (NaN or inf anywhere makes it non-finite); only when
-    it fails -- or overflows -- is every element inspected.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = arr.sum(dtype=np.float64) if arr.size else 0.0
-    if np.isfinite(total):
-        return
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    """Raise ``NonFiniteError`` (a ``ValueError``) if ``arr`` holds NaN or infinity."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
         raise NonFiniteError(f"{where}: {name} holds {bad} non-finite value(s) (NaN or inf)")
 
 
 def finite_output(value, where: str):
     """Return ``value`` if it is finite; otherwise raise ``NonFiniteError`` (an overflow, never a silent inf)."""
     arr = np.asarray(value)
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise NonFiniteError(f"{where}: the result overflowed to inf/NaN; the inputs are too large in magnitude")
     return value

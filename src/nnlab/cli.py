@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="nnlab", description="Neural networks from first principles: the handout's stages.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("bench", help="speed against PyTorch, scikit-learn and Keras (nnlab bench --help)")
     run = sub.add_parser("run", help="run one stage, or all of them")
     run.add_argument("stage", choices=[*STAGES, "all"], help="stage id, or 'all'")
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
@@ -238,6 +239,11 @@ def run_predict(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``nnlab`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own options; see nnlab.bench
+        from nnlab.bench import main as bench_main
+
+        return bench_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":

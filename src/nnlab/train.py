@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, require_finite
-from nnlab.data.split import iterate_minibatches
+from nnlab._checks import NonFiniteError, as_float_array
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
 
@@ -103,45 +102,44 @@ def fit(
         name: used in messages (e.g. ``"stage 1"``).
     """
     net = getattr(model, "net", model)
+    params = net.parameters()
+    dtype = params[0].value.dtype if params else np.dtype(np.float64)
+    X = as_float_array(X, "X", name, dtype=dtype, finite=True)
+    Y = np.asarray(Y)
+    if Y.dtype.kind == "f":
+        Y = as_float_array(Y, "Y", name, dtype=dtype, finite=True)
+    if X.ndim != 2:
+        raise ValueError(f"{name}: X must be 2-D (rows, features), got shape {X.shape}")
     n = X.shape[0]
-    if Y.shape[0] != n:
-        raise ValueError(f"{name}: X has {n} rows but Y has {Y.shape[0]}")
+    if Y.ndim == 0 or Y.shape[0] != n:
+        raise ValueError(f"{name}: X has {n} rows but Y has shape {Y.shape}")
     if n == 0:
         raise ValueError(f"{name}: no training rows")
-    require_finite(np.asarray(X), "X", name)
-    if np.asarray(Y).dtype.kind == "f":
-        require_finite(np.asarray(Y), "Y", name)
-    params = net.parameters()
+    loss_fn(net.forward(X[:1]), Y[:1])  # one checked pass: wrong widths or targets fail here, clearly
     history = History()
     best = None
     best_score = math.inf
     waited = 0
     shuffle = batch_size is not None and batch_size < n
+    batch = n if batch_size is None else batch_size
     bar = _progress(epochs, name, progress)
     step = 0
     last_finite = None
-    # Training never uses dLoss/dX, so the first layer skips that product (a quarter of a step's work).
-    first = _first_linear(net)
-    first_needed = first.needs_input_grad if first is not None else None
-    if first is not None:
-        first.needs_input_grad = False
-    # The data were checked once above; a non-finite activation later is divergence, caught by the loss.
-    checked = [m for m in getattr(net, "layers", [net]) if getattr(m, "check_finite", False)]
-    for m in checked:
-        m.check_finite = False
+    restore = _fast_mode(net, loss_fn, params)
     # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
             for epoch in range(epochs):
-                if shuffle:
-                    # rng=None shuffles with the global np.random.permutation, as the handout's loop does
-                    batches = iterate_minibatches(n, batch_size, np.random if rng is None else rng)
-                else:
-                    batches = (slice(None),)
+                # rng=None shuffles with the global np.random.permutation, as the handout's loop does
+                perm = (np.random if rng is None else rng).permutation(n) if shuffle else None
                 total = 0.0
                 count = 0
-                for idx in batches:
-                    Xb, Yb = X[idx], Y[idx]
+                for start in range(0, n, batch):
+                    if perm is None:
+                        Xb, Yb = X[start : start + batch], Y[start : start + batch]
+                    else:  # a gather per batch beats one per epoch: no 15 MB of fresh pages each epoch
+                        idx = perm[start : start + batch]
+                        Xb, Yb = X[idx], Y[idx]
                     if augment is not None:
                         Xb = augment(Xb, rng)
                     try:
@@ -195,10 +193,7 @@ def fit(
                 history.diverged = True
                 history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
         finally:
-            for m in checked:
-                m.check_finite = True
-            if first is not None:
-                first.needs_input_grad = first_needed
+            restore()
             if bar is not None:
                 bar.close()
             if best is not None:
@@ -221,9 +216,36 @@ def flush_denormals(arrays) -> None:
             arr[np.abs(arr) < np.finfo(arr.dtype).tiny] = 0
 
 
-def _first_linear(net):
-    layers = getattr(net, "layers", [net])
-    return layers[0] if layers and hasattr(layers[0], "needs_input_grad") else None
+def _fast_mode(net, loss_fn, params):
+    """Switch the model and loss to fit's unchecked, buffer-reusing path; returns a function that undoes it.
+
+    Why: the per-call checks and fresh gradient arrays cost more than the arithmetic
+    for small nets (see docs/benchmarks.md).  The data were checked once by ``fit``;
+    a non-finite value appearing later is divergence, which the loss check catches.
+    Training never uses dLoss/dX, so the first layer skips that product too.
+    """
+    layers = list(getattr(net, "layers", [net]))
+    saved = [(obj, obj.__dict__.get("validate")) for obj in [*layers, loss_fn] if hasattr(obj, "validate")]
+    for obj, _ in saved:
+        obj.validate = False
+    for p in params:  # gradient buffers of the right shape and dtype, written in place by backward
+        if p.grad.shape != p.value.shape or p.grad.dtype != p.value.dtype:
+            p.grad = np.zeros_like(p.value)
+    first = layers[0] if layers and hasattr(layers[0], "needs_input_grad") else None
+    first_needed = first.needs_input_grad if first is not None else None
+    if first is not None:
+        first.needs_input_grad = False
+
+    def restore():
+        for obj, value in saved:
+            if value is None:
+                del obj.validate
+            else:
+                obj.validate = value
+        if first is not None:
+            first.needs_input_grad = first_needed
+
+    return restore
 
 
 def accuracy(model, X, y, batch_size: int = 4096) -> float:

@@ -51,7 +51,7 @@ def one_hot(y, C, dtype=np.float32) -> np.ndarray:
     require_ndim(y, (1,), "y", "one_hot")
     if y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = y.astype(np.int64)
-    if y.size and y.dtype.kind not in "iu":
+    if y.dtype.kind not in "iu" and (y.size or y.dtype.kind not in "fb"):
         raise TypeError(f"one_hot: labels must be integers, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= C):
         bad = y[(y < 0) | (y >= C)]

@@ -1,0 +1,346 @@
+"""``nnlab bench``: training and inference speed against PyTorch, scikit-learn and Keras, side by side.
+
+Same models, same data, same batch (128), same plain SGD (lr 0.01), float32, and the
+same number of BLAS/OpenMP threads for everyone (``--threads``, default 1), all in
+one process run so the machine's state is shared.  Each contender trains for a fixed
+number of epochs after a warm-up epoch; that is repeated and the median throughput
+(samples per second) is reported, with min and max.  Also: the raw matrix-product
+(GEMM) time of one training step on the same shapes, its share of nnlab's step,
+inference throughput, and the peak memory of a whole MNIST training process.
+
+This is a measurement, not a test: timings vary with the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+
+WORKLOADS = {
+    "digits": {"sizes": [64, 64, 10], "epochs": 20},
+    "mnist": {"sizes": [784, 128, 10], "epochs": 4},
+}
+BATCH = 128
+LR = 0.01
+
+
+def load(name: str):
+    """float32 features scaled to [0, 1] and int64 labels."""
+    from nnlab.data import load_digits, load_mnist_5k
+
+    if name == "digits":
+        X, y = load_digits()
+        return (X / 16.0).astype(np.float32), y
+    X, y = load_mnist_5k()
+    return (X / np.float32(255.0)).astype(np.float32), y
+
+
+def _throughput(run_epochs, n, epochs, repeats):
+    run_epochs(1)  # warm-up
+    rates = []
+    for _ in range(repeats):
+        rates.append(_rate(run_epochs, n, epochs))
+    return rates
+
+
+def _rate(run_epochs, n, epochs):
+    start = time.perf_counter()
+    run_epochs(epochs)
+    return n * epochs / (time.perf_counter() - start)
+
+
+def nnlab_fit(X, y, sizes, seed=0):
+    """nnlab's own training loop, the one every stage uses."""
+    import nnlab
+
+    rng = np.random.default_rng(seed)
+    net = nnlab.make_mlp(sizes, dtype=np.float32, init="xavier", rng=rng)
+    opt = nnlab.SGD(net.parameters(), lr=LR)
+    loss = nnlab.SoftmaxCrossEntropyLoss()
+    return lambda e: nnlab.fit(net, loss, opt, X, y, epochs=e, batch_size=BATCH, rng=rng)
+
+
+def nnlab_handout(X, y, sizes, seed=0):
+    """The handout's Stage 5 loop written out by hand against nnlab's MLP (one hidden layer)."""
+    import nnlab
+
+    np.random.seed(seed)
+    model = nnlab.MLP(sizes[0], sizes[1], sizes[2], nonlin="relu", dtype=np.float32)
+    Y = nnlab.one_hot(y, sizes[2])
+
+    def epochs(e):
+        for _ in range(e):
+            perm = np.random.permutation(X.shape[0])
+            X_shuf, Y_shuf = X[perm], Y[perm]
+            for i in range(0, X.shape[0], BATCH):
+                Xb, Yb = X_shuf[i : i + BATCH], Y_shuf[i : i + BATCH]
+                logits, h = model.forward(Xb)
+                probs = nnlab.softmax(logits)
+                nnlab.cross_entropy(probs, Yb)
+                model.backward(nnlab.softmax_cross_entropy_backward(probs, Yb), h)
+                for layer in (model.l1, model.l2):
+                    layer.W -= LR * layer.dW
+                    layer.b -= LR * layer.db
+
+    return epochs
+
+
+def torch_loop(X, y, sizes, seed=0):
+    """PyTorch: the same MLP, SGD and batch, idiomatic loop."""
+    import torch
+
+    torch.manual_seed(seed)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i:
+            layers.append(torch.nn.ReLU())
+        layers.append(torch.nn.Linear(a, b))
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    loss = torch.nn.CrossEntropyLoss()
+
+    def epochs(e):
+        for _ in range(e):
+            perm = torch.randperm(Xt.shape[0])
+            for i in range(0, Xt.shape[0], BATCH):
+                idx = perm[i : i + BATCH]
+                opt.zero_grad()
+                loss(net(Xt[idx]), yt[idx]).backward()
+                opt.step()
+
+    return epochs
+
+
+def sklearn_mlp(X, y, sizes, seed=0):
+    """scikit-learn MLPClassifier with plain SGD, no momentum, no L2, no early stopping."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    def epochs(e):
+        model = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), solver="sgd", learning_rate_init=LR,
+                              momentum=0.0, nesterovs_momentum=False, alpha=0.0, batch_size=BATCH, max_iter=e,
+                              tol=0.0, n_iter_no_change=e + 1, random_state=seed, shuffle=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+
+    return epochs
+
+
+def keras_fit(X, y, sizes, seed=0):
+    """Keras 3 (TensorFlow backend): the same model through ``model.fit``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    model = tf.keras.Sequential([tf.keras.layers.Input(shape=(sizes[0],))]
+                                + [tf.keras.layers.Dense(h, activation="relu") for h in sizes[1:-1]]
+                                + [tf.keras.layers.Dense(sizes[-1])])
+    model.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=LR),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return lambda e: model.fit(X, y, batch_size=BATCH, epochs=e, verbose=0, shuffle=True)
+
+
+def gemm_step_seconds(sizes, dtype=np.float32, repeats=200):
+    """Time of the matrix products in one nnlab training step (forward, dW, and dx above layer 1)."""
+    rng = np.random.default_rng(0)
+    Ws = [rng.standard_normal((b, a)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    acts = [rng.standard_normal((BATCH, a)).astype(dtype) for a in sizes]
+    douts = [rng.standard_normal((BATCH, b)).astype(dtype) for b in sizes[1:]]
+    flops = 0
+    for i, W in enumerate(Ws):
+        flops += 2 * BATCH * W.size * (3 if i else 2)
+
+    def step():
+        for i, W in enumerate(Ws):
+            acts[i] @ W.T
+            douts[i].T @ acts[i]
+            if i:
+                douts[i] @ W
+
+    step()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    seconds = (time.perf_counter() - start) / repeats
+    return seconds, flops / seconds / 1e9
+
+
+def inference(X, sizes, repeats=5):
+    """Forward-pass throughput (samples/s) of nnlab and, if present, PyTorch, batches of 1024."""
+    import nnlab
+
+    net = nnlab.make_mlp(sizes, dtype=np.float32, rng=np.random.default_rng(0))
+    out = {"nnlab": statistics.median(_throughput(lambda e: [nnlab.train.predict(net, X, 1024) for _ in range(e)],
+                                                  len(X), 5, repeats))}
+    try:
+        import torch
+    except ImportError:
+        return out
+    tnet = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(), torch.nn.Linear(*sizes[1:]))
+    Xt = torch.from_numpy(X)
+
+    def fwd(e):
+        with torch.no_grad():
+            for _ in range(e):
+                for i in range(0, len(Xt), 1024):
+                    tnet(Xt[i : i + 1024])
+
+    out["PyTorch"] = statistics.median(_throughput(fwd, len(X), 5, repeats))
+    return out
+
+
+_HWM = ("; print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))")
+CHILD = {
+    "nnlab": "import numpy as np, nnlab; from nnlab.bench import load, nnlab_fit; X, y = load('mnist'); "
+             "nnlab_fit(X, y, [784, 128, 10])(2)",
+    "PyTorch": "import numpy as np, torch; from nnlab.bench import load, torch_loop; X, y = load('mnist'); "
+               "torch_loop(X, y, [784, 128, 10])(2)",
+}
+
+
+def peak_memory_mib(which: str, threads: int):
+    """Peak resident memory (MiB) of a fresh process that loads MNIST-5k and trains 2 epochs.
+
+    The child reports its own high-water mark (VmHWM, Linux); the fork's copy of this
+    process's memory before ``exec`` is not counted.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    code = f"from threadpoolctl import threadpool_limits; threadpool_limits({threads}); " + CHILD[which] + _HWM
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    return int(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+def environment(threads: int) -> dict:
+    """Versions and BLAS details, for the record."""
+    from threadpoolctl import threadpool_info
+
+    import nnlab
+
+    info = {"python": platform.python_version(), "numpy": np.__version__, "nnlab": nnlab.__version__,
+            "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads}
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
+            if i.get("user_api") == "blas"]
+    info["blas"] = ", ".join(blas)
+    for key, dist in (("torch", "torch"), ("sklearn", "scikit-learn"), ("tensorflow", "tensorflow-cpu")):
+        try:
+            info[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[key] = "not installed"
+    return info
+
+
+def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
+    """Run every measurement; returns a JSON-ready dict."""
+    from threadpoolctl import threadpool_limits
+
+    contenders = {"nnlab fit": nnlab_fit, "nnlab handout loop": nnlab_handout, "PyTorch": torch_loop,
+                  "scikit-learn MLPClassifier": sklearn_mlp}
+    if keras:
+        contenders["Keras"] = keras_fit
+    results = {"environment": environment(threads), "batch": BATCH, "lr": LR, "repeats": repeats, "workloads": {}}
+    with threadpool_limits(threads):
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+        for name, spec in WORKLOADS.items():
+            X, y = load(name)
+            epochs = max(1, spec["epochs"] // (4 if quick else 1))
+            runners = {}
+            for label, make in contenders.items():
+                try:
+                    runners[label] = make(X, y, spec["sizes"])
+                except ImportError:
+                    continue
+                runners[label](1)  # warm-up
+            # Round-robin: every repeat times each contender once, so a slow spell of the machine
+            # hits all of them; ratios are taken repeat by repeat, then the median.
+            rates = {label: [] for label in runners}
+            for _ in range(repeats):
+                for label, run_epochs in runners.items():
+                    rates[label].append(_rate(run_epochs, len(y), epochs))
+            base = rates["nnlab fit"]
+            rows = {label: {"median": statistics.median(r), "min": min(r), "max": max(r),
+                            "ratio": statistics.median(b / x for b, x in zip(base, r))}
+                    for label, r in rates.items()}
+            gemm_s, gflops = gemm_step_seconds(spec["sizes"])
+            step_s = BATCH / rows["nnlab fit"]["median"]
+            results["workloads"][name] = {"sizes": spec["sizes"], "samples": len(y), "epochs_per_repeat": epochs,
+                                          "training": rows, "gemm_seconds_per_step": gemm_s, "gemm_gflops": gflops,
+                                          "gemm_share_of_step": gemm_s / step_s,
+                                          "inference": inference(X, spec["sizes"], repeats)}
+    if memory:
+        results["peak_memory_mib"] = {k: peak_memory_mib(k, threads) for k in CHILD}
+    return results
+
+
+def table(results) -> str:
+    """Markdown tables of a :func:`run`'s results."""
+    env = results["environment"]
+    lines = [f"Threads: {env['threads']} · BLAS: {env['blas']} · numpy {env['numpy']} · torch {env['torch']} · "
+             f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']})", ""]
+    for name, w in results["workloads"].items():
+        lines += [f"**{name}** ({'-'.join(map(str, w['sizes']))} ReLU MLP, {w['samples']} samples, batch "
+                  f"{results['batch']}, SGD lr {results['lr']}, float32; {w['epochs_per_repeat']} epochs x "
+                  f"{results['repeats']} repeats)", "",
+                  "| training | samples/s (median) | min - max | nnlab fit / this (paired median) |",
+                  "|---|---:|---:|---:|"]
+        for label, r in w["training"].items():
+            lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k "
+                         f"| {r['ratio']:.2f}x |")
+        lines += ["", f"GEMMs of one step: {w['gemm_seconds_per_step'] * 1e6:.0f} us at {w['gemm_gflops']:.0f} GFLOP/s"
+                  f" = {w['gemm_share_of_step']:.0%} of nnlab's step.  Inference (batches of 1024): "
+                  + ", ".join(f"{k} {v / 1e3:,.0f} k samples/s" for k, v in w["inference"].items()), ""]
+    mem = results.get("peak_memory_mib")
+    if mem:
+        lines.append("Peak memory of a whole process that loads MNIST-5k and trains 2 epochs: "
+                     + ", ".join(f"{k} {v:.0f} MiB" if v else f"{k} n/a" for k, v in mem.items()))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    """Command-line entry: ``nnlab bench [--threads N] [--repeats R] [--quick] [--keras] [--json F] [--markdown F]``."""
+    parser = argparse.ArgumentParser(prog="nnlab bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats (a smoke test)")
+    parser.add_argument("--keras", action="store_true", help="also time Keras (slow to import)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--markdown", help="also write the tables here")
+    args = parser.parse_args(argv)
+    results = run(args.threads, 2 if args.quick else args.repeats, args.quick, args.keras, not args.no_memory)
+    text = table(results)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    if args.markdown:
+        command = "nnlab bench " + " ".join(argv if argv is not None else sys.argv[1:])
+        with open(args.markdown, "w") as fh:
+            fh.write(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
+                     "Timings vary with the machine and its load; the ratios are medians of paired repeats,\n"
+                     "so a slow spell hits every contender alike. See `src/nnlab/bench.py` for the protocol.\n\n")
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

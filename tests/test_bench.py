@@ -1,0 +1,28 @@
+"""The benchmark runs in quick mode and prints every column (timings themselves are not tested)."""
+
+import numpy as np
+
+import nnlab
+from nnlab.cli import main
+
+
+def test_bench_quick_prints_every_column(capsys, tmp_path):
+    assert main(["bench", "--quick", "--no-memory", "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    for word in ("nnlab fit", "nnlab handout loop", "scikit-learn MLPClassifier", "samples/s", "GEMMs of one step",
+                 "Inference", "digits", "mnist", "BLAS"):
+        assert word in out
+    assert (tmp_path / "b.json").exists()
+
+
+def test_float32_training_tracks_float64():
+    """The float32 speed path follows the float64 run: same init, same batches, losses within 1e-3 relative."""
+    X, y = nnlab.data.load_digits()
+    X = X / 16.0
+    curves = {}
+    for dtype in (np.float64, np.float32):
+        net = nnlab.make_mlp([64, 64, 10], rng=np.random.default_rng(0)).astype(dtype)
+        hist = nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.SGD(net.parameters(), lr=0.05), X, y,
+                         epochs=5, batch_size=128, rng=np.random.default_rng(1))
+        curves[dtype] = np.array(hist.epoch_loss)
+    np.testing.assert_allclose(curves[np.float32], curves[np.float64], rtol=1e-3)
