@@ -9,7 +9,15 @@ import pytest
 import nnlab
 
 torch = pytest.importorskip("torch")
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64_torch():
+    """Compare in float64; restore torch's default afterwards so other tests see float32."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _torch_mlp(net):

@@ -104,7 +104,7 @@ def torch_loop(X, y, sizes, seed=0):
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
             layers.append(torch.nn.ReLU())
-        layers.append(torch.nn.Linear(a, b))
+        layers.append(torch.nn.Linear(a, b, dtype=torch.float32))
     net = torch.nn.Sequential(*layers)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     loss = torch.nn.CrossEntropyLoss()
@@ -189,7 +189,8 @@ def inference(X, sizes, repeats=5):
         import torch
     except ImportError:
         return out
-    tnet = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1]), torch.nn.ReLU(), torch.nn.Linear(*sizes[1:]))
+    tnet = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1], dtype=torch.float32), torch.nn.ReLU(),
+                               torch.nn.Linear(*sizes[1:], dtype=torch.float32))
     Xt = torch.from_numpy(X)
 
     def fwd(e):
