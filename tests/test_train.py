@@ -66,3 +66,25 @@ def test_flush_denormals():
     a = np.array([1e-40, -1e-42, 1e-30, 0.0, 2.0], dtype=np.float32)
     flush_denormals([a])
     np.testing.assert_array_equal(a, np.array([0, 0, 1e-30, 0, 2], dtype=np.float32))
+
+
+def test_validation_metrics_equal_a_fresh_evaluation(rng):
+    """The per-epoch validation accuracy must be the model's real accuracy (fit's in-place path must not leak)."""
+    from nnlab.classify import ClassifierSpec, train_classifier
+
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    spec = ClassifierSpec(hidden=(16,), optimizer="adam", lr=0.01, batch=32, epochs=15)
+    model, hist = train_classifier(spec, X[:150], y[:150], 2, rng, X[150:], y[150:])
+    assert hist.metrics["val_acc"][-1] == nnlab.train.accuracy(model, X[150:], y[150:])
+    assert hist.metrics["val_acc"][-1] > 0.8
+    value, _ = nnlab.SoftmaxCrossEntropyLoss()(nnlab.train.predict(model, X[150:]), y[150:])
+    assert hist.metrics["val_loss"][-1] == value
+
+
+def test_fit_never_writes_to_the_callers_data(rng):
+    X = rng.normal(size=(40, 3))
+    X0 = X.copy()
+    net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng), nnlab.ReLU(), nnlab.Linear(2, 1, rng=rng))
+    fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), X, rng.normal(size=(40, 1)), epochs=3)
+    np.testing.assert_array_equal(X, X0)

@@ -225,7 +225,10 @@ def _fast_mode(net, loss_fn, params):
     Training never uses dLoss/dX, so the first layer skips that product too.
     """
     layers = list(getattr(net, "layers", [net]))
-    saved = [(obj, obj.__dict__.get("validate")) for obj in [*layers, loss_fn] if hasattr(obj, "validate")]
+    # Unchecked layers may work in place on their input; the first one's input is the caller's data,
+    # so it stays checked unless it is a Linear (which never writes to its input).
+    unchecked = [m for i, m in enumerate(layers) if i > 0 or hasattr(m, "needs_input_grad")]
+    saved = [(obj, obj.__dict__.get("validate")) for obj in [*unchecked, loss_fn] if hasattr(obj, "validate")]
     for obj, _ in saved:
         obj.validate = False
     for p in params:  # gradient buffers of the right shape and dtype, written in place by backward

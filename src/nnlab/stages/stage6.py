@@ -70,6 +70,12 @@ def import_tensorflow():
         import tensorflow as tf
     except ImportError:
         raise MissingDependencyError(INSTALL_HINT) from None
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers (REPORT.md is checked)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow was already running in this process; its threads are fixed
+        pass
     return tf
 
 
