@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/latest
 
-.PHONY: all report test lint venv demo clean
+.PHONY: all report test lint venv docs notebooks bench clean
 
 all: report
 
@@ -19,14 +19,25 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Set up and run the main job: every stage, its figures and metrics.
+## Set up and run the main job: every stage, then REPORT.md with its figures (docs/figures/).
 report: $(STAMP)
-	$(VENV)/bin/nnlab run all --out $(OUT)
+	$(VENV)/bin/nnlab report --out $(OUT)
 
-## Set up and run every check: lint, then the test suite.
+## Set up and run every check: lint, the test suite (notebooks included), and REPORT.md against a fresh run.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests notebooks --nbmake
+	$(VENV)/bin/nnlab report --check
+
+## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk).
+docs: docs/design.pdf
+
+docs/design.pdf: docs/design.tex
+	cd docs && latexmk -pdf -interaction=nonstopmode -halt-on-error design.tex >/dev/null && latexmk -c design.tex >/dev/null
+
+## The speed comparison (not part of the tests: timings are noisy); rewrites docs/benchmarks.md.
+bench: $(STAMP)
+	$(VENV)/bin/nnlab bench --keras --repeats 7 --markdown docs/benchmarks.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ Underneath is one small module system (:mod:`nnlab.layers`), losses
 (:mod:`nnlab.gradcheck`) and a training loop (:mod:`nnlab.train`).
 """
 
+from nnlab import data as data  # the loaders and splits, as nnlab.data
 from nnlab.checkpoint import CheckpointError, load, load_checkpoint
 from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error

@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--folds", type=_positive_int, help="Stage 7: cross-validation folds (>= 2)")
     opts.add_argument("--save", help="Stages 5 and 7: save the trained model to this .npz checkpoint")
     opts.add_argument("--load", help="Stages 5 and 7: evaluate this saved model instead of training")
+    rep = sub.add_parser("report", help="run every stage and write REPORT.md with its figures")
+    rep.add_argument("--out", default="runs/latest", help="folder for the stages' results (default runs/latest)")
+    rep.add_argument("--reuse", action="store_true", help="reuse results already in --out instead of rerunning")
+    rep.add_argument("--check", action="store_true", help="regenerate in memory; fail if REPORT.md differs")
+    rep.add_argument("--report", default="REPORT.md", help="report file (default REPORT.md)")
+    rep.add_argument("--figures", default="docs/figures", help="where the report's figures go")
+    rep.add_argument("--docs", default="docs", help="folder holding benchmarks.md and robustness.md")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
     pred = sub.add_parser("predict", help="apply a saved model to a CSV file")
     pred.add_argument("--model", required=True, help="checkpoint written by nnlab run 5|7 --save")
     pred.add_argument("--csv", required=True, help="CSV with the model's feature columns")
@@ -220,6 +228,19 @@ def run_stages(args) -> int:
     return 1 if diverged else 0
 
 
+def run_report(args) -> int:
+    """``nnlab report``: write REPORT.md (or, with ``--check``, verify it)."""
+    from nnlab import report
+
+    if args.check:
+        return report.check(Path(args.report), Path(args.figures), Path(args.docs))
+    start = time.perf_counter()
+    report.write(Path(args.out), Path(args.report), Path(args.figures), Path(args.docs), args.reuse,
+                 progress=not args.no_progress)
+    print(f"wrote {args.report} and its figures in {args.figures}/ ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
 def run_predict(args) -> int:
     """``nnlab predict``: write predictions for a CSV (atomically when ``--out`` is given)."""
     from nnlab.predict import predict_csv
@@ -250,6 +271,8 @@ def main(argv=None) -> int:
             return run_stages(args)
         if args.command == "predict":
             return run_predict(args)
+        if args.command == "report":
+            return run_report(args)
     except UsageError as exc:
         print(f"nnlab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
