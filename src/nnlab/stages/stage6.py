@@ -70,6 +70,7 @@ def import_tensorflow():
         import tensorflow as tf
     except ImportError:
         raise MissingDependencyError(INSTALL_HINT) from None
+    tf.get_logger().setLevel("ERROR")  # each lambda's compiled loop is traced anew, on purpose: no warning
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers (REPORT.md is checked)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
