@@ -127,7 +127,8 @@ def assert_close(name, got, want, atol=1e-7, rtol=1e-5, strict=False) -> bool:
     want = np.asarray(want)
     same_shape = got.shape == want.shape
     ok = bool(same_shape and np.allclose(got, want, atol=atol, rtol=rtol))
-    err = f"{np.max(np.abs(got - want)):.3g}" if same_shape and got.size else "shape mismatch"
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: reported as such, not warned
+        err = f"{np.max(np.abs(got - want)):.3g}" if same_shape and got.size else "shape mismatch"
     print(f"[{name}] match: {ok} (max abs err ~ {err})")
     if not ok and not same_shape:
         print(" shapes:", got.shape, "vs", want.shape)
