@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab._checks import as_float_array, finite_output, require_same_shape
+from nnlab._checks import as_float_array, finite_output, require_finite, require_same_shape
 
 
 def row_max(z):
@@ -101,14 +101,17 @@ def softmax(logits):
     Raises:
         ValueError: for NaN/inf logits or no classes.
     """
-    z = as_float_array(logits, "logits", "softmax", finite=True)
+    z = as_float_array(logits, "logits", "softmax")
     if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"softmax: logits need at least one class along the last axis, got shape {z.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
-        z = z - row_max(z)  # a range beyond float max overflows here: reported below
-        np.exp(z, out=z)
-        z /= row_sum(z)
-    return finite_output(z, "softmax")
+        p = z - row_max(z)  # a range beyond float max overflows here: reported below
+        np.exp(p, out=p)
+        p /= row_sum(p)
+    if not np.isfinite(p).all():  # NaN/inf logits make their row non-finite: one check covers both
+        require_finite(z, "logits", "softmax")
+        finite_output(p, "softmax")
+    return p
 
 
 def log_softmax(logits):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array
+from nnlab._checks import NonFiniteError, as_float_array, require_finite
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
 
@@ -228,7 +228,8 @@ def _fast_mode(net, loss_fn, params):
     # Unchecked layers may work in place on their input; the first one's input is the caller's data,
     # so it stays checked unless it is a Linear (which never writes to its input).
     unchecked = [m for i, m in enumerate(layers) if i > 0 or hasattr(m, "needs_input_grad")]
-    saved = [(obj, obj.__dict__.get("validate")) for obj in [*unchecked, loss_fn] if hasattr(obj, "validate")]
+    extra = [] if loss_fn is None else [loss_fn]
+    saved = [(obj, obj.__dict__.get("validate")) for obj in [*unchecked, *extra] if hasattr(obj, "validate")]
     for obj, _ in saved:
         obj.validate = False
     for p in params:  # gradient buffers of the right shape and dtype, written in place by backward
@@ -257,10 +258,26 @@ def accuracy(model, X, y, batch_size: int = 4096) -> float:
 
 
 def predict(model, X, batch_size: int = 4096) -> np.ndarray:
-    """Forward ``X`` through the model in chunks (bounded memory); returns the outputs."""
+    """Forward ``X`` through the model in chunks (bounded memory); returns the outputs.
+
+    The first row goes through the checked path (a wrong width or dtype fails clearly);
+    the rest through the unchecked one, as in :func:`fit`; a non-finite output is an error.
+    """
     net = getattr(model, "net", model)
-    outs = [net.forward(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    return np.concatenate(outs) if outs else net.forward(X[:0])
+    X = as_float_array(X, "X", "predict")
+    if X.ndim != 2 or X.shape[0] == 0:
+        return net.forward(X)
+    head = net.forward(X[:1])
+    restore = _fast_mode(net, None, net.parameters())
+    try:
+        outs = [head] + [net.forward(X[i : i + batch_size]) for i in range(1, X.shape[0], batch_size)]
+    finally:
+        restore()
+    out = np.concatenate(outs)
+    if not np.isfinite(out).all():
+        require_finite(X, "X", "predict")
+        raise NonFiniteError("predict: the output overflowed to inf/NaN; the inputs are too large in magnitude")
+    return out
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:
