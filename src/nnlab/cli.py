@@ -37,24 +37,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _float_at_least(low: float, strict: bool):
+    """An argparse type: a finite float above ``low`` (or at least ``low`` when not ``strict``)."""
+    bound = f"> {low:g}" if strict else f">= {low:g}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        ok = value > low if strict else value >= low
+        if not ok or value == float("inf"):  # (NaN fails both comparisons)
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+        return value
+
+    return parse
 
 
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+_positive_float = _float_at_least(0.0, strict=True)
+_nonnegative_float = _float_at_least(0.0, strict=False)
 
 
 def _positive_int(text):

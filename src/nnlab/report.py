@@ -533,22 +533,9 @@ Configurations are in each stage's `metrics.json`. The library is described in `
 `docs/design.pdf`.
 """]
     r = results
-    if "1" in r:
-        parts.append(stage1(r["1"], F))
-    if "2" in r:
-        parts.append(stage2(r["2"], F, r["1"]["metrics"]))
-    if "3" in r:
-        parts.append(stage3(r["3"], F))
-    if "4" in r:
-        parts.append(stage4(r["4"], F))
-    if "5" in r:
-        parts.append(stage5(r["5"], F))
-    if "accuracy" in r:
-        parts.append(accuracy_section(r["accuracy"], F))
-    if "6" in r:
-        parts.append(stage6(r["6"], F))
-    if "7" in r:
-        parts.append(stage7(r["7"], F))
+    sections = {"1": stage1, "2": lambda res, F: stage2(res, F, r["1"]["metrics"]), "3": stage3, "4": stage4,
+                "5": stage5, "accuracy": accuracy_section, "6": stage6, "7": stage7}
+    parts += [sections[sid](r[sid], F) for sid in ORDER if sid in r]
     bench = docs / "benchmarks.md"
     robust = docs / "robustness.md"
     parts.append("## Speed\n\nFrom `docs/benchmarks.md`, written by the benchmark command it names (timings vary "
