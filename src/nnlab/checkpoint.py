@@ -14,12 +14,12 @@ name.  Loading checks everything and raises :class:`CheckpointError` (a
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nnlab._io import atomic_savez
 from nnlab.layers import Linear, Module, ReLU, Sequential, Tanh
 
 FORMAT = "nnlab-checkpoint"
@@ -85,18 +85,7 @@ def save(model, path, extra=None) -> Path:
             "extra": extra or {}}
     arrays = {f"param_{i}": p.value for i, p in enumerate(params)}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_savez(path, arrays)
 
 
 def _read(path: Path):

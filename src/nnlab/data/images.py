@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab._io import atomic_savez
+
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
@@ -35,14 +37,6 @@ def load_digits():
 def cache_dir() -> Path:
     """Folder for cached arrays: ``$NNLAB_CACHE``, else ``~/.cache/nnlab``."""
     return Path(os.environ.get("NNLAB_CACHE", Path.home() / ".cache" / "nnlab"))
-
-
-def _atomic_save_npz(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
 
 
 def load_mnist_5k(use_cache=True):
@@ -72,7 +66,7 @@ def load_mnist_5k(use_cache=True):
     if use_cache:
         # a read-only home is not an error; we just parse again next time
         with contextlib.suppress(OSError):
-            _atomic_save_npz(path, X=X, y=y)
+            atomic_savez(path, {"X": X, "y": y})
     return X, y
 
 

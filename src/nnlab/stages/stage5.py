@@ -27,6 +27,7 @@ from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
 from nnlab.data import load_digits, load_mnist_5k, load_mnist_dir, stratified_split
 from nnlab.losses import SoftmaxCrossEntropyLoss
+from nnlab.metrics import confusion_matrix
 from nnlab.models import MLP
 from nnlab.optim import SGD
 from nnlab.stages.common import Result, config_dict, fmt
@@ -84,13 +85,6 @@ def three_way_split(y, seed):
     train_all, test = stratified_split(y, (0.8, 0.2), np.random.default_rng(seed))
     inner_train, val = stratified_split(y[train_all], (0.875, 0.125), np.random.default_rng(seed + 1))
     return train_all[inner_train], train_all[val], test
-
-
-def confusion_matrix(y_true, y_pred, n_classes):
-    """Counts ``cm[i, j]`` of true class i predicted as j."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
 
 
 def _handout_as_written(c: Config, X, y, out_dir):
