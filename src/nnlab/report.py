@@ -197,7 +197,7 @@ Training longer keeps lowering the loss because gradient descent has not converg
 MSE goes {g(relu['train_mse_short'])} → {g(relu['train_mse_long'])}, tanh's
 {g(tanh['train_mse_short'])} → {g(tanh['train_mse_long'])}. The error against the true sine
 falls in step, so the extra epochs reduce bias; no overfitting appears on this budget (with 400
-points and 97 parameters, memorising the noise would need far more training). The fits above
+points and {3 * c['hidden'] + 1} parameters, memorising the noise would need far more training). The fits above
 show it: after {long_} epochs the ReLU net follows the sine with a few straight pieces.
 
 ### Checkpoint: predictions against ground truth
@@ -425,8 +425,9 @@ weights; person B {B['features']} → {B['model']:.2f} / {B['closed_form']:.2f}.
 {_table(["λ", "max disagreement", f"within {c['tolerance']}", "Keras weights", "closed-form weights"], rows)}
 {_fig(F, "6", r, "three_way", "Weights: Keras, nnlab (converged), closed form, and the handout's 1,000-epoch run")}
 {_fig(F, "6", r, "lambda_sweep", "Shrinkage with λ in Keras (o), nnlab (x) and closed form (line)")}
-**Speed.** `model.fit` costs about 25 ms of Keras bookkeeping per epoch on this machine, so the
-handout's 1,000 epochs take ~25 s for five rows. The convergence runs therefore use the same Keras
+**Speed.** `model.fit` pays Keras's per-epoch bookkeeping (callbacks, logs, a fresh data pass) on
+every one of the handout's {c['epochs']} epochs, which for five rows costs far more than the
+arithmetic; the stage's run time is printed by `nnlab run 6`. The convergence runs therefore use the same Keras
 model and optimizer in a compiled `tf.function` loop; from the same start and for the same number
 of steps it lands within {m['compiled_loop_vs_fit']:.1e} of `model.fit`.
 """

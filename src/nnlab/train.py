@@ -207,8 +207,8 @@ def flush_denormals(arrays) -> None:
 
     Why: weights that never receive a data gradient (MNIST's always-blank border
     pixels) decay towards 0 under L2 and Adam and become subnormal floats, and
-    the CPU handles those up to 100x slower; one float32 MNIST run went from
-    0.12 s to 1.3 s per epoch after epoch 20.  Values this small (< 1.2e-38 in
+    the CPU handles those many times more slowly (profiling showed float32 MNIST
+    epochs slowing down severalfold once they appeared).  Values this small (< 1.2e-38 in
     float32) carry no information, so zeroing them changes no result.
     """
     for arr in arrays:
