@@ -11,6 +11,7 @@ Underneath is one small module system (:mod:`nnlab.layers`), losses
 
 from nnlab import data as data  # the loaders and splits, as nnlab.data
 from nnlab.checkpoint import CheckpointError, load, load_checkpoint
+from nnlab.errors import NnlabError, NnlabRuntimeError, NnlabTypeError, NnlabValueError
 from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
@@ -46,6 +47,10 @@ __all__ = [
     "Linear",
     "MLP",
     "MSELoss",
+    "NnlabError",
+    "NnlabRuntimeError",
+    "NnlabTypeError",
+    "NnlabValueError",
     "Module",
     "Optimizer",
     "Param",

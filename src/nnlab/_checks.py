@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnlab.errors import NnlabTypeError, NnlabValueError
+
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
 
-class NonFiniteError(ValueError):
+class NonFiniteError(NnlabValueError):
     """An array that must be finite holds NaN or infinity."""
 
 
@@ -29,7 +31,7 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, etc.
-        raise TypeError(f"{where}: {name} must be a numeric array, got {type(value).__name__} ({exc})") from None
+        raise NnlabTypeError(f"{where}: {name} must be a numeric array, got {type(value).__name__} ({exc})") from None
     kind = arr.dtype.kind
     if kind == "f":
         if dtype is None and arr.dtype == np.float16:
@@ -40,7 +42,7 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     elif kind in "biu":
         arr = arr.astype(np.float64 if dtype is None else dtype)
     else:
-        raise TypeError(f"{where}: {name} must hold real numbers, got dtype {arr.dtype}")
+        raise NnlabTypeError(f"{where}: {name} must hold real numbers, got dtype {arr.dtype}")
     if finite:
         require_finite(arr, name, where)
     return arr
@@ -50,13 +52,13 @@ def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: st
     """Raise ``ValueError`` unless ``arr.ndim`` is one of ``allowed``."""
     if arr.ndim not in allowed:
         want = " or ".join(f"{d}-D" for d in allowed)
-        raise ValueError(f"{where}: {name} must be {want}, got shape {arr.shape}")
+        raise NnlabValueError(f"{where}: {name} must be {want}, got shape {arr.shape}")
 
 
 def require_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], where: str) -> None:
     """Raise ``ValueError`` naming both shapes when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:
-        raise ValueError(
+        raise NnlabValueError(
             f"{where}: {names[0]} and {names[1]} must have the same shape, "
             f"got {names[0]} {a.shape} and {names[1]} {b.shape}"
         )
@@ -65,9 +67,9 @@ def require_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], whe
 def require_positive_int(value, name: str, where: str) -> int:
     """Return ``value`` as an int, raising ``ValueError``/``TypeError`` unless it is >= 1."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{where}: {name} must be a positive integer, got {value!r}")
+        raise NnlabTypeError(f"{where}: {name} must be a positive integer, got {value!r}")
     if value < 1:
-        raise ValueError(f"{where}: {name} must be a positive integer, got {value}")
+        raise NnlabValueError(f"{where}: {name} must be a positive integer, got {value}")
     return int(value)
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from nnlab._io import atomic_savez
+from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.layers import Linear, Module, ReLU, Sequential, Tanh
 
 FORMAT = "nnlab-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NnlabValueError):
     """A checkpoint is missing, damaged, or does not fit the model."""
 
 
@@ -43,7 +44,7 @@ def architecture(model) -> dict:
         return {"type": type(model).__name__}
     if isinstance(model, Sequential):
         return {"type": "Sequential", "layers": [architecture(m) for m in model]}
-    raise TypeError(f"cannot save a {type(model).__name__}: only Linear, ReLU, Tanh, Sequential and MLP are known")
+    raise NnlabTypeError(f"cannot save a {type(model).__name__}: only Linear, ReLU, Tanh, Sequential and MLP are known")
 
 
 def build(arch: dict, dtype=np.float64) -> Module:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nnlab.data.augment import Shift
+from nnlab.errors import NnlabValueError
 from nnlab.losses import L2Penalty, MSELoss, SoftmaxCrossEntropyLoss
 from nnlab.models import make_mlp
 from nnlab.optim import SGD, Adam
@@ -79,7 +80,7 @@ def build_optimizer(spec: ClassifierSpec, params):
         return Adam(params, lr=spec.lr)
     if spec.optimizer == "sgd":
         return SGD(params, lr=spec.lr, momentum=spec.momentum)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {spec.optimizer!r}")
+    raise NnlabValueError(f"optimizer must be 'sgd' or 'adam', got {spec.optimizer!r}")
 
 
 def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_val=None, progress=False,

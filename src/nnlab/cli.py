@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from nnlab.errors import NnlabError
+
 EXIT_USAGE = 2
 
 # CLI option -> config field it sets (when the stage's config has that field).
@@ -28,7 +30,7 @@ OPTION_FIELDS = {
 }
 
 
-class UsageError(Exception):
+class UsageError(NnlabError):
     """A problem with what the user asked for: reported in one line, exit status 2."""
 
 
@@ -277,11 +279,9 @@ def main(argv=None) -> int:
     except UsageError as exc:
         print(f"nnlab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, ImportError) as exc:
-        if exc.__class__.__module__.startswith("nnlab") or isinstance(exc, ImportError):
-            print(f"nnlab: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except (NnlabError, ImportError) as exc:  # nnlab's own messages (and a missing optional package)
+        print(f"nnlab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("nnlab: interrupted", file=sys.stderr)
         return 130

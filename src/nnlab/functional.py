@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnlab._checks import as_float_array, finite_output, require_finite, require_same_shape
+from nnlab.errors import NnlabValueError
 
 
 def row_max(z):
@@ -103,7 +104,7 @@ def softmax(logits):
     """
     z = as_float_array(logits, "logits", "softmax")
     if z.ndim == 0 or z.shape[-1] == 0:
-        raise ValueError(f"softmax: logits need at least one class along the last axis, got shape {z.shape}")
+        raise NnlabValueError(f"softmax: logits need at least one class along the last axis, got shape {z.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
         p = z - row_max(z)  # a range beyond float max overflows here: reported below
         np.exp(p, out=p)
@@ -123,7 +124,7 @@ def log_softmax(logits):
     """
     z = as_float_array(logits, "logits", "log_softmax", finite=True)
     if z.ndim == 0 or z.shape[-1] == 0:
-        raise ValueError(f"log_softmax: logits need at least one class along the last axis, got shape {z.shape}")
+        raise NnlabValueError(f"log_softmax: logits need at least one class along the last axis, got shape {z.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
         shifted = z - row_max(z)
         out = shifted - np.log(row_sum(np.exp(shifted)))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnlab._checks import as_float_array
+from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.layers import Module
 
 
@@ -37,7 +38,7 @@ def rel_error(a, b, tiny=1e-12) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"rel_error: shapes differ, {a.shape} vs {b.shape}")
+        raise NnlabValueError(f"rel_error: shapes differ, {a.shape} vs {b.shape}")
     with np.errstate(over="ignore", invalid="ignore"):
         value = float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), tiny))
     return value if np.isfinite(value) else float("inf")  # an overflowing comparison is a failed one
@@ -56,7 +57,9 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
         array of ``x``'s shape with ``(f(x + h e_i) - f(x - h e_i)) / 2h``.
     """
     if x.dtype != np.float64:
-        raise TypeError(f"numerical_gradient: x must be float64 (got {x.dtype}); float32 rounding swamps the estimate")
+        raise NnlabTypeError(
+            f"numerical_gradient: x must be float64 (got {x.dtype}); float32 rounding swamps the estimate"
+        )
     grad = np.zeros_like(x)
     flat_x = x.reshape(-1)
     flat_g = grad.reshape(-1)
@@ -114,7 +117,7 @@ def _check_module(module: Module, x, dout, h, tol, rng) -> GradcheckResult:
     net = getattr(module, "net", module)  # MLP's forward returns a tuple; check its Sequential
     for p in net.parameters():
         if p.value.dtype != np.float64:
-            raise TypeError("gradcheck: parameters must be float64; call module.astype(np.float64) first")
+            raise NnlabTypeError("gradcheck: parameters must be float64; call module.astype(np.float64) first")
     x = as_float_array(x, "x", "gradcheck", finite=True).astype(np.float64, copy=True)
     out = net.forward(x)
     dout = rng.standard_normal(out.shape) if dout is None else np.asarray(dout, dtype=np.float64)
@@ -179,6 +182,8 @@ def gradcheck(obj, x, target=None, dout=None, h=1e-6, tol=1e-6, seed=0) -> Gradc
         return _check_pair(obj, x, dout, h, tol, rng)
     if callable(obj):
         if target is None:
-            raise ValueError("gradcheck: checking a loss needs its target")
+            raise NnlabValueError("gradcheck: checking a loss needs its target")
         return _check_loss(obj, x, target, h, tol)
-    raise TypeError(f"gradcheck: cannot check {type(obj).__name__}; pass a Module, a loss or a (f, f_backward) pair")
+    raise NnlabTypeError(
+        f"gradcheck: cannot check {type(obj).__name__}; pass a Module, a loss or a (f, f_backward) pair"
+    )

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from nnlab._checks import as_float_array, finite_output, require_finite, require_positive_int
+from nnlab.errors import NnlabRuntimeError, NnlabTypeError, NnlabValueError
 
 
 class Param:
@@ -110,7 +111,7 @@ class Module:
         return params[0].value.dtype if params else np.dtype(np.float64)
 
     def _not_run_yet(self) -> RuntimeError:
-        return RuntimeError(f"{self!r}: backward() was called before forward(); run forward(x) first")
+        return NnlabRuntimeError(f"{self!r}: backward() was called before forward(); run forward(x) first")
 
 
 def _glorot_limit(in_dim: int, out_dim: int) -> float:
@@ -151,13 +152,13 @@ class Linear(Module):
         self.in_dim = require_positive_int(in_dim, "in_dim", "Linear")
         self.out_dim = require_positive_int(out_dim, "out_dim", "Linear")
         if init not in ("xavier", "he"):
-            raise ValueError(f"Linear: init must be 'xavier' or 'he', got {init!r}")
+            raise NnlabValueError(f"Linear: init must be 'xavier' or 'he', got {init!r}")
         self.init = init
         self.name = name
         self.needs_input_grad = True
         self._dtype = np.dtype(dtype)
         if self._dtype.kind != "f":
-            raise TypeError(f"Linear: dtype must be a float type, got {self._dtype}")
+            raise NnlabTypeError(f"Linear: dtype must be a float type, got {self._dtype}")
         self.reset_parameters(rng)
         self.x = None
 
@@ -199,7 +200,7 @@ class Linear(Module):
             return out
         x = as_float_array(x, "input", self._label())
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_dim:
-            raise ValueError(f"{self._label()}: expected input of width {self.in_dim}, got shape {x.shape}")
+            raise NnlabValueError(f"{self._label()}: expected input of width {self.in_dim}, got shape {x.shape}")
         self.x = x
         W, b = self.W, self.b
         if W.dtype != x.dtype:
@@ -228,7 +229,7 @@ class Linear(Module):
         dout = np.atleast_2d(as_float_array(dout, "dout", self._label()))
         x = np.atleast_2d(self.x)
         if dout.shape != (x.shape[0], self.out_dim):
-            raise ValueError(
+            raise NnlabValueError(
                 f"{self._label()}: backward expected dout of shape {(x.shape[0], self.out_dim)}, got {dout.shape}"
             )
         if dout.dtype != x.dtype:
@@ -256,7 +257,7 @@ class _Activation(Module):
             raise self._not_run_yet()
         dout = as_float_array(dout, "dout", repr(self))
         if dout.shape != self.x.shape:
-            raise ValueError(f"{self!r}: backward expected dout of shape {self.x.shape}, got {dout.shape}")
+            raise NnlabValueError(f"{self!r}: backward expected dout of shape {self.x.shape}, got {dout.shape}")
         return dout
 
 
@@ -319,7 +320,7 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: layer {i} must be an nnlab Module, got {type(layer).__name__}")
+                raise NnlabTypeError(f"Sequential: layer {i} must be an nnlab Module, got {type(layer).__name__}")
         self.layers = list(layers)
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnlab._checks import as_float_array, finite_output, require_same_shape
+from nnlab.errors import NnlabValueError
 from nnlab.functional import log_softmax, row_max, row_sum
 from nnlab.utils import one_hot
 
@@ -30,9 +31,9 @@ def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
 def _check_probs(probs, where: str) -> np.ndarray:
     probs = as_float_array(probs, "probs", where, finite=True)
     if probs.ndim != 2:
-        raise ValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
+        raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
     if probs.size and (probs.min() < 0 or probs.max() > 1 + 1e-6):
-        raise ValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
+        raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
     return probs
 
 
@@ -42,7 +43,7 @@ def mse(yhat, y) -> float:
     y = as_float_array(y, "y", "mse", finite=True)
     require_same_shape(yhat, y, ("yhat", "y"), "mse")
     if yhat.size == 0:
-        raise ValueError("mse: the arrays are empty")
+        raise NnlabValueError("mse: the arrays are empty")
     with np.errstate(over="ignore", invalid="ignore"):
         err = yhat - y
         value = np.mean(err * err)
@@ -66,7 +67,7 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     probs = _check_probs(probs, "cross_entropy")
     Y = _targets_like(Y_true, probs, "cross_entropy")
     if probs.shape[0] == 0:
-        raise ValueError("cross_entropy: the batch is empty (0 rows)")
+        raise NnlabValueError("cross_entropy: the batch is empty (0 rows)")
     logp = np.log(np.clip(probs, eps, None))
     return float(-(Y * logp).sum() / probs.shape[0]) + 0.0  # + 0.0 turns -0.0 into 0.0
 
@@ -108,7 +109,7 @@ class MSELoss:
         y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype, finite=True)
         require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
         if yhat.size == 0:
-            raise ValueError("MSELoss: the arrays are empty")
+            raise NnlabValueError("MSELoss: the arrays are empty")
         with np.errstate(over="ignore", invalid="ignore"):
             err = yhat - y
             value = float(finite_output(np.mean(err * err), "MSELoss"))
@@ -139,7 +140,7 @@ class SoftmaxCrossEntropyLoss:
             return self._fused_labels(logits, Y_true)
         z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss", finite=True)
         if z.ndim != 2 or z.shape[0] == 0:
-            raise ValueError(
+            raise NnlabValueError(
                 f"SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes), got shape {z.shape}"
             )
         Y = _targets_like(Y_true, z, "SoftmaxCrossEntropyLoss")
@@ -193,7 +194,7 @@ class L2Penalty:
         """Set the strength ``lam`` (a finite number >= 0)."""
         lam = float(lam)
         if not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")
+            raise NnlabValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")
         self.lam = lam
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnlab._checks import require_positive_int
+from nnlab.errors import NnlabValueError
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
 
 #: The activations a model can use, by name.
@@ -20,7 +21,7 @@ NONLINEARITIES = {"relu": ReLU, "tanh": Tanh}
 def _activation(nonlin: str, where: str) -> Module:
     if nonlin not in NONLINEARITIES:
         choices = ", ".join(repr(k) for k in NONLINEARITIES)
-        raise ValueError(f"{where}: nonlin must be one of {choices}, got {nonlin!r}")
+        raise NnlabValueError(f"{where}: nonlin must be one of {choices}, got {nonlin!r}")
     return NONLINEARITIES[nonlin]()
 
 
@@ -38,7 +39,7 @@ def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None) -> Seq
     """
     sizes = [require_positive_int(s, "layer width", "make_mlp") for s in sizes]
     if len(sizes) < 2:
-        raise ValueError(f"make_mlp: need at least an input and an output width, got {sizes}")
+        raise NnlabValueError(f"make_mlp: need at least an input and an output width, got {sizes}")
     _activation(nonlin, "make_mlp")
     if init is None:
         init = "he" if nonlin == "relu" else "xavier"

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from nnlab.errors import NnlabValueError
+
 
 @functools.cache
 def _axpy(dtype):
@@ -31,7 +33,7 @@ def _positive(value, name: str, where: str, allow_zero=False) -> float:
     ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{where}: {name} must be a finite number {bound}, got {value}")
+        raise NnlabValueError(f"{where}: {name} must be a finite number {bound}, got {value}")
     return value
 
 
@@ -41,7 +43,7 @@ class Optimizer:
     def __init__(self, params, lr):
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise NnlabValueError(f"{type(self).__name__}: got an empty parameter list")
         self.lr = _positive(lr, "lr", type(self).__name__)
         self._scratch = [None] * len(self.params)
 
@@ -94,7 +96,7 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
         if self.momentum >= 1:
-            raise ValueError(f"SGD: momentum must be below 1, got {momentum}")
+            raise NnlabValueError(f"SGD: momentum must be below 1, got {momentum}")
         self.weight_decay = _positive(weight_decay, "weight_decay", "SGD", allow_zero=True)
         self.velocity = [None] * len(self.params)
 
@@ -136,7 +138,7 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         b1, b2 = (float(b) for b in betas)
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+            raise NnlabValueError(f"Adam: betas must lie in [0, 1), got {betas}")
         self.betas = (b1, b2)
         self.eps = _positive(eps, "eps", "Adam")
         self.weight_decay = _positive(weight_decay, "weight_decay", "Adam", allow_zero=True)

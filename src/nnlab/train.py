@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnlab._checks import NonFiniteError, as_float_array, require_finite
+from nnlab.errors import NnlabValueError
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
 
@@ -109,12 +110,12 @@ def fit(
     if Y.dtype.kind == "f":
         Y = as_float_array(Y, "Y", name, dtype=dtype, finite=True)
     if X.ndim != 2:
-        raise ValueError(f"{name}: X must be 2-D (rows, features), got shape {X.shape}")
+        raise NnlabValueError(f"{name}: X must be 2-D (rows, features), got shape {X.shape}")
     n = X.shape[0]
     if Y.ndim == 0 or Y.shape[0] != n:
-        raise ValueError(f"{name}: X has {n} rows but Y has shape {Y.shape}")
+        raise NnlabValueError(f"{name}: X has {n} rows but Y has shape {Y.shape}")
     if n == 0:
-        raise ValueError(f"{name}: no training rows")
+        raise NnlabValueError(f"{name}: no training rows")
     loss_fn(net.forward(X[:1]), Y[:1])  # one checked pass: wrong widths or targets fail here, clearly
     history = History()
     best = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab._checks import as_float_array, finite_output, require_ndim, require_positive_int
+from nnlab.errors import NnlabTypeError, NnlabValueError
 
 #: Where :func:`plot_series` writes when no path is given (override with NNLAB_FIGURES).
 DEFAULT_FIGURE_DIR = "figures"
@@ -27,7 +28,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     code that prefers an explicit generator.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed_everything: seed must be a non-negative integer, got {seed!r}")
+        raise NnlabValueError(f"seed_everything: seed must be a non-negative integer, got {seed!r}")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     return np.random.default_rng(int(seed))
@@ -52,10 +53,10 @@ def one_hot(y, C, dtype=np.float32) -> np.ndarray:
     if y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     if y.dtype.kind not in "iu" and (y.size or y.dtype.kind not in "fb"):
-        raise TypeError(f"one_hot: labels must be integers, got dtype {y.dtype}")
+        raise NnlabTypeError(f"one_hot: labels must be integers, got dtype {y.dtype}")
     if y.size and (y.min() < 0 or y.max() >= C):
         bad = y[(y < 0) | (y >= C)]
-        raise ValueError(f"one_hot: labels must lie in [0, {C}), got {bad[:5].tolist()}")
+        raise NnlabValueError(f"one_hot: labels must lie in [0, {C}), got {bad[:5].tolist()}")
     out = np.zeros((y.shape[0], C), dtype=dtype)
     out[np.arange(y.shape[0]), y.astype(np.intp)] = 1
     return out
@@ -75,7 +76,7 @@ def standardize_features(X):
     X = as_float_array(X, "X", "standardize_features", finite=True)
     require_ndim(X, (2,), "X", "standardize_features")
     if X.shape[0] == 0:
-        raise ValueError("standardize_features: X has no rows")
+        raise NnlabValueError("standardize_features: X has no rows")
     with np.errstate(over="ignore", invalid="ignore"):
         mu = X.mean(axis=0, keepdims=True)
         sigma = X.std(axis=0, keepdims=True) + 1e-8
@@ -103,13 +104,13 @@ def unstandardize_linear_weights(W_std, b_std, mu, sigma):
     sigma = as_float_array(sigma, "sigma", where, finite=True).ravel()
     b = as_float_array(b_std, "b_std", where, finite=True).ravel()
     if not (W.shape == mu.shape == sigma.shape):
-        raise ValueError(
+        raise NnlabValueError(
             f"{where}: W_std, mu and sigma must have d entries each, got {W.shape}, {mu.shape}, {sigma.shape}"
         )
     if b.size != 1:
-        raise ValueError(f"{where}: b_std must be a single number, got shape {b.shape}")
+        raise NnlabValueError(f"{where}: b_std must be a single number, got shape {b.shape}")
     if np.any(sigma <= 0):
-        raise ValueError(f"{where}: sigma must be positive (it is a standard deviation), got {sigma.tolist()}")
+        raise NnlabValueError(f"{where}: sigma must be positive (it is a standard deviation), got {sigma.tolist()}")
     with np.errstate(over="ignore", invalid="ignore"):
         W_orig = W / sigma
         b_orig = float(b[0] - np.sum(W * mu / sigma))
@@ -162,7 +163,9 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
     require_ndim(xs, (1,), "xs", "plot_series")
     require_ndim(ys, (1,), "ys", "plot_series")
     if xs.shape[0] != ys.shape[0] or xs.size == 0:
-        raise ValueError(f"plot_series: xs and ys must be non-empty and the same length, got {xs.size} and {ys.size}")
+        raise NnlabValueError(
+            f"plot_series: xs and ys must be non-empty and the same length, got {xs.size} and {ys.size}"
+        )
     if path is None:
         path = Path(os.environ.get("NNLAB_FIGURES", DEFAULT_FIGURE_DIR)) / f"{_slug(title)}.png"
     path = Path(path)

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from nnlab._io import atomic_savez
+from nnlab.errors import NnlabTypeError, NnlabValueError
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
 
-class DatasetError(ValueError):
+class DatasetError(NnlabValueError):
     """A data file is missing, truncated or not what it claims to be."""
 
 
@@ -112,7 +113,7 @@ def write_idx(path, array) -> Path:
     path = Path(path)
     array = np.ascontiguousarray(array)
     if array.dtype not in _IDX_CODES:
-        raise TypeError(f"write_idx: only uint8/int8 arrays are supported, got {array.dtype}")
+        raise NnlabTypeError(f"write_idx: only uint8/int8 arrays are supported, got {array.dtype}")
     header = bytes([0, 0, _IDX_CODES[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as fh:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnlab.errors import NnlabValueError
+
 
 def stratified_split(y, fractions, rng):
     """Split indices ``0..n-1`` into parts whose class proportions match ``y``'s.
@@ -21,7 +23,7 @@ def stratified_split(y, fractions, rng):
     y = np.asarray(y)
     fractions = np.asarray(fractions, dtype=float)
     if fractions.ndim != 1 or np.any(fractions <= 0) or abs(fractions.sum() - 1) > 1e-9:
-        raise ValueError(f"stratified_split: fractions must be positive and sum to 1, got {fractions.tolist()}")
+        raise NnlabValueError(f"stratified_split: fractions must be positive and sum to 1, got {fractions.tolist()}")
     parts = [[] for _ in fractions]
     for cls in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == cls))
@@ -41,9 +43,9 @@ def stratified_kfold(y, k, rng):
     """
     y = np.asarray(y)
     if k < 2:
-        raise ValueError(f"stratified_kfold: need k >= 2 folds, got {k}")
+        raise NnlabValueError(f"stratified_kfold: need k >= 2 folds, got {k}")
     if y.shape[0] < k:
-        raise ValueError(f"stratified_kfold: {y.shape[0]} rows cannot make {k} folds")
+        raise NnlabValueError(f"stratified_kfold: {y.shape[0]} rows cannot make {k} folds")
     fold_of = np.empty(y.shape[0], dtype=int)
     offset = 0
     for cls in np.unique(y):

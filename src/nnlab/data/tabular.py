@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.errors import NnlabValueError
+
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 BUNDLED = ("breast_cancer", "wine", "iris", "diabetes")
 
 
-class CSVError(ValueError):
+class CSVError(NnlabValueError):
     """The CSV cannot be used as given; the message says why and where."""
 
 
@@ -56,7 +58,7 @@ def load_bundled(name: str) -> Table:
     loaders = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine,
                "iris": datasets.load_iris, "diabetes": datasets.load_diabetes}
     if name not in loaders:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(BUNDLED)}")
+        raise NnlabValueError(f"unknown dataset {name!r}; choose one of {', '.join(BUNDLED)}")
     d = loaders[name]()
     task = "regression" if name == "diabetes" else "classification"
     classes = [str(c) for c in d.target_names] if task == "classification" else []

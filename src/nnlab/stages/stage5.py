@@ -26,6 +26,7 @@ import numpy as np
 from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
 from nnlab.data import load_digits, load_mnist_5k, load_mnist_dir, stratified_split
+from nnlab.errors import NnlabValueError
 from nnlab.losses import SoftmaxCrossEntropyLoss
 from nnlab.metrics import confusion_matrix
 from nnlab.models import MLP
@@ -69,7 +70,7 @@ def load_images(name: str, mnist_dir=None, limit=None):
         X, y = load_digits()
         return X, y, 8, 16.0
     if name != "mnist":
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise NnlabValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     X, y = load_mnist_dir(mnist_dir) if mnist_dir else load_mnist_5k()
     if limit is not None and limit < len(y):
         keep = stratified_split(y, (limit / len(y), 1 - limit / len(y)), np.random.default_rng(0))[0]
