@@ -26,7 +26,7 @@ OPTION_FIELDS = {
     "lr": "lr", "epochs": "epochs", "hidden": "hidden", "batch": "batch", "nonlin": "nonlin", "lam": "lam",
     "dataset": "dataset", "mnist_dir": "mnist_dir", "seed": "seed", "csv": "csv", "target": "target",
     "task": "task", "impute": "impute", "categorical": "categorical", "folds": "folds", "save": "save",
-    "load": "load",
+    "load": "load", "keep_id_columns": "keep_id_columns",
 }
 
 
@@ -106,8 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--csv", help="Stage 7: your own CSV file (with a header row)")
     opts.add_argument("--target", help="Stage 7: the CSV column to predict")
     opts.add_argument("--task", choices=["classification", "regression"], help="Stage 7: task (default: guessed)")
-    opts.add_argument("--impute", choices=["mean"], help="Stage 7: fill missing values with training means")
-    opts.add_argument("--categorical", choices=["auto"], help="Stage 7: one-hot encode text columns")
+    opts.add_argument("--impute", choices=["mean", "median"],
+                      help="Stage 7: fill missing numbers with the training rows' mean (default) or median")
+    opts.add_argument("--categorical", choices=["auto", "none"],
+                      help="Stage 7: one-hot encode text columns (auto, default) or refuse text (none)")
+    opts.add_argument("--keep-id-columns", action="store_true", default=None,
+                      help="Stage 7: keep identifier-like columns instead of dropping them")
     opts.add_argument("--folds", type=_positive_int, help="Stage 7: cross-validation folds (>= 2)")
     opts.add_argument("--save", help="Stages 5 and 7: save the trained model to this .npz checkpoint")
     opts.add_argument("--load", help="Stages 5 and 7: evaluate this saved model instead of training")
@@ -123,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--model", required=True, help="checkpoint written by nnlab run 5|7 --save")
     pred.add_argument("--csv", required=True, help="CSV with the model's feature columns")
     pred.add_argument("--out", help="write predictions here (default: standard output)")
+    pred.add_argument("--strict", action="store_true", help="a text value never seen in training is an error")
     return parser
 
 
@@ -248,7 +253,9 @@ def run_predict(args) -> int:
     """``nnlab predict``: write predictions for a CSV (atomically when ``--out`` is given)."""
     from nnlab.predict import predict_csv
 
-    text = predict_csv(args.model, args.csv)
+    text, warnings = predict_csv(args.model, args.csv, strict=args.strict)
+    for line in warnings:
+        print(f"nnlab: warning: {line}", file=sys.stderr)
     if args.out is None:
         sys.stdout.write(text)
         return 0

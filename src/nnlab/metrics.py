@@ -1,17 +1,18 @@
-"""Evaluation metrics, written out (and tested against scikit-learn), plus bootstrap intervals.
+"""Evaluation metrics with bootstrap intervals: scikit-learn's metrics, SciPy's bootstrap.
 
-Classification: accuracy, macro-F1, binary ROC-AUC, confusion matrix.
-Regression: RMSE, MAE, R^2.
+Stage 7 scores every model on the test rows with :func:`classification_scores` or
+:func:`regression_scores`: each metric's point estimate and a percentile bootstrap
+95 % interval over resampled test rows (:func:`bootstrap_interval`, on
+``scipy.stats.bootstrap``).  :func:`confusion_matrix` stays for Stage 5 (integer
+labels in ``range(n_classes)``; one line of NumPy needs no library call).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-
-
-def accuracy_score(y_true, y_pred) -> float:
-    """Fraction of exact matches."""
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+from sklearn import metrics as skm
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -21,73 +22,56 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return cm
 
 
-def macro_f1(y_true, y_pred, n_classes: int) -> float:
-    """Unweighted mean over classes of ``F1 = 2 TP / (2 TP + FP + FN)`` (0 for a class never seen nor said)."""
-    cm = confusion_matrix(y_true, y_pred, n_classes)
-    tp = np.diag(cm).astype(float)
-    denom = 2 * tp + (cm.sum(axis=0) - tp) + (cm.sum(axis=1) - tp)
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return float(f1.mean())
+def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: float = 0.95):
+    """``(estimate, low, high)``: ``metric(y_true, y_other)`` and its percentile bootstrap interval.
 
-
-def roc_auc(y_true, score) -> float:
-    """Binary ROC-AUC: the probability that a random positive outscores a random negative (ties count half).
-
-    Computed from ranks (the Mann-Whitney U statistic).  ``nan`` if one class is absent.
+    Rows are resampled in pairs (``scipy.stats.bootstrap(paired=True)``).  A resample on
+    which the metric is undefined (ROC-AUC with one class) is left out of the
+    percentiles instead of making the whole interval NaN.
     """
-    y = np.asarray(y_true).astype(bool)
-    s = np.asarray(score, dtype=float)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1
-        i = j + 1
-    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg))
+    from scipy import stats
 
+    y_true, y_other = np.asarray(y_true), np.asarray(y_other)
 
-def rmse(y_true, y_pred) -> float:
-    """Root mean squared error."""
-    d = np.asarray(y_true, float).ravel() - np.asarray(y_pred, float).ravel()
-    return float(np.sqrt(np.mean(d * d)))
+    def statistic(t, o):
+        try:
+            return metric(y_true[t.astype(np.int64)], y_other[o.astype(np.int64)])
+        except ValueError:  # e.g. ROC-AUC of a resample holding one class
+            return np.nan
 
-
-def mae(y_true, y_pred) -> float:
-    """Mean absolute error."""
-    return float(np.mean(np.abs(np.asarray(y_true, float).ravel() - np.asarray(y_pred, float).ravel())))
-
-
-def r2(y_true, y_pred) -> float:
-    """Coefficient of determination ``1 - SS_res / SS_tot`` (0 for predicting the mean)."""
-    y = np.asarray(y_true, float).ravel()
-    res = np.sum((y - np.asarray(y_pred, float).ravel()) ** 2)
-    tot = np.sum((y - y.mean()) ** 2)
-    return float(1 - res / tot) if tot > 0 else float("nan")
-
-
-def bootstrap_ci(metric, y_true, y_other, rng, n_boot=1000, level=0.95):
-    """Percentile bootstrap interval of ``metric(y_true, y_other)`` over resampled test rows.
-
-    Returns:
-        ``(point estimate, low, high)``.
-    """
-    y_true = np.asarray(y_true)
-    y_other = np.asarray(y_other)
-    n = len(y_true)
-    stats = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, size=n)
-        value = metric(y_true[idx], y_other[idx])
-        if np.isfinite(value):
-            stats.append(value)
-    alpha = (1 - level) / 2
-    low, high = (np.quantile(stats, [alpha, 1 - alpha]) if stats else (np.nan, np.nan))
+    rows = np.arange(len(y_true))
+    with warnings.catch_warnings():  # NaN resamples are handled below; SciPy need not warn about them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.bootstrap((rows, rows), statistic, paired=True, vectorized=False, n_resamples=n_boot,
+                                 method="percentile", confidence_level=level, rng=np.random.default_rng(seed))
+    dist = np.asarray(result.bootstrap_distribution, dtype=float)
+    dist = dist[np.isfinite(dist)]
+    tail = (1 - level) / 2
+    low, high = np.quantile(dist, [tail, 1 - tail]) if dist.size else (np.nan, np.nan)
     return float(metric(y_true, y_other)), float(low), float(high)
+
+
+def _roc_auc(y_true, score, positive):
+    return skm.roc_auc_score(np.asarray(y_true) == positive, score)
+
+
+def classification_scores(y_true, y_pred, proba, classes, n_boot: int, seed: int) -> dict:
+    """Accuracy, macro-F1 and (two classes, with probabilities) ROC-AUC, each ``(estimate, low, high)``.
+
+    ``classes`` are the labels in the column order of ``proba``; ROC-AUC scores the second.
+    """
+    labels = list(classes)
+    out = {"accuracy": bootstrap_interval(skm.accuracy_score, y_true, y_pred, n_boot, seed),
+           "macro_f1": bootstrap_interval(lambda t, p: skm.f1_score(t, p, labels=labels, average="macro",
+                                                                     zero_division=0.0),
+                                          y_true, y_pred, n_boot, seed)}
+    if len(labels) == 2 and proba is not None:
+        out["roc_auc"] = bootstrap_interval(lambda t, s: _roc_auc(t, s, labels[1]), y_true, proba[:, 1], n_boot, seed)
+    return out
+
+
+def regression_scores(y_true, y_pred, n_boot: int, seed: int) -> dict:
+    """RMSE, MAE and R^2, each ``(estimate, low, high)``."""
+    return {"rmse": bootstrap_interval(skm.root_mean_squared_error, y_true, y_pred, n_boot, seed),
+            "mae": bootstrap_interval(skm.mean_absolute_error, y_true, y_pred, n_boot, seed),
+            "r2": bootstrap_interval(skm.r2_score, y_true, y_pred, n_boot, seed)}

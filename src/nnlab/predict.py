@@ -1,94 +1,101 @@
 """``nnlab predict``: apply a saved model to the rows of a CSV file.
 
-The checkpoint's ``extra`` record (written by Stages 5 and 7) names the feature
-columns, their preprocessing and the classes.  Columns are matched by name, so
-their order in the CSV does not matter and the target column may be absent;
-one-hot features (``colour=red``) are rebuilt from their text column.
+A Stage 7 checkpoint's ``extra`` record holds the input columns, the fitted
+preprocessing as plain numbers and text (:func:`nnlab.data.preprocess.export_state`),
+the classes or the target's scale; no pickled object is ever loaded.  Columns are
+matched by name, so their order in the CSV does not matter and the target column may
+be absent.  A text value never seen in training is reported in one warning line per
+column (``strict=True`` makes it an error).  Stage 5 checkpoints (numeric pixels,
+``preprocess = {"mean", "std"}``) are read too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
-from nnlab.data.tabular import CSVError, _is_missing, _to_float
+from nnlab.data.preprocess import apply_state, describe_unseen
+from nnlab.data.tabular import CSVError, label_text, read_csv
 from nnlab.functional import softmax
 from nnlab.train import predict
 
 
-def _column(header, rows, name, path):
-    if name in header:
-        j = header.index(name)
-        return [r[j].strip() for r in rows], None
-    base, sep, level = name.partition("=")
-    if sep and base in header:
-        j = header.index(base)
-        return [r[j].strip() for r in rows], level
-    raise CSVError(f"{path}: the model needs column '{name}'; the columns are: {', '.join(header)}")
-
-
-def features_from_csv(path, feature_names, allow_missing: bool):
-    """Read the model's feature columns from a CSV into an (n, d) array (NaN for allowed gaps)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CSVError(f"CSV file not found: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CSVError(f"{path}: unreadable CSV ({exc})") from None
-    if len(rows) < 2:
-        raise CSVError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    for k, r in enumerate(body):
-        if len(r) != len(header):
-            raise CSVError(f"{path}: line {k + 2} has {len(r)} fields, the header has {len(header)}")
-    X = np.empty((len(body), len(feature_names)))
-    for j, name in enumerate(feature_names):
-        cells, level = _column(header, body, name, path)
-        for k, cell in enumerate(cells):
-            if _is_missing(cell):
-                if not allow_missing:
-                    raise CSVError(f"{path}: missing value in column '{name}', line {k + 2}")
-                X[k, j] = np.nan
-            elif level is not None:
-                X[k, j] = float(cell == level)
-            else:
-                value = _to_float(cell)
-                if value is None or not np.isfinite(value):
-                    raise CSVError(f"{path}: non-numeric value '{cell}' in column '{name}', line {k + 2}")
-                X[k, j] = value
-    return X
-
-
-def predict_csv(model_path, csv_path) -> str:
-    """Predictions for every row of ``csv_path`` as CSV text: ``row,prediction[,p_<class>...]``."""
-    model, extra = load_checkpoint(model_path)
-    names = extra.get("feature_names")
+def _state(extra: dict, path) -> dict:
+    """The preprocessing state of a checkpoint (a Stage 5 record becomes a numeric-only state without imputation)."""
     pre = extra.get("preprocess")
-    if not names or not pre:
-        raise CheckpointError(f"{model_path} has no feature record; save it with nnlab run 5|7 --save")
-    X = features_from_csv(csv_path, names, allow_missing=extra.get("impute") == "mean")
-    mean, std = np.asarray(pre["mean"]), np.asarray(pre["std"])
-    X = (np.where(np.isnan(X), mean, X) - mean) / std
-    out = predict(model, X.astype(model.dtype))
+    if isinstance(pre, dict) and ("numeric" in pre or "categorical" in pre):
+        return pre
+    names = extra.get("feature_names")
+    if isinstance(pre, dict) and names and len(pre.get("mean", [])) == len(names) == len(pre.get("std", [])):
+        return {"numeric": {"columns": list(names), "prescale": [0] * len(names), "fill": None,
+                            "mean": pre["mean"], "scale": pre["std"]}, "categorical": None}
+    raise CheckpointError(f"{path} has no feature record; save it with nnlab run 5|7 --save")
+
+
+@dataclass
+class SavedModel:
+    """A checkpoint's network with the preprocessing it was trained behind.
+
+    Attributes:
+        network: the nnlab module.
+        extra: the checkpoint's ``extra`` record.
+        state: the preprocessing state (see :mod:`nnlab.data.preprocess`).
+    """
+
+    network: object
+    extra: dict
+    state: dict
+
+    @classmethod
+    def load(cls, path) -> SavedModel:
+        """Read ``path`` (``allow_pickle=False`` throughout)."""
+        network, extra = load_checkpoint(path)
+        return cls(network, extra, _state(extra, path))
+
+    def outputs(self, frame, strict=False, where="predict"):
+        """``(network outputs (n, k), warnings)`` for a DataFrame of raw input columns.
+
+        Raises:
+            CSVError: on unseen text values when ``strict``, and on unusable cells.
+        """
+        X, unseen = apply_state(self.state, frame, where)
+        notes = [describe_unseen(*u) for u in unseen]
+        if strict and notes:
+            raise CSVError(f"{where} --strict: {notes[0]}")
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by predict as an error
+            return predict(self.network, X.astype(self.network.parameters()[0].value.dtype)), notes
+
+    def predict_proba(self, frame, strict=False):
+        """``(class probabilities (n, classes), warnings)``."""
+        out, notes = self.outputs(frame, strict)
+        return softmax(out), notes
+
+    def predict_values(self, frame, strict=False):
+        """``(regression predictions (n,), warnings)`` on the target's own scale."""
+        out, notes = self.outputs(frame, strict)
+        scale = self.extra.get("target_scale", {"mean": 0.0, "std": 1.0})
+        return out.ravel().astype(np.float64) * scale["std"] + scale["mean"], notes
+
+
+def predict_csv(model_path, csv_path, strict: bool = False) -> tuple[str, list]:
+    """Predictions for every row of ``csv_path``: ``(CSV text "row,prediction[,p_<class>...]", warning lines)``."""
+    saved = SavedModel.load(model_path)
+    frame = read_csv(csv_path)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    classes = extra.get("classes") or []
-    if extra.get("task", "classification") == "classification" and classes:
-        proba = softmax(out)
+    classes = saved.extra.get("classes") or []
+    if saved.extra.get("task", "classification") == "classification" and classes:
+        proba, notes = saved.predict_proba(frame, strict)
         writer.writerow(["row", "prediction", *[f"p_{c}" for c in classes]])
         for k, (label, p) in enumerate(zip(proba.argmax(1), proba)):
-            writer.writerow([k + 1, classes[label], *[f"{v:.6f}" for v in p]])
+            writer.writerow([k + 1, label_text(classes[label]), *[f"{v:.6f}" for v in p]])
     else:
-        scale = extra.get("target_scale", {"mean": 0.0, "std": 1.0})
-        for_rows = out.ravel() * scale["std"] + scale["mean"]
+        values, notes = saved.predict_values(frame, strict)
         writer.writerow(["row", "prediction"])
-        for k, v in enumerate(for_rows):
+        for k, v in enumerate(values):
             writer.writerow([k + 1, f"{v:.6g}"])
-    return buf.getvalue()
+    return buf.getvalue(), notes

@@ -1,11 +1,27 @@
 """Tables for Stage 7: scikit-learn's bundled data sets and the user's own CSV files.
 
-Reading a CSV checks everything a user can get wrong and says so in one sentence
-(a :class:`CSVError`, which the command line prints as one line with exit status 2):
-a missing file, a missing target column (with the columns there are), text in a
-numeric column (with its column and line), missing values (how many and where,
-unless ``impute="mean"``), a target with a single class.  Text feature columns
-are one-hot encoded when ``categorical="auto"``.
+:func:`read_csv` reads a file with pandas after sniffing its separator (``,`` ``;``
+tab or ``|``; a UTF-8 byte-order mark, CRLF line ends and quoted fields are fine) and
+checks what pandas would let pass silently: a header that names every column once,
+and every line holding as many fields as the header.  :func:`prepare_table` then
+decides, and says, what to learn from:
+
+* rows whose target is missing are dropped and counted;
+* the task is inferred from the target as ``sklearn.utils.multiclass.type_of_target``
+  does (text or two values -> classification; non-integer numbers -> regression;
+  integers -> classes when each value has on average enough rows, else regression),
+  with the reason in words;
+* identifier-like feature columns (text with nearly one distinct value per row, more
+  distinct values than the category cap, or integers that number the rows) and empty
+  columns are dropped, each with its reason, unless ``keep_id_columns``;
+* numeric columns whose magnitude would overflow float64 arithmetic (beyond 1e150, or
+  below 1e-150) are rescaled by an exact power of two, recorded so that ``nnlab
+  predict`` does the same;
+* infinite values, and stray text in an otherwise numeric column, are errors naming
+  the column and the line.
+
+Every problem is a :class:`CSVError`, which the command line prints as one line
+(exit status 2).
 """
 
 from __future__ import annotations
@@ -15,11 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from sklearn.utils.multiclass import type_of_target
 
 from nnlab.errors import NnlabValueError
 
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 BUNDLED = ("breast_cancer", "wine", "iris", "diabetes")
+#: Cells read as missing, besides pandas' defaults ("", "NA", "N/A", "NaN", "null", "None", ...).
+EXTRA_MISSING = ["?", "na", "Na", "none", "NONE", "missing"]
+SEPARATORS = (",", ";", "\t", "|")
+#: Outside [TINY, HUGE] a column is rescaled by a power of two before standardising (its square over/underflows).
+HUGE, TINY = 1e150, 1e-150
+#: A text column is identifier-like when its distinct values reach this share of its rows.
+ID_SHARE = 0.9
+#: An integer target is treated as classes when each distinct value has at least this many rows on average.
+ROWS_PER_CLASS = 10
 
 
 class CSVError(NnlabValueError):
@@ -28,166 +54,363 @@ class CSVError(NnlabValueError):
 
 @dataclass
 class Table:
-    """Features and target, ready for a model.
+    """Features and target, with every decision made about them recorded.
 
     Attributes:
-        X: (n, d) float64 features; NaN marks a missing value to impute.
-        y: (n,) int class indices (classification) or float64 targets (regression).
-        feature_names: d column names (one-hot columns are ``name=value``).
+        X: the feature columns used, a DataFrame (numbers as float64, text as stripped
+            strings; missing values as NaN), values as read.
+        y: (n,) target: labels (classification) or float64 values (regression).
         target: target column name.
         task: ``"classification"`` or ``"regression"``.
-        classes: class names (classification), index = label.
-        source: where the data came from.
-        description: one-line description.
+        task_reason: why that task, in words.
+        numeric, categorical: the numeric and the text feature columns.
+        columns_dropped: column -> reason it was not used.
+        prescale: column -> power of two ``k``: preprocessing multiplies the column by ``2**-k``.
+        classes: display names of the classes, in the order of ``np.unique(y)``.
+        notes: one-line notes for the user (rows dropped, columns dropped, rescaling).
+        rows_dropped: rows dropped because the target was missing.
+        source, description: where the data came from, one line about them.
     """
 
-    X: np.ndarray
+    X: pd.DataFrame
     y: np.ndarray
-    feature_names: list
     target: str
     task: str
+    task_reason: str
+    numeric: list = field(default_factory=list)
+    categorical: list = field(default_factory=list)
+    columns_dropped: dict = field(default_factory=dict)
+    prescale: dict = field(default_factory=dict)
     classes: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    rows_dropped: int = 0
     source: str = ""
     description: str = ""
 
+    @property
+    def features_used(self) -> list:
+        """The input columns the model reads, in the file's order."""
+        return list(self.X.columns)
 
-def load_bundled(name: str) -> Table:
-    """One of scikit-learn's bundled data sets as a :class:`Table` (no download)."""
+
+# ---- reading -----------------------------------------------------------------------------------------------------
+def _sniff_separator(lines: list[str]) -> str:
+    """The separator that splits the first lines into the same number (> 1) of fields, the most fields winning.
+
+    Why not ``csv.Sniffer``: it guesses from character frequencies and picks letters or
+    spaces on small numeric files; consistency of the field count is what matters here.
+    """
+    best, best_width = ",", 1
+    for sep in SEPARATORS:
+        widths = {len(r) for r in csv.reader(lines, delimiter=sep) if r}
+        if len(widths) == 1 and (width := widths.pop()) > best_width:
+            best, best_width = sep, width
+    return best
+
+
+def _head_lines(path: Path, limit: int = 20) -> tuple[list[str], int]:
+    """The first ``limit`` non-blank lines after any leading ``#`` comment lines, and how many lines those took."""
+    lines, skipped = [], 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for line in fh:
+                if not lines and (not line.strip() or line.lstrip().startswith("#")):
+                    skipped += 1
+                    continue
+                if line.strip():
+                    lines.append(line)
+                if len(lines) >= limit:
+                    break
+    except UnicodeDecodeError:
+        raise CSVError(f"{path}: not a UTF-8 text file") from None
+    return lines, skipped
+
+
+def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
+    """Stream the file once: a header naming every column once, and as many fields on every line. Returns the header.
+
+    pandas pads a short line with missing values and, when every line has one field more
+    than the header, quietly uses the first column as the index; both hide a broken file.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for _ in range(skip):
+                fh.readline()
+            reader = csv.reader(fh, delimiter=sep)
+            header = next((r for r in reader if any(c.strip() for c in r)), None)
+            if header is None:
+                raise CSVError(f"{path}: the file is empty")
+            header = [h.strip() for h in header]
+            if len(set(header)) != len(header) or not all(header):
+                raise CSVError(f"{path}: the header must name every column once, got {header}")
+            rows = 0
+            for r in reader:
+                if not r or not any(c.strip() for c in r):
+                    continue
+                if len(r) != len(header):
+                    hint = ""
+                    if pd.to_numeric(pd.Series(header), errors="coerce").notna().all():
+                        hint = " (the first line holds only numbers: is the header row missing?)"
+                    raise CSVError(f"{path}: line {reader.line_num + skip} has {len(r)} fields, the header has "
+                                   f"{len(header)}{hint}")
+                rows += 1
+    except UnicodeDecodeError:
+        raise CSVError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as exc:
+        raise CSVError(f"{path}: malformed CSV ({exc})") from None
+    if rows == 0:
+        raise CSVError(f"{path}: no data rows after the header")
+    return header
+
+
+def read_csv(path) -> pd.DataFrame:
+    """Read a CSV file with a header row into a DataFrame (separator sniffed; missing cells as NaN).
+
+    Raises:
+        CSVError: a missing or non-UTF-8 file, an empty file, a header with blank or
+            repeated names, or a line whose field count differs from the header's.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CSVError(f"CSV file not found: {path}")
+    lines, skip = _head_lines(path)
+    if not lines:
+        raise CSVError(f"{path}: the file is empty")
+    sep = _sniff_separator(lines)
+    header = _check_layout(path, sep, skip)
+    try:
+        frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
+                            index_col=False, low_memory=False, skiprows=skip)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CSVError(f"{path}: malformed CSV ({str(exc).strip()})") from None
+    frame.columns = header
+    frame.attrs["separator"] = sep
+    frame.attrs["comment_lines"] = skip
+    frame.index += skip  # so that index + 2 is the row's line in the file
+    return frame
+
+
+def load_bundled(name: str) -> tuple[pd.DataFrame, list, str]:
+    """One of scikit-learn's bundled data sets as ``(frame with a 'target' column, class names, description)``."""
     from sklearn import datasets
 
     loaders = {"breast_cancer": datasets.load_breast_cancer, "wine": datasets.load_wine,
                "iris": datasets.load_iris, "diabetes": datasets.load_diabetes}
     if name not in loaders:
         raise NnlabValueError(f"unknown dataset {name!r}; choose one of {', '.join(BUNDLED)}")
-    d = loaders[name]()
-    task = "regression" if name == "diabetes" else "classification"
-    classes = [str(c) for c in d.target_names] if task == "classification" else []
+    d = loaders[name](as_frame=True)
+    frame = d.frame
+    classes = [str(c) for c in d.target_names] if hasattr(d, "target_names") else []
     first_line = d.DESCR.strip().splitlines()
-    return Table(np.asarray(d.data, dtype=np.float64),
-                 d.target.astype(np.int64) if task == "classification" else d.target.astype(np.float64),
-                 [str(f) for f in d.feature_names], "target", task, classes, f"sklearn.datasets.load_{name}",
-                 first_line[0] if first_line else name)
+    return frame, classes, first_line[0] if first_line else name
 
 
-def _is_missing(cell: str) -> bool:
-    return cell.strip().lower() in MISSING
+# ---- deciding what to learn from ------------------------------------------------------------------------------------
+def _line(index) -> int:
+    """File line of a data row (the header is line 1; blank lines are not counted)."""
+    return int(index) + 2
 
 
-def _to_float(cell: str):
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value
+def _text(series: pd.Series) -> pd.Series:
+    """Text cells stripped of surrounding spaces; empty ones missing."""
+    out = series.astype("string").str.strip()
+    return out.mask(out == "")
 
 
-def _describe_missing(missing: dict) -> str:
-    parts = []
-    for col, rows in missing.items():
-        shown = ", ".join(str(r) for r in rows[:3]) + (", ..." if len(rows) > 3 else "")
-        parts.append(f"'{col}' ({len(rows)}: line {shown})")
-    total = sum(len(r) for r in missing.values())
-    return f"{total} missing value(s) in column " + "; ".join(parts)
+def _target(frame: pd.DataFrame, target: str, notes: list):
+    """The target column with its missing rows dropped (and counted)."""
+    if target not in frame.columns:
+        columns = list(frame.columns)
+        hint = ""
+        others = [s for s in SEPARATORS if s != frame.attrs.get("separator", ",") and any(s in c for c in columns)]
+        if others:
+            shown = "tab" if others[0] == "\t" else f"'{others[0]}'"
+            hint = f" (the header holds {shown}: is the file {shown}-separated?)"
+        raise CSVError(f"target column '{target}' not found; the columns are: {', '.join(map(str, columns))}{hint}")
+    y = frame[target]
+    if y.dtype.kind not in "biuf":
+        y = _text(y)
+        numbers = pd.to_numeric(y, errors="coerce")
+        if numbers.notna().sum() == y.notna().sum():  # numbers that pandas kept as text: use them as numbers
+            y = numbers
+    missing = y.isna().to_numpy()
+    if missing.all():
+        raise CSVError(f"target column '{target}' holds no values")
+    if missing.any():
+        lines = [_line(i) for i in np.flatnonzero(missing)[:3]]
+        more = ", ..." if missing.sum() > 3 else ""
+        notes.append(f"dropped {int(missing.sum())} row(s) whose target '{target}' is missing "
+                     f"(line {', '.join(map(str, lines))}{more})")
+    return y[~missing], int(missing.sum())
 
 
-def read_csv_table(path, target, task=None, impute=None, categorical=None, max_classes=20) -> Table:
-    """Read a CSV with a header row into a :class:`Table`, validating as it goes.
+def infer_task(y: pd.Series, task: str | None) -> tuple[str, str]:
+    """``(task, reason)``: the task given, or the one ``type_of_target`` suggests, in words."""
+    numeric = y.dtype.kind in "biuf"
+    if task is not None:
+        if task not in ("classification", "regression"):
+            raise CSVError(f"task must be 'classification' or 'regression', got {task!r}")
+        if task == "regression" and not numeric:
+            k = pd.to_numeric(y, errors="coerce").isna().to_numpy().argmax()
+            raise CSVError(f"regression needs a numeric target; '{y.name}' has '{y.iloc[k]}' "
+                           f"on line {_line(y.index[k])}")
+        return task, "as asked (--task)"
+    values = y.to_numpy() if numeric else y.to_numpy(dtype=object)
+    kind = type_of_target(values)
+    distinct = int(y.nunique())
+    if not numeric:
+        return "classification", f"the target holds text ({distinct} distinct labels)"
+    if kind == "binary":
+        return "classification", "the target holds two distinct values"
+    if kind == "continuous":
+        return "regression", "the target holds non-integer numbers"
+    per_class = len(y) / distinct
+    if per_class >= ROWS_PER_CLASS:
+        return "classification", (f"the target holds {distinct} distinct integers, {per_class:.0f} rows each on "
+                                  f"average (at least {ROWS_PER_CLASS}: classes)")
+    return "regression", (f"the target holds {distinct} distinct integers, {per_class:.1f} rows each on average "
+                          f"(fewer than {ROWS_PER_CLASS}: a quantity, not classes; --task classification overrides)")
+
+
+def _power_of_two(values: np.ndarray) -> int:
+    """``k`` such that ``values * 2**-k`` has its largest magnitude in [0.5, 1), or 0 when no rescaling is needed."""
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if peak == 0.0 or TINY <= peak <= HUGE:
+        return 0
+    return int(np.frexp(peak)[1])
+
+
+def _numeric_column(name, col: pd.Series, keep_id: bool):
+    """``(values, reason to drop or None, power of two)`` of a numeric column."""
+    values = col.to_numpy(dtype=np.float64)
+    finite = np.isfinite(values) | np.isnan(values)
+    if not finite.all():
+        raise CSVError(f"infinite value in column '{name}', line {_line(col.index[np.argmin(finite)])}")
+    present = values[~np.isnan(values)]
+    n = present.size
+    steps = np.diff(present)
+    if not keep_id and n >= 20 and np.all(present == np.round(present)) and (np.all(steps > 0) or np.all(steps < 0)):
+        return values, f"identifier-like: {n} distinct integers in file order, one per row (a row number)", 0
+    return values, None, _power_of_two(present)
+
+
+def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categorical: str):
+    """``(cells, reason to drop or None)`` of a text column; stray text in a numeric column is an error."""
+    cells = _text(col)
+    present = cells.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    bad = numbers.isna()
+    if bad.any() and (not bad.all() and bad.mean() < 0.1 or categorical == "none"):
+        k = bad.to_numpy().argmax()
+        why = ("text columns are one-hot encoded unless --categorical none" if categorical == "none"
+               else "the column's other values are numbers")
+        raise CSVError(f"non-numeric value '{present.iloc[k]}' in column '{name}', line {_line(present.index[k])} "
+                       f"({why})")
+    if not bad.any():  # numbers that pandas kept as text (e.g. after a stray space): use them as numbers
+        return cells, None
+    distinct, n = int(present.nunique()), len(present)
+    if keep_id:
+        return cells, None
+    if n >= 10 and distinct >= ID_SHARE * n:
+        return cells, f"identifier-like: {distinct} distinct values in {n} rows"
+    if distinct > max_categories:
+        return cells, f"{distinct} distinct values, more than the cap of {max_categories} categories"
+    return cells, None
+
+
+def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
+                  categorical="auto", source="", description="", class_names=None) -> Table:
+    """Decide what to learn from ``frame``: the target, the task, the feature columns; see the module docstring.
 
     Args:
-        path: the CSV file.
-        target: name of the column to predict.
-        task: ``"classification"``, ``"regression"`` or ``None`` (guess: text or at most
-            ``max_classes`` distinct integers -> classification).
-        impute: ``"mean"`` to leave missing features as NaN for mean imputation
-            (with training-row means, later); ``None`` makes them an error.
-        categorical: ``"auto"`` to one-hot encode text feature columns; ``None``
-            makes text in a feature column an error.
+        frame: the table, one column of which is ``target``.
+        target: the column to predict.
+        task: ``"classification"``, ``"regression"`` or ``None`` (inferred, with a reason).
+        keep_id_columns: keep identifier-like columns (text ones are one-hot encoded,
+            their ``max_categories - 1`` most frequent values kept).
+        max_categories: a text column with more distinct values is dropped.
+        categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
+        class_names: display names of the classes (bundled sets), else the labels themselves.
     Raises:
-        CSVError: with the reason and location.
+        CSVError: with the reason and the place.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CSVError(f"CSV file not found: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except UnicodeDecodeError:
-        raise CSVError(f"{path}: not a UTF-8 text file") from None
-    except csv.Error as exc:
-        raise CSVError(f"{path}: malformed CSV ({exc})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise CSVError(f"{path}: the file is empty")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header) or any(not h for h in header):
-        raise CSVError(f"{path}: the header must name every column once, got {header}")
-    if target not in header:
-        raise CSVError(f"target column '{target}' not found; the columns are: {', '.join(header)}")
-    body = rows[1:]
-    if not body:
-        raise CSVError(f"{path}: no data rows after the header")
-    for k, r in enumerate(body):
-        if len(r) != len(header):
-            raise CSVError(f"{path}: line {k + 2} has {len(r)} fields, the header has {len(header)}")
-    columns = {name: [r[j].strip() for r in body] for j, name in enumerate(header)}
-
-    target_cells = columns.pop(target)
-    missing_target = [k + 2 for k, cell in enumerate(target_cells) if _is_missing(cell)]
-    if missing_target:
-        raise CSVError(_describe_missing({target: missing_target}) + " (the target cannot be imputed)")
-
-    features, names, missing = [], [], {}
-    for name, cells in columns.items():
-        gaps = [k + 2 for k, cell in enumerate(cells) if _is_missing(cell)]
-        if gaps:
-            missing[name] = gaps
-        values = [np.nan if _is_missing(cell) else _to_float(cell) for cell in cells]
-        bad = [k for k, v in enumerate(values) if v is None]
-        if bad:
-            if categorical != "auto":
-                k = bad[0]
-                raise CSVError(f"non-numeric value '{cells[k]}' in column '{name}', line {k + 2} "
-                               f"(use --categorical auto to one-hot encode text columns)")
-            levels = sorted({cell for cell in cells if not _is_missing(cell)})
-            for level in levels:
-                features.append([np.nan if _is_missing(c) else float(c == level) for c in cells])
-                names.append(f"{name}={level}")
+    notes: list = []
+    if frame.attrs.get("comment_lines"):
+        notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
+    y, rows_dropped = _target(frame, target, notes)
+    task, reason = infer_task(y, task)
+    kept = frame.loc[y.index]
+    columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
+    for name in frame.columns:
+        if name == target:
             continue
-        if any(not np.isfinite(v) for v in values if v is not None and not np.isnan(v)):
-            k = next(i for i, v in enumerate(values) if v is not None and np.isinf(v))
-            raise CSVError(f"infinite value in column '{name}', line {k + 2}")
-        features.append(values)
-        names.append(name)
-    if missing and impute != "mean":
-        raise CSVError(_describe_missing(missing) + " (use --impute mean to fill them with training means)")
-    if not names:
-        raise CSVError(f"{path}: no feature columns besides the target '{target}'")
-    X = np.array(features, dtype=np.float64).T
-
-    numeric = [_to_float(c) for c in target_cells]
-    is_numeric = all(v is not None and np.isfinite(v) for v in numeric)
-    if task is None:
-        distinct = set(target_cells)
-        integral = is_numeric and all(float(v).is_integer() for v in numeric)
-        task = "classification" if not is_numeric or (integral and len(distinct) <= max_classes) else "regression"
+        col = kept[name]
+        if col.isna().all():
+            dropped[name] = "no values"
+            continue
+        if col.dtype.kind in "biuf":
+            values, why, k = _numeric_column(name, col, keep_id_columns)
+        else:
+            cells, why = _text_column(name, col, keep_id_columns, max_categories, categorical)
+            if why is None and pd.to_numeric(cells.dropna(), errors="coerce").notna().all():
+                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns)
+            else:
+                values, k = cells.to_numpy(dtype=object, na_value=np.nan), None
+        if why is not None:
+            dropped[name] = why
+            continue
+        if k is None:
+            texts.append(name)
+            columns[name] = values
+        else:
+            numeric.append(name)
+            columns[name] = values
+            if k:
+                prescale[name] = k
+                notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
+                             " (exact) before standardising, which leaves the standardised values as they were")
+    if dropped:
+        flag = "" if keep_id_columns else "; --keep-id-columns keeps identifier-like ones"
+        notes.append("dropped column(s) " + "; ".join(f"'{c}' ({r})" for c, r in dropped.items()) + flag)
+    if not columns:
+        raise CSVError(f"no usable feature columns besides the target '{target}'"
+                       + (f" (dropped: {', '.join(dropped)})" if dropped else ""))
+    X = pd.DataFrame(columns, index=y.index)
     if task == "regression":
-        if not is_numeric:
-            bad = next(k for k, v in enumerate(numeric) if v is None or not np.isfinite(v))
-            raise CSVError(f"regression needs a numeric target; '{target}' has '{target_cells[bad]}' on line {bad + 2}")
-        y = np.array(numeric, dtype=np.float64)
-        if np.ptp(y) == 0:
-            raise CSVError(f"target '{target}' is constant ({y[0]:g}); there is nothing to learn")
+        values = y.to_numpy(dtype=np.float64)
+        if np.ptp(values) == 0:
+            raise CSVError(f"target '{target}' is constant ({values[0]:g}); there is nothing to learn")
+        if not np.isfinite(values).all():
+            raise CSVError(f"target '{target}' holds an infinite value")
         classes = []
-    elif task == "classification":
-        keys = [float(v) for v in numeric] if is_numeric else target_cells
-        levels = sorted(set(keys))
-        if len(levels) < 2:
-            raise CSVError(
-                f"target '{target}' has a single class ('{target_cells[0]}'); classification needs two or more"
-            )
-        index = {lv: i for i, lv in enumerate(levels)}
-        y = np.array([index[k] for k in keys], dtype=np.int64)
-        classes = [f"{lv:g}" if is_numeric else str(lv) for lv in levels]
     else:
-        raise CSVError(f"task must be 'classification' or 'regression', got {task!r}")
-    return Table(X, y, names, target, task, classes, str(path), f"{path.name}: {len(y)} rows, {len(names)} features")
+        values = y.to_numpy() if y.dtype.kind in "biuf" else y.to_numpy(dtype=object).astype(str)
+        labels = np.unique(values)
+        if len(labels) < 2:
+            raise CSVError(f"target '{target}' has a single class ('{labels[0]}'); classification needs two or more")
+        classes = list(class_names) if class_names else [label_text(v) for v in labels]
+    return Table(X.reset_index(drop=True), values, target, task, reason, numeric, texts, dropped, prescale, classes,
+                 notes, rows_dropped, source, description)
+
+
+def label_text(value) -> str:
+    """A class label as text: ``3`` for 3 and 3.0, ``2.5``, or the label itself."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:g}"
+    return str(value)
+
+
+def read_csv_table(path, target, task=None, keep_id_columns=False, max_categories=50, categorical="auto") -> Table:
+    """:func:`read_csv` then :func:`prepare_table`."""
+    frame = read_csv(path)
+    path = Path(path)
+    table = prepare_table(frame, target, task, keep_id_columns, max_categories, categorical, source=str(path))
+    table.description = f"{path.name}: {len(table.y)} rows, {len(table.features_used)} feature columns"
+    return table
+
+
+def bundled_table(name: str) -> Table:
+    """A bundled scikit-learn data set through the same :func:`prepare_table` as a CSV."""
+    frame, classes, description = load_bundled(name)
+    return prepare_table(frame, "target", None, keep_id_columns=True, class_names=classes,
+                         source=f"sklearn.datasets.load_{name}", description=description)

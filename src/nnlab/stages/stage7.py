@@ -7,18 +7,21 @@ labelled malignant or benign.  It is real clinical data, ships with scikit-learn
 seconds, and being binary it lets us report ROC-AUC next to accuracy.  Any CSV
 works too: ``nnlab run 7 --csv PATH --target COLUMN``.
 
+The network is nnlab's own (:class:`nnlab.estimators.MLPClassifier` /
+:class:`~nnlab.estimators.MLPRegressor`); everything around it is scikit-learn's.
 Protocol (the test rows are set aside first and touched exactly once):
 
-1. stratified split fixed by the seed: 20 % test; the rest 80 / 20 into training
-   and validation;
-2. hyper-parameter search (depth, width, activation, optimizer, learning rate, L2,
-   batch size) by stratified k-fold cross-validation on the non-test rows, each fold
-   standardised with its own training rows' statistics and early-stopped on an
-   inner split of them;
-3. the chosen recipe is trained on the training rows, early-stopped on validation loss,
-   and evaluated once on the test rows, with bootstrap 95 % intervals;
-4. baselines on the identical rows: the trivial predictor, a linear model and
-   scikit-learn's MLP.
+1. a stratified split fixed by the seed: 20 % test rows; the rest are the non-test rows;
+2. a random search (``RandomizedSearchCV``, a fixed seed) over depth, width,
+   activation, optimizer, learning rate, L2 and batch size, each candidate scored by
+   stratified k-fold cross-validation on the non-test rows, as a ``Pipeline`` whose
+   preprocessing (``ColumnTransformer``: imputation, standardisation, one-hot encoding)
+   is fitted on each fold's training rows only, and whose network early-stops on an
+   inner split of them; the folds run on both cores, one BLAS thread each;
+3. the chosen recipe is trained on the non-test rows (80 % training, 20 % validation for
+   early stopping) and evaluated once on the test rows, with bootstrap 95 % intervals;
+4. baselines through the same preprocessing on the same rows: the trivial predictor, a
+   linear model and scikit-learn's MLP.
 """
 
 from __future__ import annotations
@@ -29,26 +32,22 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlab import metrics as scores
 from nnlab import plots
-from nnlab.classify import ClassifierSpec, predict_proba, train_classifier
-from nnlab.data import stratified_kfold, stratified_split
-from nnlab.data.tabular import CSVError, Table, load_bundled, read_csv_table
-from nnlab.losses import SoftmaxCrossEntropyLoss
+from nnlab.data.preprocess import export_state, make_preprocessor
+from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
+from nnlab.errors import NnlabRuntimeError
+from nnlab.estimators import MLPClassifier, MLPRegressor
+from nnlab.metrics import classification_scores, regression_scores
 from nnlab.stages.common import Result, config_dict
-from nnlab.train import predict
 
 TITLE = "Stage 7 - your own network on a real data set"
 
-SEARCH_SPACE = {
-    "depth": (1, 2),
-    "width": (16, 32, 64, 128),
-    "nonlin": ("relu", "tanh"),
-    "optimizer": ("adam", "sgd"),
-    "lr": {"adam": (3e-4, 1e-3, 3e-3), "sgd": (0.01, 0.03, 0.1)},
-    "l2": (0.0, 1e-4, 1e-3, 1e-2),
-    "batch": (16, 32, 64),
-}
+_WIDTHS = (16, 32, 64, 128)
+_COMMON = {"mlp__hidden_layer_sizes": [(w,) * depth for depth in (1, 2) for w in _WIDTHS],
+           "mlp__activation": ["relu", "tanh"], "mlp__alpha": [0.0, 0.01, 0.1, 1.0], "mlp__batch_size": [16, 32, 64]}
+#: The candidates' grid (``Pipeline`` parameter names); the learning rates depend on the optimizer.
+SEARCH_SPACE = [{**_COMMON, "mlp__solver": ["adam"], "mlp__learning_rate_init": [3e-4, 1e-3, 3e-3]},
+                {**_COMMON, "mlp__solver": ["sgd"], "mlp__learning_rate_init": [0.01, 0.03, 0.1]}]
 
 
 @dataclass
@@ -59,14 +58,18 @@ class Config:
     csv: str | None = None
     target: str | None = None
     task: str | None = None
-    impute: str | None = None
-    categorical: str | None = None
+    impute: str = "mean"
+    categorical: str = "auto"
+    keep_id_columns: bool = False
+    max_categories: int = 50
     seed: int = 42
     folds: int = 5
     candidates: int = 12
     max_epochs: int = 300
     patience: int = 20
     n_boot: int = 1000
+    n_jobs: int = 2
+    search_rows: int = 20000
     baselines: bool = True
     save: str | None = None
     load: str | None = None
@@ -74,7 +77,7 @@ class Config:
     def quick(self) -> Config:
         """A seconds-long version for tests."""
         return Config(**{**config_dict(self), "folds": 3, "candidates": 3, "max_epochs": 40, "patience": 5,
-                         "n_boot": 100})
+                         "n_boot": 100, "search_rows": 5000})
 
 
 def load_table(c: Config) -> Table:
@@ -82,8 +85,9 @@ def load_table(c: Config) -> Table:
     if c.csv:
         if not c.target:
             raise CSVError("--csv needs --target COLUMN")
-        return read_csv_table(c.csv, c.target, task=c.task, impute=c.impute, categorical=c.categorical)
-    table = load_bundled(c.dataset)
+        return read_csv_table(c.csv, c.target, task=c.task, keep_id_columns=c.keep_id_columns,
+                              max_categories=c.max_categories, categorical=c.categorical)
+    table = bundled_table(c.dataset)
     if c.task and c.task != table.task:
         raise CSVError(f"dataset {c.dataset} is a {table.task} task, not {c.task}")
     return table
@@ -97,170 +101,196 @@ def strata(table: Table) -> np.ndarray:
     return np.searchsorted(edges, table.y)
 
 
+def check_class_sizes(table: Table, folds: int) -> None:
+    """Every class needs ``folds + 2`` rows: one or more for the test split, ``folds`` for the folds, and one spare."""
+    if table.task != "classification":
+        return
+    labels, counts = np.unique(table.y, return_counts=True)
+    need = folds + 2
+    small = counts < need
+    if small.any():
+        names = dict(zip(labels.tolist(), table.classes))
+        shown = ", ".join(f"'{names[v]}' has {k}" for v, k in zip(labels[small].tolist(), counts[small]))
+        raise CSVError(f"{int(small.sum())} of {len(labels)} classes are too small: {shown} row(s); a 20 % test "
+                       f"split and {folds}-fold cross-validation need at least {need} rows of every class")
+
+
 def split_rows(table: Table, seed: int):
-    """Train / validation / test row indices (64 / 16 / 20 %), stratified, fixed by ``seed``."""
-    s = strata(table)
-    pool, test = stratified_split(s, (0.8, 0.2), np.random.default_rng(seed))
-    tr, va = stratified_split(s[pool], (0.8, 0.2), np.random.default_rng(seed + 1))
-    return pool[tr], pool[va], test
+    """Non-test and test row indices (80 / 20 %), stratified, fixed by ``seed``."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(table.y))
+    pool, test = train_test_split(rows, test_size=0.2, random_state=seed, stratify=strata(table))
+    return np.sort(pool), np.sort(test)
 
 
-class Preprocessor:
-    """Mean imputation and standardisation, fitted on training rows only."""
+def make_pipeline(table: Table, c: Config, **mlp_params):
+    """Preprocessing + nnlab's network, as one scikit-learn ``Pipeline`` (early stopping on)."""
+    from sklearn.pipeline import Pipeline
 
-    def __init__(self, X):
-        self.mean = np.nanmean(X, axis=0)
-        self.mean = np.where(np.isfinite(self.mean), self.mean, 0.0)
-        filled = np.where(np.isnan(X), self.mean, X)
-        self.std = filled.std(axis=0)
-        self.std[self.std == 0] = 1.0
-
-    @classmethod
-    def from_saved(cls, saved: dict) -> Preprocessor:
-        """Rebuild from the ``{"mean": [...], "std": [...]}`` record stored in a checkpoint."""
-        pre = cls.__new__(cls)
-        pre.mean = np.asarray(saved["mean"], dtype=np.float64)
-        pre.std = np.asarray(saved["std"], dtype=np.float64)
-        return pre
-
-    def __call__(self, X):
-        """Impute NaNs with the training means, then standardise."""
-        return (np.where(np.isnan(X), self.mean, X) - self.mean) / self.std
+    kind = MLPClassifier if table.task == "classification" else MLPRegressor
+    mlp = kind(max_iter=c.max_epochs, early_stopping=True, validation_fraction=0.2, n_iter_no_change=c.patience,
+               random_state=c.seed, **mlp_params)
+    return Pipeline([("prep", make_preprocessor(table.numeric, table.categorical, table.prescale, c.impute,
+                                                c.max_categories)), ("mlp", mlp)])
 
 
-def sample_candidates(n: int, rng, max_epochs: int, patience: int):
-    """``n`` distinct random recipes from :data:`SEARCH_SPACE`."""
-    seen, out = set(), []
-    while len(out) < n and len(seen) < 5000:
-        opt = rng.choice(SEARCH_SPACE["optimizer"])
-        spec = ClassifierSpec(
-            hidden=(int(rng.choice(SEARCH_SPACE["width"])),) * int(rng.choice(SEARCH_SPACE["depth"])),
-            nonlin=str(rng.choice(SEARCH_SPACE["nonlin"])), optimizer=str(opt),
-            lr=float(rng.choice(SEARCH_SPACE["lr"][opt])), momentum=0.9 if opt == "sgd" else 0.0,
-            l2=float(rng.choice(SEARCH_SPACE["l2"])), batch=int(rng.choice(SEARCH_SPACE["batch"])),
-            epochs=max_epochs, patience=patience)
-        key = spec.describe()
-        if key not in seen:
-            seen.add(key)
-            out.append(spec)
-    return out
+def describe(params: dict) -> str:
+    """One line naming a candidate's choices, for tables."""
+    p = {k.removeprefix("mlp__"): v for k, v in params.items()}
+    opt = f"Adam(lr={p['learning_rate_init']:g})" if p["solver"] == "adam" else \
+        f"SGD(lr={p['learning_rate_init']:g}, m=0.9)"
+    text = f"{'-'.join(map(str, p['hidden_layer_sizes']))} {p['activation']}, {opt}, batch {p['batch_size']}"
+    return text + (f", alpha {p['alpha']:g}" if p["alpha"] else "")
 
 
-def _fit(spec, table: Table, X_tr, y_tr, X_va, y_va, seed, name):
-    n_out = len(table.classes) if table.task == "classification" else 1
-    return train_classifier(spec, X_tr, y_tr, n_out, np.random.default_rng(seed), X_va, y_va, name=name,
-                            task=table.task)
+def _search_rows(table: Table, rows, c: Config):
+    """The rows the search uses: all non-test rows, or a stratified sample of ``c.search_rows`` of them."""
+    from sklearn.model_selection import train_test_split
+
+    if len(rows) <= c.search_rows:
+        return rows
+    sample, _ = train_test_split(rows, train_size=c.search_rows, random_state=c.seed, stratify=strata(table)[rows])
+    return np.sort(sample)
 
 
-def _scale_target(table: Table, y_train):
-    if table.task == "classification":
-        return 0.0, 1.0
-    return float(np.mean(y_train)), float(np.std(y_train) or 1.0)
+def search(table: Table, rows, c: Config, n_jobs: int | None = None):
+    """Cross-validate ``c.candidates`` random recipes on ``rows`` (never the test rows); ranked, best first.
 
+    A candidate whose training diverges on a fold scores ``-inf`` there (the worst), so it loses
+    the search instead of stopping it.  Runs on ``n_jobs`` processes (default ``c.n_jobs``), one
+    BLAS thread each; the scores equal a sequential run's.
+    """
+    from joblib import parallel_config
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
-def cross_validate(spec, table: Table, rows, folds, seed):
-    """Mean validation loss of ``spec`` over stratified k folds of ``rows`` (never the test rows)."""
-    s = strata(table)[rows]
-    fold_losses = []
-    for f, (tr_pos, va_pos) in enumerate(stratified_kfold(s, folds, np.random.default_rng(seed))):
-        tr, va = rows[tr_pos], rows[va_pos]
-        inner, stop = stratified_split(strata(table)[tr], (0.9, 0.1), np.random.default_rng(seed + f))
-        if len(stop) == 0:  # too few rows to hold some back: train the full budget without early stopping
-            inner = np.arange(len(tr))
-        pre = Preprocessor(table.X[tr[inner]])
-        mu, sd = _scale_target(table, table.y[tr[inner]])
-        y = table.y if table.task == "classification" else (table.y - mu) / sd
-        X_stop, y_stop = (pre(table.X[tr[stop]]), y[tr[stop]]) if len(stop) else (None, None)
-        model, hist = _fit(spec, table, pre(table.X[tr[inner]]), y[tr[inner]], X_stop, y_stop, seed + f,
-                           name=f"cv fold {f + 1}")
-        if hist.diverged:  # a recipe that blows up loses the search; it is not an error of the data
-            fold_losses.append(float("inf"))
-            continue
-        out = predict(model, pre(table.X[va]).astype(model.dtype))
-        if table.task == "classification":
-            fold_losses.append(SoftmaxCrossEntropyLoss()(out, table.y[va])[0])
-        else:
-            fold_losses.append(float(np.mean((out.ravel() - y[va]) ** 2)))
-    return float(np.mean(fold_losses)), fold_losses
-
-
-def _search(table: Table, rows, c: Config):
-    """Cross-validate every candidate on ``rows``; return the ranked results and the best spec."""
-    candidates = sample_candidates(c.candidates, np.random.default_rng(c.seed), c.max_epochs, c.patience)
+    classify = table.task == "classification"
+    folds = (StratifiedKFold if classify else KFold)(c.folds, shuffle=True, random_state=c.seed)
+    searcher = RandomizedSearchCV(make_pipeline(table, c), SEARCH_SPACE, n_iter=c.candidates, cv=folds,
+                                  scoring="neg_log_loss" if classify else "neg_mean_squared_error", refit=False,
+                                  random_state=c.seed, n_jobs=c.n_jobs if n_jobs is None else n_jobs,
+                                  error_score=-np.inf)
+    with threadpool_limits(1), parallel_config(backend="loky", inner_max_num_threads=1), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitFailedWarning)
+        try:
+            searcher.fit(table.X.iloc[rows], table.y[rows])
+        except ValueError as exc:
+            if "fits failed" not in str(exc):
+                raise
+            raise NnlabRuntimeError(f"Stage 7: every candidate diverged on every fold ({_last_line(str(exc))})") \
+                from None
+    failed = [str(w.message) for w in caught if issubclass(w.category, FitFailedWarning)]
+    for text in failed:
+        if "TrainingDivergedError" not in text:  # a failure that is not divergence is a bug: show it
+            raise NnlabRuntimeError(f"Stage 7: a candidate failed in cross-validation: {_last_line(text)}")
+    cv = searcher.cv_results_
     results = []
-    for spec in candidates:
-        mean, per_fold = cross_validate(spec, table, rows, c.folds, c.seed)
-        results.append({"recipe": spec.describe(), "cv_loss": mean, "cv_loss_folds": per_fold, "spec": spec})
-    results.sort(key=lambda r: r["cv_loss"])
-    return results, results[0]["spec"]
+    for i, params in enumerate(cv["params"]):
+        per_fold = [-float(cv[f"split{f}_test_score"][i]) for f in range(c.folds)]
+        results.append({"recipe": describe(params), "cv_loss": -float(cv["mean_test_score"][i]),
+                        "cv_loss_folds": per_fold, "diverged_folds": int(np.sum(np.isinf(per_fold))),
+                        "params": {k.removeprefix("mlp__"): v for k, v in params.items()}})
+    results.sort(key=lambda r: r["cv_loss"])  # stable: ties keep the sampler's order
+    return results
 
 
-def _classification_report(table, y_true, pred, proba, rng, n_boot):
-    k = len(table.classes)
-    out = {"accuracy": scores.bootstrap_ci(scores.accuracy_score, y_true, pred, rng, n_boot),
-           "macro_f1": scores.bootstrap_ci(lambda a, b: scores.macro_f1(a, b, k), y_true, pred, rng, n_boot)}
-    if k == 2 and proba is not None:
-        out["roc_auc"] = scores.bootstrap_ci(scores.roc_auc, y_true, proba[:, 1], rng, n_boot)
-    return out
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else text
 
 
-def _regression_report(y_true, pred, rng, n_boot):
-    return {"rmse": scores.bootstrap_ci(scores.rmse, y_true, pred, rng, n_boot),
-            "mae": scores.bootstrap_ci(scores.mae, y_true, pred, rng, n_boot),
-            "r2": scores.bootstrap_ci(scores.r2, y_true, pred, rng, n_boot)}
+def _baselines(table: Table, X_fit, y_fit, c: Config) -> dict:
+    """The trivial predictor, a linear model and scikit-learn's MLP, fitted through the same preprocessing.
 
-
-def _baselines(table, X_tr, y_tr, X_te, y_te, c: Config):
+    scikit-learn's MLP gets our epoch budget and early stopping, and for regression the same
+    standardised target as ours (``TransformedTargetRegressor``).
+    """
+    from sklearn.base import clone
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
+    budget = {"random_state": c.seed, "max_iter": c.max_epochs, "early_stopping": True, "n_iter_no_change": c.patience}
     if table.task == "classification":
         models = {"majority class": DummyClassifier(strategy="most_frequent"),
                   "LogisticRegression": LogisticRegression(max_iter=5000),
-                  "sklearn MLPClassifier": MLPClassifier(random_state=c.seed, max_iter=1000)}
+                  "sklearn MLPClassifier": SkMLPClassifier(**budget)}
     else:
         models = {"mean": DummyRegressor(), "Ridge": Ridge(),
-                  "sklearn MLPRegressor": MLPRegressor(random_state=c.seed, max_iter=2000)}
-    reports = {}
+                  "sklearn MLPRegressor": TransformedTargetRegressor(SkMLPRegressor(**budget),
+                                                                     transformer=StandardScaler())}
+    prep = make_pipeline(table, c).named_steps["prep"]
+    fitted = {}
     for name, model in models.items():
+        fitted[name] = Pipeline([("prep", clone(prep)), ("model", model)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X_tr, y_tr)
-        rng = np.random.default_rng(c.seed)
-        if table.task == "classification":
-            proba = model.predict_proba(X_te) if hasattr(model, "predict_proba") else None
-            reports[name] = _classification_report(table, y_te, model.predict(X_te), proba, rng, c.n_boot)
-        else:
-            reports[name] = _regression_report(y_te, model.predict(X_te), rng, c.n_boot)
-    return reports
+            fitted[name].fit(X_fit, y_fit)
+    return fitted
 
 
-def checkpoint_extra(table: Table, pre: Preprocessor, mu: float, sd: float, c: Config) -> dict:
-    """What ``nnlab predict`` needs besides the weights: features, classes, preprocessing."""
-    return {"stage": "7", "task": table.task, "target": table.target, "feature_names": list(table.feature_names),
-            "classes": list(table.classes), "preprocess": {"mean": pre.mean.tolist(), "std": pre.std.tolist()},
-            "target_scale": {"mean": mu, "std": sd}, "impute": c.impute, "source": table.source}
-
-
-def _evaluate_loaded(c: Config, table: Table, te, out_dir) -> Result:
-    """``--load``: evaluate a saved Stage 7 model on this split's test rows (no search, no training)."""
-    from nnlab.checkpoint import CheckpointError, load_checkpoint
-
-    model, extra = load_checkpoint(c.load)
-    if extra.get("stage") != "7" or extra.get("feature_names") != list(table.feature_names):
-        raise CheckpointError(f"{c.load} was not trained by Stage 7 on these features")
-    pre = Preprocessor.from_saved(extra["preprocess"])
-    X_te = pre(table.X[te]).astype(model.dtype)
-    rng = np.random.default_rng(c.seed)
+def _predictions(table: Table, model, X_te):
+    """``(predictions, class probabilities or None, classes or None)`` of a fitted model on the test rows."""
     if table.task == "classification":
-        proba = predict_proba(model, X_te)
-        report = _classification_report(table, table.y[te], proba.argmax(1), proba, rng, c.n_boot)
+        proba = model.predict_proba(X_te) if hasattr(model, "predict_proba") else None
+        return model.predict(X_te), proba, model.classes_
+    return model.predict(X_te), None, None
+
+
+def _score(task, y_te, pred, proba, classes, n_boot, seed) -> dict:
+    """One model's test metrics with bootstrap intervals."""
+    if task == "classification":
+        return classification_scores(y_te, pred, proba, classes, n_boot, seed)
+    return regression_scores(y_te, pred, n_boot, seed)
+
+
+def score_models(table: Table, models: dict, X_te, y_te, c: Config) -> dict:
+    """Test metrics of every fitted model; the bootstraps run on ``c.n_jobs`` processes (they dominate the time)."""
+    from joblib import Parallel, delayed
+
+    preds = {name: _predictions(table, model, X_te) for name, model in models.items()}
+    jobs = (delayed(_score)(table.task, y_te, *preds[name], c.n_boot, c.seed) for name in models)
+    return dict(zip(models, Parallel(n_jobs=c.n_jobs)(jobs)))
+
+
+def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
+    """What ``nnlab predict`` needs besides the weights: the input columns, the fitted preprocessing, the classes."""
+    mlp = pipe.named_steps["mlp"]
+    extra = {"stage": "7", "task": table.task, "target": table.target, "features_used": table.features_used,
+             "preprocess": export_state(pipe.named_steps["prep"]), "source": table.source}
+    if table.task == "classification":
+        extra["classes"] = list(table.classes)
+        extra["labels"] = mlp.classes_.tolist()
+    else:
+        extra["target_scale"] = {"mean": float(mlp.y_mean_), "std": float(mlp.y_scale_)}
+    return extra
+
+
+def _evaluate_loaded(c: Config, table: Table, te) -> Result:
+    """``--load``: evaluate a saved Stage 7 model on this split's test rows (no search, no training)."""
+    from nnlab.checkpoint import CheckpointError
+    from nnlab.predict import SavedModel
+
+    saved = SavedModel.load(c.load)
+    if saved.extra.get("stage") != "7" or saved.extra.get("features_used") != table.features_used:
+        raise CheckpointError(f"{c.load} was not trained by Stage 7 on these features")
+    X_te = table.X.iloc[te]
+    if table.task == "classification":
+        proba, _ = saved.predict_proba(X_te)
+        labels = np.asarray(saved.extra["labels"], dtype=table.y.dtype)
+        report = classification_scores(table.y[te], labels[proba.argmax(1)], proba, labels, c.n_boot, c.seed)
         headline = "accuracy"
     else:
-        ts = extra["target_scale"]
-        report = _regression_report(table.y[te], predict(model, X_te).ravel() * ts["std"] + ts["mean"], rng, c.n_boot)
+        values, _ = saved.predict_values(X_te)
+        report = regression_scores(table.y[te], values, c.n_boot, c.seed)
         headline = "rmse"
     p, lo, hi = report[headline]
     return Result("7", TITLE, config_dict(c), {"loaded": c.load, "table": {"loaded model": report},
@@ -268,73 +298,86 @@ def _evaluate_loaded(c: Config, table: Table, te, out_dir) -> Result:
                   {}, [("loaded model", c.load), (f"test {headline}", f"{p:.4f} [{lo:.4f}, {hi:.4f}]")])
 
 
+def _figures(out_dir: Path, table: Table, mlp, search_results, cm, y_te, pred, c: Config) -> dict:
+    figs = {}
+    if cm is not None:
+        figs["confusion"] = plots.confusion(out_dir / "stage7_confusion.png", cm,
+                                            f"Stage 7: test confusion matrix (n={len(y_te)})", labels=table.classes)
+    else:
+        figs["pred_vs_true"] = plots.fit(out_dir / "stage7_pred_vs_true.png", y_te, pred, {},
+                                         "Stage 7: test predictions", xlabel="true", ylabel="predicted")
+    figs["learning_curves"] = plots.curves(
+        out_dir / "stage7_learning_curves.png",
+        {"training loss (epoch mean)": mlp.loss_curve_, "validation loss": mlp.validation_loss_curve_},
+        f"Stage 7: learning curves of the chosen recipe (best epoch {mlp.best_epoch_})", logy=True)
+    figs["search"] = plots.dots(out_dir / "stage7_search.png",
+                                {f"#{i + 1}": [v if np.isfinite(v) else np.nan for v in r["cv_loss_folds"]]
+                                 for i, r in enumerate(search_results)},
+                                f"Stage 7: {c.folds}-fold CV loss of each candidate (ranked)", ylabel="CV loss")
+    return figs
+
+
 def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     """Run Stage 7; write its figures into ``out_dir``; return its :class:`Result`."""
+    from sklearn.metrics import confusion_matrix
+
     c = config
     out_dir = Path(out_dir)
     table = load_table(c)
     n = len(table.y)
-    tr, va, te = split_rows(table, c.seed)
-    pool = np.sort(np.concatenate([tr, va]))
-    if len(pool) < c.folds or len(tr) < 2 or len(va) < 1 or len(te) < 1:
-        raise CSVError(f"{n} rows are too few for a test split and {c.folds}-fold cross-validation")
-    if table.task == "classification" and len(np.unique(table.y[tr])) < 2:
-        raise CSVError("the training rows hold a single class; the data set needs more rows of each class")
-
-    pre = Preprocessor(table.X[tr])
-    mu, sd = _scale_target(table, table.y[tr])
+    if n < 2 * c.folds:
+        raise CSVError(f"{n} rows are too few for a test split and {c.folds}-fold cross-validation "
+                       f"(at least {2 * c.folds})")
+    check_class_sizes(table, c.folds)
+    pool, te = split_rows(table, c.seed)
     if c.load:
-        return _evaluate_loaded(c, table, te, out_dir)
-    search, best = _search(table, pool, c)
-
-    y_fit = table.y if table.task == "classification" else (table.y - mu) / sd
-    model, hist = _fit(best, table, pre(table.X[tr]), y_fit[tr], pre(table.X[va]), y_fit[va], c.seed, "final model")
+        return _evaluate_loaded(c, table, te)
+    search_rows = _search_rows(table, pool, c)
+    results = search(table, search_rows, c)
+    best = results[0]
+    if not np.isfinite(best["cv_loss"]):
+        raise NnlabRuntimeError("Stage 7: every candidate diverged on at least one fold; lower the learning rates")
+    final = make_pipeline(table, c, **best["params"])
+    X_pool, y_pool, X_te, y_te = table.X.iloc[pool], table.y[pool], table.X.iloc[te], table.y[te]
+    final.fit(X_pool, y_pool)
+    mlp = final.named_steps["mlp"]
     if c.save:
-        model.save(c.save, extra=checkpoint_extra(table, pre, mu, sd, c))
-    X_te = pre(table.X[te]).astype(model.dtype)
-    rng = np.random.default_rng(c.seed)
-    figs = {}
-    if table.task == "classification":
-        proba = predict_proba(model, X_te)
-        pred = proba.argmax(axis=1)
-        report = _classification_report(table, table.y[te], pred, proba, rng, c.n_boot)
-        cm = scores.confusion_matrix(table.y[te], pred, len(table.classes))
-        figs["confusion"] = plots.confusion(out_dir / "stage7_confusion.png", cm,
-                                            f"Stage 7: test confusion matrix (n={len(te)})", labels=table.classes)
-    else:
-        pred = predict(model, X_te).ravel() * sd + mu
-        report = _regression_report(table.y[te], pred, rng, c.n_boot)
-        cm = None
-        figs["pred_vs_true"] = plots.fit(out_dir / "stage7_pred_vs_true.png", table.y[te], pred, {},
-                                         "Stage 7: test predictions", xlabel="true", ylabel="predicted")
-    table_rows = {"nnlab MLP (chosen by CV)": report}
+        mlp.network_.save(c.save, extra=checkpoint_extra(table, final, c))
+    pred = final.predict(X_te)
+    cm = confusion_matrix(y_te, pred, labels=mlp.classes_) if table.task == "classification" else None
+    models = {"nnlab MLP (chosen by CV)": final}
     if c.baselines:
-        table_rows.update(_baselines(table, pre(table.X[tr]), table.y[tr], X_te, table.y[te], c))
-
-    figs["learning_curves"] = plots.curves(
-        out_dir / "stage7_learning_curves.png",
-        {"training loss (epoch mean)": hist.epoch_loss, "validation loss": hist.metrics["val_loss"]},
-        f"Stage 7: learning curves of the chosen recipe (best epoch {(hist.best_epoch or 0) + 1})", logy=True)
-    figs["search"] = plots.dots(out_dir / "stage7_search.png",
-                                {f"#{i + 1}": r["cv_loss_folds"] for i, r in enumerate(search)},
-                                f"Stage 7: {c.folds}-fold CV loss of each candidate (ranked)", ylabel="CV loss")
+        models.update(_baselines(table, X_pool, y_pool, c))
+    table_rows = score_models(table, models, X_te, y_te, c)
+    figs = _figures(out_dir, table, mlp, results, cm, y_te, pred, c)
     headline = "accuracy" if table.task == "classification" else "rmse"
+    counts = np.unique(table.y, return_counts=True)[1].tolist() if table.task == "classification" else None
     metrics = {
         "data": {"source": table.source, "description": table.description, "rows": n,
-                 "features": len(table.feature_names), "feature_names": table.feature_names, "task": table.task,
-                 "classes": table.classes, "class_counts": np.bincount(table.y).tolist()
-                 if table.task == "classification" else None},
-        "split": {"train": len(tr), "validation": len(va), "test": len(te), "seed": c.seed},
-        "search": [{k: v for k, v in r.items() if k != "spec"} for r in search],
-        "chosen": best.describe(), "chosen_spec": best.as_dict(),
-        "final_training": {"epochs_run": hist.epochs_run, "best_epoch": (hist.best_epoch or 0) + 1,
-                           "stopped_early": hist.epochs_run < best.epochs},
+                 "features": len(table.features_used), "feature_names": table.features_used, "task": table.task,
+                 "task_reason": table.task_reason, "classes": table.classes, "class_counts": counts,
+                 "rows_dropped_missing_target": table.rows_dropped, "inputs_after_preprocessing":
+                 int(final.named_steps["prep"].transform(X_te.iloc[:1]).shape[1])},
+        "features_used": table.features_used, "columns_dropped": table.columns_dropped,
+        "split": {"train": len(pool) - mlp.n_validation_rows_, "validation": mlp.n_validation_rows_,
+                  "test": len(te), "seed": c.seed},
+        "search_rows": len(search_rows),
+        "search": [{k: v for k, v in r.items() if k != "params"} for r in results],
+        "chosen": best["recipe"], "chosen_params": best["params"],
+        "final_training": {"epochs_run": mlp.n_iter_, "best_epoch": mlp.best_epoch_,
+                           "stopped_early": mlp.n_iter_ < c.max_epochs},
         "table": table_rows, "confusion": cm, "headline": headline,
     }
-    summary = [("data", f"{table.source}: {n} rows, {len(table.feature_names)} features, {table.task}"),
-               ("split train / val / test", f"{len(tr)} / {len(va)} / {len(te)}"),
-               ("chosen by CV", best.describe())]
+    summary = [("data", f"{table.source}: {n} rows, {len(table.features_used)} feature columns"),
+               ("task", f"{table.task}: {table.task_reason}"),
+               ("split train / val / test", f"{metrics['split']['train']} / {mlp.n_validation_rows_} / {len(te)}"),
+               ("chosen by CV", best["recipe"])]
     for name, rep in table_rows.items():
         p, lo, hi = rep[headline]
         summary.append((f"{name}: test {headline}", f"{p:.4f} [{lo:.4f}, {hi:.4f}]"))
-    return Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary)
+    messages = list(table.notes)
+    diverged = sum(r["diverged_folds"] for r in results)
+    if diverged:
+        messages.append(f"{diverged} candidate fold fit(s) diverged and scored worst")
+    return Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
+                  messages=messages)

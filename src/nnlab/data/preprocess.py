@@ -1,0 +1,180 @@
+"""Stage 7's preprocessing: a scikit-learn ``ColumnTransformer``, and its fitted state as plain numbers and text.
+
+Training fits :func:`make_preprocessor` (numbers: optional exact power-of-two rescaling,
+imputation, standardisation; text: the missing marker, then one-hot encoding with a
+cap on categories and unknown values ignored) on training rows only.  A checkpoint
+cannot hold the fitted object itself without pickle, and loading a pickle runs
+whatever code the file names, so :func:`export_state` writes down the fitted numbers
+(JSON-ready) and :func:`apply_state` applies them to new rows with the same floating-
+point operations as ``ColumnTransformer.transform`` -- a test holds the two to
+bit-identical output.  :func:`apply_state` also reports text values never seen in
+training, which the one-hot encoder would silently encode as no category at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from nnlab.data.tabular import HUGE, CSVError
+
+#: The category a missing text cell becomes (so "missing" can carry information).
+MISSING_LEVEL = "(missing)"
+
+
+def rescale(X, exponents):
+    """``X * 2**-exponents`` column by column (exact: only the floating-point exponent changes)."""
+    return np.ldexp(np.asarray(X, dtype=np.float64), -np.asarray(exponents, dtype=np.int64))
+
+
+def make_preprocessor(numeric, categorical, prescale=None, impute="mean", max_categories=50) -> ColumnTransformer:
+    """The ColumnTransformer for ``numeric`` and ``categorical`` (text) column names.
+
+    Numbers: ``rescale`` by ``prescale[column]`` powers of two (when any), ``SimpleImputer(impute)``,
+    ``StandardScaler``.  Text: missing -> ``MISSING_LEVEL``, then ``OneHotEncoder`` keeping the
+    ``max_categories - 1`` most frequent values (the rest share one column) and encoding values
+    unseen in training as all zeros.
+    """
+    prescale = prescale or {}
+    parts = []
+    if numeric:
+        steps = []
+        if any(prescale.get(c, 0) for c in numeric):
+            steps.append(("rescale", FunctionTransformer(rescale, kw_args={"exponents": [prescale.get(c, 0)
+                                                                                          for c in numeric]},
+                                                         feature_names_out="one-to-one")))
+        steps += [("impute", SimpleImputer(strategy=impute)), ("scale", StandardScaler())]
+        parts.append(("num", Pipeline(steps), list(numeric)))
+    if categorical:
+        parts.append(("cat", Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL)),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", max_categories=max_categories, sparse_output=False)),
+        ]), list(categorical)))
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def export_state(ct: ColumnTransformer) -> dict:
+    """The fitted ``ct``'s numbers as a JSON-ready dict (what :func:`apply_state` needs, nothing else)."""
+    state = {"numeric": None, "categorical": None}
+    fitted = dict(ct.named_transformers_)
+    columns = {name: cols for name, _, cols in ct.transformers_}
+    if "num" in fitted:
+        pipe = fitted["num"]
+        cols = list(columns["num"])
+        rescaler = pipe.named_steps.get("rescale")
+        exponents = rescaler.kw_args["exponents"] if rescaler is not None else [0] * len(cols)
+        state["numeric"] = {"columns": cols, "prescale": [int(k) for k in exponents],
+                            "fill": pipe.named_steps["impute"].statistics_.astype(float).tolist(),
+                            "mean": pipe.named_steps["scale"].mean_.tolist(),
+                            "scale": pipe.named_steps["scale"].scale_.tolist()}
+    if "cat" in fitted:
+        encoder = fitted["cat"].named_steps["onehot"]
+        entries = []
+        for i, name in enumerate(columns["cat"]):
+            rare = encoder.infrequent_categories_[i]
+            rare = [] if rare is None else [str(v) for v in rare]
+            entries.append({"column": name, "levels": [str(v) for v in encoder.categories_[i] if str(v) not in rare],
+                            "infrequent": rare})
+        state["categorical"] = {"fill": MISSING_LEVEL, "columns": entries}
+    return state
+
+
+def input_columns(state: dict) -> list:
+    """Every input column the state reads."""
+    num = state.get("numeric") or {}
+    cat = state.get("categorical") or {}
+    return list(num.get("columns", [])) + [e["column"] for e in cat.get("columns", [])]
+
+
+def _numbers(frame: pd.DataFrame, name: str, where: str) -> np.ndarray:
+    col = frame[name]
+    if col.dtype.kind in "biuf":
+        return col.to_numpy(dtype=np.float64)
+    cells = col.astype("string").str.strip()
+    values = pd.to_numeric(cells, errors="coerce")
+    bad = values.isna() & cells.notna() & (cells != "")
+    if bad.any():
+        k = int(bad.to_numpy().argmax())
+        raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}")
+    return values.to_numpy(dtype=np.float64)
+
+
+def _text(frame: pd.DataFrame, name: str, fill: str) -> np.ndarray:
+    cells = frame[name].astype("string").str.strip()
+    return cells.mask(cells == "").fillna(fill).to_numpy(dtype=object)
+
+
+def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
+    """Transform ``frame`` as the fitted ColumnTransformer whose :func:`export_state` is ``state`` would.
+
+    Returns:
+        ``(X, unseen)``: X (n, features) float64; ``unseen`` a list of ``(column, values,
+        rows, known values)`` for each text column holding values never seen in training
+        (encoded as zeros); :func:`describe_unseen` words one.
+    Raises:
+        CSVError: a needed column is absent, a numeric column holds text, infinity, a
+            missing value the state cannot fill, or a value so far from the training
+            values that the network's arithmetic would overflow.
+    """
+    missing = [c for c in input_columns(state) if c not in frame.columns]
+    if missing:
+        raise CSVError(f"{where}: the model needs column(s) {', '.join(repr(c) for c in missing)}; the columns are: "
+                       f"{', '.join(map(str, frame.columns))}")
+    blocks, unseen = [], []
+    num = state.get("numeric")
+    if num:
+        X = np.column_stack([_numbers(frame, c, where) for c in num["columns"]])
+        if np.isinf(X).any():
+            r, j = np.argwhere(np.isinf(X))[0]
+            raise CSVError(f"{where}: infinite value in column '{num['columns'][j]}', line {r + 2}")
+        if any(num["prescale"]):
+            X = rescale(X, num["prescale"])
+        gaps = np.isnan(X)
+        if gaps.any():
+            if num.get("fill") is None:
+                r, j = np.argwhere(gaps)[0]
+                raise CSVError(f"{where}: missing value in column '{num['columns'][j]}', line {r + 2}")
+            X = np.where(gaps, np.asarray(num["fill"]), X)
+        X -= np.asarray(num["mean"])
+        X /= np.asarray(num["scale"])
+        far = np.abs(X) > HUGE
+        if far.any():
+            r, j = np.argwhere(far)[0]
+            raise CSVError(f"{where}: column '{num['columns'][j]}', line {r + 2}: the value is more than {HUGE:g} "
+                           "standard deviations from the training mean; the network's arithmetic would overflow")
+        blocks.append(X)
+    cat = state.get("categorical")
+    if cat:
+        for entry in cat["columns"]:
+            cells = _text(frame, entry["column"], cat["fill"])
+            levels, rare = entry["levels"], set(entry["infrequent"])
+            width = len(levels) + (1 if rare else 0)
+            block = np.zeros((len(cells), width))
+            index = {v: i for i, v in enumerate(levels)}
+            new = []
+            for r, value in enumerate(cells):
+                if value in index:
+                    block[r, index[value]] = 1.0
+                elif value in rare:
+                    block[r, -1] = 1.0
+                else:
+                    new.append(value)
+            if new:
+                unseen.append((entry["column"], sorted(set(new)), len(new), levels + sorted(rare)))
+            blocks.append(block)
+    X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+    return X, unseen
+
+
+def describe_unseen(column, values, rows, known) -> str:
+    """One line about a text column's values never seen in training."""
+    shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    lower = {str(k).casefold(): k for k in known}
+    hints = [f"{v!r} -> {lower[v.casefold()]!r}?" for v in values if v.casefold() in lower]
+    hint = f"; same word in another case: {', '.join(hints[:3])}" if hints else ""
+    return (f"column '{column}': {len(values)} value(s) never seen in training ({shown}) in {rows} row(s), "
+            f"encoded as no known category{hint}")
