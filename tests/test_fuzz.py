@@ -141,17 +141,18 @@ def csv_texts(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=csv_texts(), impute=st.sampled_from([None, "mean"]), categorical=st.sampled_from([None, "auto"]))
-def test_malformed_csv_reader(text, impute, categorical, tmp_path_factory):
+@given(text=csv_texts(), keep=st.booleans(), categorical=st.sampled_from(["none", "auto"]))
+def test_malformed_csv_reader(text, keep, categorical, tmp_path_factory):
     path = tmp_path_factory.mktemp("csv") / "f.csv"
     path.write_text(text, encoding="utf-8")
     try:
-        table = read_csv_table(path, "y", impute=impute, categorical=categorical)
+        table = read_csv_table(path, "y", keep_id_columns=keep, categorical=categorical)
     except CSVError as exc:
         assert str(exc)
         return
-    assert table.X.shape[0] == len(table.y) and len(table.feature_names) == table.X.shape[1]
-    assert impute == "mean" or np.all(np.isfinite(table.X))
+    assert table.X.shape[0] == len(table.y) and table.features_used == list(table.X.columns)
+    assert set(table.numeric) | set(table.categorical) == set(table.features_used)
+    assert not np.isinf(table.X[table.numeric].to_numpy(dtype=float)).any()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,6 +21,7 @@ import nnlab
 from nnlab.cli import main
 from nnlab.data import load_mnist_dir, read_idx
 from nnlab.data.tabular import read_csv_table
+from nnlab.estimators import MLPClassifier, MLPRegressor
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
 NAN = np.array([[1.0, np.nan]])
@@ -39,6 +40,22 @@ def _cases(tmp: Path):
     (tmp / "bad.csv").write_text("a,b,y\n1,oops,0\n2,3,1\n")
     (tmp / "gaps.csv").write_text("a,b,y\n1,,0\n2,NA,1\n3,4,0\n")
     (tmp / "one.csv").write_text("a,y\n1,cat\n2,cat\n")
+    (tmp / "stray.csv").write_text("a,b,y\n1,oops,0\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
+    (tmp / "ids.csv").write_text("name,x,y\n" + "".join(f"person {i},{i % 7},{i % 2}\n" for i in range(30)))
+    (tmp / "semi.csv").write_text("a;b;y\n" + "".join(f"{i % 4};{i % 3};{i % 2}\n" for i in range(30)))
+    (tmp / "wrongsep.csv").write_text("a;b;y\n1;2\n3;4;5\n")
+    (tmp / "huge.csv").write_text("a,big,y\n" + "".join(f"{i % 4},{i % 3 + 1}e200,{i % 2}\n" for i in range(30)))
+    (tmp / "notarget.csv").write_text("a,y\n" + "".join(f"{i % 5},{'' if i % 4 == 0 else i % 2}\n" for i in range(30)))
+    (tmp / "floaty.csv").write_text("a,y\n" + "".join(f"{i % 5},{i / 7:.3f}\n" for i in range(30)))
+    (tmp / "new.csv").write_text("x,colour\n1,red\n2,Red\n3,purple\n")
+    model = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+    model.save(tmp / "s7.npz", extra={"stage": "7", "task": "classification", "classes": ["no", "yes"],
+                                      "preprocess": {"numeric": {"columns": ["x"], "prescale": [0], "fill": [0.0],
+                                                                 "mean": [0.0], "scale": [1.0]},
+                                                     "categorical": {"fill": "(missing)", "columns": [
+                                                         {"column": "colour", "levels": ["blue", "red"],
+                                                          "infrequent": []}]}}})
+    iris = np.tile(np.eye(3), (10, 1)), np.arange(30) % 3
     (tmp / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
     (tmp / "short.idx").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
     params = lin.parameters()
@@ -114,9 +131,28 @@ def _cases(tmp: Path):
         ("NnlabRuntimeError", "Linear.backward before forward", lambda: nnlab.Linear(2, 2).backward(np.ones((1, 2)))),
         ("read_idx", "a truncated IDX file", lambda: read_idx(tmp / "short.idx")),
         ("load_mnist_dir", "a folder without MNIST files", lambda: load_mnist_dir(tmp)),
-        ("read_csv_table", "text in a numeric column", lambda: read_csv_table(tmp / "bad.csv", "y")),
-        ("read_csv_table", "missing values", lambda: read_csv_table(tmp / "gaps.csv", "y")),
+        ("read_csv_table", "text with categorical='none'",
+         lambda: read_csv_table(tmp / "bad.csv", "y", categorical="none")),
+        ("read_csv_table", "one stray word in a numeric column", lambda: read_csv_table(tmp / "stray.csv", "y")),
+        ("read_csv_table", "missing feature values (valid: imputed later)",
+         lambda: read_csv_table(tmp / "gaps.csv", "y").X["b"].isna().sum()),
+        ("read_csv_table", "rows with a missing target (valid: dropped, noted)",
+         lambda: read_csv_table(tmp / "notarget.csv", "y").notes),
         ("read_csv_table", "a single-class target", lambda: read_csv_table(tmp / "one.csv", "y")),
+        ("read_csv_table", "a names column, one value per row (valid: dropped, noted)",
+         lambda: read_csv_table(tmp / "ids.csv", "y").columns_dropped),
+        ("read_csv_table", "a ';'-separated file (valid: sniffed)",
+         lambda: read_csv_table(tmp / "semi.csv", "y").features_used),
+        ("read_csv_table", "a column near 1e200 (valid: exact power-of-two rescaling)",
+         lambda: read_csv_table(tmp / "huge.csv", "y").prescale),
+        ("read_csv_table", "a float target (valid: the task and why)",
+         lambda: read_csv_table(tmp / "floaty.csv", "y").task_reason),
+        ("MLPClassifier", "fit on one class", lambda: MLPClassifier().fit(np.ones((4, 2)), np.zeros(4))),
+        ("MLPClassifier", "learning_rate_init = 1e300 (diverges)",
+         lambda: MLPClassifier(solver="sgd", learning_rate_init=1e300, max_iter=5).fit(*iris)),
+        ("MLPClassifier", "solver='lbfgs'", lambda: MLPClassifier(solver="lbfgs").fit(*iris)),
+        ("MLPRegressor", "a feature near 1e200", lambda: MLPRegressor().fit(np.array([[1.0], [2e200]]), [0.0, 1.0])),
+        ("MLPRegressor", "predict before fit", lambda: MLPRegressor().predict(np.ones((1, 2)))),
         ("nnlab run", "unknown stage 9", ["run", "9"]),
         ("nnlab run", "--lr -1", ["run", "1", "--lr", "-1"]),
         ("nnlab run", "--epochs 0", ["run", "2", "--epochs", "0"]),
@@ -125,10 +161,16 @@ def _cases(tmp: Path):
         ("nnlab run", "--csv that does not exist", ["run", "7", "--csv", "/no/such.csv", "--target", "y"]),
         ("nnlab run", "--csv without --target", ["run", "7", "--csv", "x.csv"]),
         ("nnlab run", "--target not in the CSV", ["run", "7", "--csv", str(tmp / "bad.csv"), "--target", "zz"]),
+        ("nnlab run", "a header that holds another separator",
+         ["run", "7", "--csv", str(tmp / "wrongsep.csv"), "--target", "y"]),
+        ("nnlab run", "--task classification on a float target",
+         ["run", "7", "--csv", str(tmp / "floaty.csv"), "--target", "y", "--task", "classification"]),
         ("nnlab run", "--save with 'all'", ["run", "all", "--save", "m.npz"]),
         ("nnlab predict", "a model file that does not exist", ["predict", "--model", "/no/m.npz", "--csv", "x.csv"]),
         ("nnlab predict", "a checkpoint that is not a zip",
          ["predict", "--model", str(tmp / "junk.npz"), "--csv", "x.csv"]),
+        ("nnlab predict", "a category unseen in training, --strict",
+         ["predict", "--model", str(tmp / "s7.npz"), "--csv", str(tmp / "new.csv"), "--strict"]),
     ]
 
 

@@ -1,10 +1,13 @@
-"""Stage 7: the protocol on a bundled set, leak-freedom, and the CSV path's good and bad cases."""
+"""Stage 7: the protocol on a bundled set, leak-freedom, the parallel search, every input behaviour of the CSV path."""
+
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nnlab.cli import main
-from nnlab.data.tabular import CSVError, read_csv_table
+from nnlab.data.tabular import CSVError, prepare_table, read_csv, read_csv_table
 from nnlab.stages import stage7
 
 
@@ -25,21 +28,23 @@ def test_breast_cancer_protocol(result):
     assert rows["nnlab MLP (chosen by CV)"]["accuracy"][0] > 0.9
     assert rows["nnlab MLP (chosen by CV)"]["accuracy"][0] > rows["majority class"]["accuracy"][0]
     assert "roc_auc" in rows["nnlab MLP (chosen by CV)"]
-    assert len(m["search"]) == 3
+    assert len(m["search"]) == 3 and m["search"][0]["cv_loss"] <= m["search"][-1]["cv_loss"]
+    assert len(m["features_used"]) == 30 and m["columns_dropped"] == {}
+    assert np.asarray(m["confusion"]).sum() == m["split"]["test"]
 
 
 def test_search_never_sees_test_rows(monkeypatch, tmp_path):
     seen = []
-    real = stage7.cross_validate
+    real = stage7.search
 
-    def spy(spec, table, rows, folds, seed):
+    def spy(table, rows, c, n_jobs=None):
         seen.append(np.array(rows))
-        return real(spec, table, rows, folds, seed)
+        return real(table, rows, c, n_jobs)
 
-    monkeypatch.setattr(stage7, "cross_validate", spy)
+    monkeypatch.setattr(stage7, "search", spy)
     config = stage7.Config().quick()
     stage7.run(config, tmp_path)
-    _, _, test = stage7.split_rows(stage7.load_table(config), config.seed)
+    _, test = stage7.split_rows(stage7.load_table(config), config.seed)
     assert seen and all(np.intersect1d(rows, test).size == 0 for rows in seen)
 
 
@@ -49,25 +54,35 @@ def test_split_is_stratified_and_fixed_by_seed():
     b = stage7.split_rows(table, 1)
     c = stage7.split_rows(table, 2)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert not np.array_equal(a[2], c[2])
-    frac = table.y[a[2]].mean()
-    assert abs(frac - table.y.mean()) < 0.02
+    assert not np.array_equal(a[1], c[1])
+    assert np.intersect1d(*a).size == 0 and len(a[0]) + len(a[1]) == len(table.y)
+    assert abs(table.y[a[1]].mean() - table.y.mean()) < 0.02
 
 
-def _write(tmp_path, text, name="data.csv"):
+def test_parallel_search_equals_sequential():
+    config = stage7.Config(dataset="iris").quick()
+    table = stage7.load_table(config)
+    rows, _ = stage7.split_rows(table, config.seed)
+    two = stage7.search(table, rows, config, n_jobs=2)
+    one = stage7.search(table, rows, config, n_jobs=1)
+    assert [r["cv_loss_folds"] for r in two] == [r["cv_loss_folds"] for r in one]
+    assert [r["recipe"] for r in two] == [r["recipe"] for r in one]
+
+
+def _write(tmp_path, text, name="data.csv", encoding="utf-8"):
     path = tmp_path / name
-    path.write_text(text)
+    path.write_bytes(text.encode(encoding))
     return path
 
 
-def _good_rows(n=30, with_text=False):
+def _good_rows(n=30, with_text=False, sep=","):
     rng = np.random.default_rng(0)
-    lines = ["x1,x2,kind,label" if with_text else "x1,x2,label"]
+    lines = [sep.join(["x1", "x2", "kind", "label"] if with_text else ["x1", "x2", "label"])]
     for i in range(n):
         a, b = rng.normal(size=2)
         label = "yes" if a + b > 0 else "no"
-        kind = ["red", "blue"][i % 2]
-        lines.append(f"{a:.3f},{b:.3f},{kind},{label}" if with_text else f"{a:.3f},{b:.3f},{label}")
+        cells = [f"{a:.3f}", f"{b:.3f}"] + ([["red", "blue"][i % 2]] if with_text else []) + [label]
+        lines.append(sep.join(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -76,37 +91,164 @@ def _cli(capsys, *argv):
     return code, *capsys.readouterr()
 
 
+def _run(capsys, tmp_path, path, target, *extra):
+    out = tmp_path / "out"
+    code, stdout, err = _cli(capsys, "run", "7", "--csv", str(path), "--target", target, "--quick", "--no-progress",
+                             "--out", str(out), *extra)
+    metrics = json.loads((out / "stage7/metrics.json").read_text())["metrics"] if code == 0 else None
+    return code, stdout, err, metrics
+
+
 def test_good_csv_classification(tmp_path, capsys):
-    path = _write(tmp_path, _good_rows(40))
-    code, out, _ = _cli(capsys, "run", "7", "--csv", str(path), "--target", "label", "--quick",
-                        "--out", str(tmp_path / "out"))
-    assert code == 0 and "classification" in out and (tmp_path / "out/stage7/metrics.json").exists()
-
-
-def test_good_csv_with_categorical_auto(tmp_path):
-    table = read_csv_table(_write(tmp_path, _good_rows(20, with_text=True)), "label", categorical="auto")
-    assert table.feature_names == ["x1", "x2", "kind=blue", "kind=red"]
-    assert table.classes == ["no", "yes"]
+    code, out, err, m = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label")
+    assert code == 0 and "classification: the target holds text (2 distinct labels)" in out and err == ""
+    assert m["features_used"] == ["x1", "x2"] and m["data"]["classes"] == ["no", "yes"]
 
 
 def test_good_csv_regression(tmp_path, capsys):
     rng = np.random.default_rng(1)
     rows = ["a,b,price"] + [f"{a:.3f},{b:.3f},{3 * a - b + 0.1 * rng.normal():.4f}"
                             for a, b in rng.normal(size=(40, 2))]
-    path = _write(tmp_path, "\n".join(rows))
-    code, out, _ = _cli(capsys, "run", "7", "--csv", str(path), "--target", "price", "--quick",
-                        "--out", str(tmp_path / "out"))
-    assert code == 0 and "regression" in out and "rmse" in out
+    code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, "\n".join(rows)), "price")
+    assert code == 0 and "regression: the target holds non-integer numbers" in out and "rmse" in out
+    assert m["table"]["nnlab MLP (chosen by CV)"]["r2"][0] > 0.5
 
 
-def test_impute_mean(tmp_path):
+def test_text_columns_are_one_hot_encoded(tmp_path):
+    table = read_csv_table(_write(tmp_path, _good_rows(20, with_text=True)), "label")
+    assert table.numeric == ["x1", "x2"] and table.categorical == ["kind"] and table.classes == ["no", "yes"]
+    with pytest.raises(CSVError, match=r"non-numeric value 'red' in column 'kind', line 2 \(text columns are one-hot"):
+        read_csv_table(tmp_path / "data.csv", "label", categorical="none")
+
+
+def test_missing_target_rows_are_dropped_and_counted(tmp_path, capsys):
+    lines = _good_rows(40).splitlines()
+    for k in (3, 7, 20):
+        lines[k] = lines[k].rsplit(",", 1)[0] + ","  # blank label
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",NA"
+    code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, "\n".join(lines)), "label")
+    assert code == 0 and "dropped 4 row(s) whose target 'label' is missing (line 4, 8, 10, ...)" in out
+    assert m["data"]["rows"] == 36 and m["data"]["rows_dropped_missing_target"] == 4
+
+
+def test_missing_features_are_imputed_from_training_rows(tmp_path):
     lines = _good_rows(20).splitlines()
     lines[1] = "," + lines[1].split(",", 1)[1]  # blank x1 on the first data line
-    path = _write(tmp_path, "\n".join(lines))
-    with pytest.raises(CSVError, match=r"1 missing value\(s\) in column 'x1' \(1: line 2\).*--impute mean"):
-        read_csv_table(path, "label")
-    table = read_csv_table(path, "label", impute="mean")
-    assert np.isnan(table.X).sum() == 1
+    table = read_csv_table(_write(tmp_path, "\n".join(lines)), "label")
+    assert table.X["x1"].isna().sum() == 1
+    pipe = stage7.make_pipeline(table, stage7.Config().quick())
+    X = pipe.named_steps["prep"].fit(table.X.iloc[1:]).transform(table.X.iloc[:1])
+    assert np.isfinite(X).all() and X[0, 0] == 0.0  # the training mean, standardised
+
+
+def _id_table(n=60):
+    rng = np.random.default_rng(2)
+    lines = ["id,name,x,colour,y"]
+    for i in range(n):
+        x = rng.normal()
+        lines.append(f"{100 + i},person {i},{x:.3f},{['red', 'green'][i % 2]},{int(x > 0)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_identifier_columns_are_dropped_with_a_note_and_kept_by_flag(tmp_path, capsys):
+    path = _write(tmp_path, _id_table(120))
+    code, out, _, m = _run(capsys, tmp_path, path, "y")
+    assert code == 0 and "dropped column(s) 'id' (identifier-like: 120 distinct integers in file order" in out
+    assert m["features_used"] == ["x", "colour"]
+    assert set(m["columns_dropped"]) == {"id", "name"}
+    assert m["columns_dropped"]["name"] == "identifier-like: 120 distinct values in 120 rows"
+    code, out, _, m = _run(capsys, tmp_path, path, "y", "--keep-id-columns")
+    assert code == 0 and m["features_used"] == ["id", "name", "x", "colour"] and m["columns_dropped"] == {}
+    # kept, a text column of 96 distinct training values is capped at 50 one-hot columns (49 + "infrequent")
+    assert m["data"]["inputs_after_preprocessing"] == 1 + 50 + 1 + 2
+
+
+def test_too_many_categories_is_dropped(tmp_path):
+    lines = ["city,x,y"] + [f"c{i % 60},{i % 7},{i % 2}" for i in range(600)]
+    table = read_csv_table(_write(tmp_path, "\n".join(lines)), "y")
+    assert table.columns_dropped == {"city": "60 distinct values, more than the cap of 50 categories"}
+    assert read_csv_table(tmp_path / "data.csv", "y", max_categories=60).features_used == ["city", "x"]
+
+
+@pytest.mark.parametrize(
+    "values, task, reason",
+    [
+        (["a", "b", "c"] * 20, "classification", "the target holds text (3 distinct labels)"),
+        ([0, 1] * 30, "classification", "the target holds two distinct values"),
+        ([float(k) + 0.5 for k in range(60)], "regression", "the target holds non-integer numbers"),
+        (list(range(50)) * 12, "classification", "50 distinct integers, 12 rows each on average (at least 10"),
+        (list(range(200)) * 2, "regression", "200 distinct integers, 2.0 rows each on average (fewer than 10"),
+    ],
+)
+def test_task_is_inferred_with_a_reason(values, task, reason):
+    frame = pd.DataFrame({"x": np.arange(len(values)) % 7, "y": values})
+    table = prepare_table(frame, "y")
+    assert table.task == task and reason in table.task_reason
+
+
+def test_small_classes_are_named(tmp_path, capsys):
+    lines = ["x,y"] + [f"{i * 7 % 34},{'a' if i < 30 else 'b' if i < 33 else 'c'}" for i in range(34)]
+    code, _, err, _ = _run(capsys, tmp_path, _write(tmp_path, "\n".join(lines)), "y")
+    assert code == 2 and err.count("\n") == 1
+    assert "2 of 3 classes are too small: 'b' has 3, 'c' has 1 row(s); a 20 % test split and 3-fold " \
+           "cross-validation need at least 5 rows of every class" in err
+
+
+def test_float_target_forced_to_classification_says_each_class_is_too_small(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    lines = ["x,y"] + [f"{v:.3f},{v * 2 + 0.01:.3f}" for v in rng.normal(size=40)]
+    code, _, err, _ = _run(capsys, tmp_path, _write(tmp_path, "\n".join(lines)), "y", "--task", "classification")
+    assert code == 2 and "40 of 40 classes are too small" in err and "has 1" in err
+
+
+def test_huge_magnitudes_are_rescaled_exactly_and_quietly(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=60)
+    frame = pd.DataFrame({"x": x, "big": x * 1e200, "tiny": x * 1e-200, "y": (x > 0).astype(int)})
+    table = prepare_table(frame, "y")
+    peak = np.abs(x).max()
+    assert table.prescale == {"big": np.frexp(peak * 1e200)[1], "tiny": np.frexp(peak * 1e-200)[1]}
+    assert table.prescale["big"] > 600 and table.prescale["tiny"] < -600
+    prep = stage7.make_pipeline(table, stage7.Config()).named_steps["prep"]
+    with np.errstate(all="raise"):  # no overflow, underflow or invalid value anywhere
+        Z = prep.fit_transform(table.X)
+    ref = (x - x.mean()) / x.std()
+    for j in range(3):
+        np.testing.assert_allclose(Z[:, j], ref, rtol=1e-12, atol=1e-12)  # no column zeroed or blown up
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    code, out, err, m = _run(capsys, tmp_path, path, "y")
+    assert code == 0 and err == "" and "column 'big' reaches" in out and f"by 2^{table.prescale['big']} (exact)" in out
+    assert m["features_used"] == ["x", "big", "tiny"]
+
+
+def test_infinite_value_is_an_error(tmp_path):
+    with pytest.raises(CSVError, match="infinite value in column 'b', line 3"):
+        read_csv_table(_write(tmp_path, "a,b,y\n1,2,0\n2,inf,1\n"), "y")
+
+
+@pytest.mark.parametrize(
+    "sep, encoding, newline",
+    [(",", "utf-8", "\n"), (";", "utf-8", "\n"), ("\t", "utf-8", "\n"), ("|", "utf-8", "\n"),
+     (",", "utf-8-sig", "\r\n"), (";", "utf-8-sig", "\r\n")],
+)
+def test_separator_bom_and_line_ends(tmp_path, sep, encoding, newline):
+    text = _good_rows(12, with_text=True, sep=sep).replace("\n", newline)
+    frame = read_csv(_write(tmp_path, text, encoding=encoding))
+    reference = read_csv(_write(tmp_path, _good_rows(12, with_text=True), name="ref.csv"))
+    assert list(frame.columns) == ["x1", "x2", "kind", "label"]
+    pd.testing.assert_frame_equal(frame, reference, check_like=False)
+
+
+def test_quoted_fields_keep_their_separators(tmp_path):
+    text = 'name,x,y\n"Smith, J.",1,0\n"Doe, A.",2,1\n"O""Neil",3,0\n'
+    frame = read_csv(_write(tmp_path, text))
+    assert frame["name"].tolist() == ["Smith, J.", "Doe, A.", 'O"Neil'] and frame["x"].tolist() == [1, 2, 3]
+
+
+def test_comment_lines_before_the_header_are_skipped(tmp_path):
+    table = read_csv_table(_write(tmp_path, "# source: a test\n" + _good_rows(20)), "label")
+    assert table.notes[0] == "skipped 1 comment line(s) before the header" and len(table.y) == 20
 
 
 @pytest.mark.parametrize(
@@ -114,12 +256,18 @@ def test_impute_mean(tmp_path):
     [
         (None, [], "not found"),
         ("a,b\n1,2\n3,4\n", ["--target", "zzz"], "target column 'zzz' not found; the columns are: a, b"),
-        ("a,b,y\n1,2,0\n1,oops,1\n", [], "non-numeric value 'oops' in column 'b', line 3"),
-        ("a,b,y\n1,,0\n2,NA,1\n3,4,0\n", [], "2 missing value(s) in column 'b'"),
+        ("a;b;y\n1;2\n3;4;5\n", [], "the columns are: a;b;y (the header holds ';': is the file ';'-separated?)"),
+        ("a,b,y\n1,2,0\n1,oops,1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(20)), [],
+         "non-numeric value 'oops' in column 'b', line 3 (the column's other values are numbers)"),
         ("a,y\n1,cat\n2,cat\n3,cat\n", [], "single class"),
         ("a,y\n1,0\n2,1\n", ["--folds", "5"], "too few"),
         ("", [], "empty"),
-        ("a,b,y\n1,2\n", [], "line 2 has 2 fields"),
+        ("a,b,y\n1,2\n", [], "line 2 has 2 fields, the header has 3"),
+        ("a,b,y\n1,2,3,4\n", [], "line 2 has 4 fields, the header has 3"),
+        ("1,2,3\n1,2\n", [], "(the first line holds only numbers: is the header row missing?)"),
+        ("a,a,y\n1,2,3\n", [], "the header must name every column once"),
+        ("a,y\n1,\n2,NA\n", [], "target column 'y' holds no values"),
+        ("a,y\n1,x\n2,z\n", ["--task", "regression"], "regression needs a numeric target; 'y' has 'x' on line 2"),
     ],
 )
 def test_bad_csv_one_line_exit_2(tmp_path, capsys, text, args, fragment):
@@ -132,6 +280,22 @@ def test_bad_csv_one_line_exit_2(tmp_path, capsys, text, args, fragment):
     assert not (tmp_path / "out" / "stage7").exists()
 
 
-def test_regression_task_needs_numeric_target(tmp_path):
-    with pytest.raises(CSVError, match="numeric target"):
-        read_csv_table(_write(tmp_path, "a,y\n1,x\n2,z\n"), "y", task="regression")
+def test_not_utf8_is_an_error(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,y\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(CSVError, match="not a UTF-8 text file"):
+        read_csv(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["breast_cancer", "wine", "iris", "diabetes"])
+def test_every_bundled_dataset_in_full_mode(dataset, tmp_path):
+    """The documented datasets, at the full search budget (regression included: it diverged here once)."""
+    result = stage7.run(stage7.Config(dataset=dataset), tmp_path)
+    m = result.metrics
+    assert len(m["search"]) == stage7.Config().candidates and np.isfinite(m["search"][0]["cv_loss"])
+    nn = m["table"]["nnlab MLP (chosen by CV)"]
+    if dataset == "diabetes":
+        assert m["data"]["task"] == "regression" and nn["rmse"][0] < m["table"]["mean"]["rmse"][0]
+    else:
+        assert m["data"]["task"] == "classification" and nn["accuracy"][0] > 0.85

@@ -316,6 +316,79 @@ def table(results) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABULAR_MARK = "<!-- nnlab bench --tabular -->"
+
+
+def tabular_scale(markdown=None, rows=200_000, cols=20, seed=0) -> dict:
+    """Wall time and peak memory of ``nnlab run 7 --quick`` on a generated ``rows`` x ``cols`` numeric CSV.
+
+    The CSV (a seeded nonlinear binary target ``y``) goes to a temporary folder; the command runs
+    in a subprocess under ``/usr/bin/time -v``, whose peak RSS is the largest single process
+    (the main one or a search worker); the whole process tree's summed proportional set size
+    (PSS: shared library pages counted once) is also sampled every 0.1 s with psutil.  With
+    ``markdown``, the section between ``TABULAR_MARK`` lines of that file is replaced (or
+    appended), the rest of the file left as it is.
+    """
+    import re
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    try:
+        import psutil
+    except ImportError:  # the tree's summed RSS is then not sampled
+        psutil = None
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, cols))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + 0.5 * rng.normal(size=rows) > 0).astype(int)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.csv"
+        np.savetxt(path, np.c_[X, y], delimiter=",", comments="", fmt=["%.6f"] * cols + ["%d"],
+                   header=",".join([f"x{i}" for i in range(cols)] + ["y"]))
+        size_mb = path.stat().st_size / 1e6
+        command = [sys.executable, "-m", "nnlab.cli", "run", "7", "--quick", "--csv", str(path), "--target", "y",
+                   "--out", str(Path(tmp) / "out"), "--no-progress"]
+        timer = shutil.which("time") and Path("/usr/bin/time").exists()
+        start = time.perf_counter()
+        proc = subprocess.Popen((["/usr/bin/time", "-v"] if timer else []) + command, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        tree_peak = 0
+        while proc.poll() is None and psutil is not None:
+            try:
+                procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+                # PSS: each shared page (the libraries every worker maps) is counted once, split among its users
+                tree_peak = max(tree_peak, sum(p.memory_full_info().pss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+        out, err = proc.communicate()  # (waits here when psutil is missing)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"nnlab run 7 failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
+    result = {"rows": rows, "columns": cols, "csv_mb": size_mb, "wall_seconds": wall,
+              "peak_rss_mib": int(found.group(1)) / 1024 if found else None,
+              "tree_peak_rss_mib": tree_peak / 2**20 if psutil else None,
+              "stage_line": next((ln.strip() for ln in out.splitlines() if ln.startswith("Stage 7")), "")}
+    text = (f"{TABULAR_MARK}\n## Stage 7 at scale\n\nMade by `nnlab bench --tabular`: `nnlab run 7 --quick --csv "
+            f"big.csv --target y` on a generated {rows:,} x {cols} numeric CSV ({size_mb:.0f} MB), {os.cpu_count()} "
+            f"CPUs: {wall:.1f} s wall time; peak RSS "
+            + (f"{result['peak_rss_mib']:.0f} MiB (largest process, `/usr/bin/time -v`); " if found else "")
+            + (f"{result['tree_peak_rss_mib']:.0f} MiB summed over the process and its search workers "
+               "(proportional set size, shared pages counted once, sampled every 0.1 s)" if psutil
+               else "the process tree's sum not sampled (no psutil)")
+            + f".\n{TABULAR_MARK}\n")
+    print(text)
+    if markdown:
+        doc = Path(markdown)
+        old = doc.read_text() if doc.exists() else ""
+        pattern = re.compile(re.escape(TABULAR_MARK) + ".*?" + re.escape(TABULAR_MARK) + "\n", re.S)
+        new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+        doc.write_text(new)
+    return result
+
+
 def main(argv=None) -> int:
     """Command-line entry: ``nnlab bench [--threads N] [--repeats R] [--quick] [--keras] [--json F] [--markdown F]``."""
     parser = argparse.ArgumentParser(prog="nnlab bench", description=__doc__.splitlines()[0])
@@ -326,7 +399,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--markdown", help="also write the tables here")
+    parser.add_argument("--tabular", action="store_true",
+                        help="only Stage 7 at scale (200,000 x 20 CSV); with --markdown, replace just its section")
     args = parser.parse_args(argv)
+    if args.tabular:
+        tabular_scale(args.markdown)
+        return 0
     results = run(args.threads, 2 if args.quick else args.repeats, args.quick, args.keras, not args.no_memory)
     text = table(results)
     print(text)

@@ -255,7 +255,7 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise NnlabValueError(f"MLPClassifier.fit: y holds one class ({self.classes_[0]!r}); classification "
+            raise NnlabValueError(f"MLPClassifier.fit: y holds one class ('{self.classes_[0]}'); classification "
                                   "needs at least two")
         return self._train(X, labels.astype(np.int64), len(self.classes_), SoftmaxCrossEntropyLoss, stratify=labels)
 

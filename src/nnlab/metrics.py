@@ -40,8 +40,11 @@ def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: f
             return np.nan
 
     rows = np.arange(len(y_true))
-    with warnings.catch_warnings():  # NaN resamples are handled below; SciPy need not warn about them
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    with warnings.catch_warnings():  # undefined (NaN) resamples are left out below; no need to warn about each
         warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         result = stats.bootstrap((rows, rows), statistic, paired=True, vectorized=False, n_resamples=n_boot,
                                  method="percentile", confidence_level=level, rng=np.random.default_rng(seed))
     dist = np.asarray(result.bootstrap_distribution, dtype=float)

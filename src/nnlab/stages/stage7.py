@@ -110,7 +110,8 @@ def check_class_sizes(table: Table, folds: int) -> None:
     small = counts < need
     if small.any():
         names = dict(zip(labels.tolist(), table.classes))
-        shown = ", ".join(f"'{names[v]}' has {k}" for v, k in zip(labels[small].tolist(), counts[small]))
+        pairs = list(zip(labels[small].tolist(), counts[small]))
+        shown = ", ".join(f"'{names[v]}' has {k}" for v, k in pairs[:5]) + (", ..." if len(pairs) > 5 else "")
         raise CSVError(f"{int(small.sum())} of {len(labels)} classes are too small: {shown} row(s); a 20 % test "
                        f"split and {folds}-fold cross-validation need at least {need} rows of every class")
 
