@@ -145,3 +145,13 @@ def test_alpha_means_what_sklearn_alpha_means():
 
     np.testing.assert_allclose(our_step(_penalty_lam(alpha, n)), sk.coefs_[0], rtol=1e-10, atol=1e-12)
     assert not np.allclose(our_step(alpha), sk.coefs_[0], rtol=1e-6)
+
+
+def test_readme_example_runs(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## scikit-learn estimators on nnlab's network", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert "mlpclassifier__alpha" in capsys.readouterr().out

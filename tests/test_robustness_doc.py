@@ -149,7 +149,7 @@ def _cases(tmp: Path):
          lambda: read_csv_table(tmp / "floaty.csv", "y").task_reason),
         ("MLPClassifier", "fit on one class", lambda: MLPClassifier().fit(np.ones((4, 2)), np.zeros(4))),
         ("MLPClassifier", "learning_rate_init = 1e300 (diverges)",
-         lambda: MLPClassifier(solver="sgd", learning_rate_init=1e300, max_iter=5).fit(*iris)),
+         lambda: MLPClassifier(solver="sgd", learning_rate_init=1e300, max_iter=5, random_state=0).fit(*iris)),
         ("MLPClassifier", "solver='lbfgs'", lambda: MLPClassifier(solver="lbfgs").fit(*iris)),
         ("MLPRegressor", "a feature near 1e200", lambda: MLPRegressor().fit(np.array([[1.0], [2e200]]), [0.0, 1.0])),
         ("MLPRegressor", "predict before fit", lambda: MLPRegressor().predict(np.ones((1, 2)))),

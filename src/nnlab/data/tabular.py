@@ -102,7 +102,7 @@ def _sniff_separator(lines: list[str]) -> str:
     """
     best, best_width = ",", 1
     for sep in SEPARATORS:
-        widths = {len(r) for r in csv.reader(lines, delimiter=sep) if r}
+        widths = {len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r}
         if len(widths) == 1 and (width := widths.pop()) > best_width:
             best, best_width = sep, width
     return best
@@ -136,8 +136,8 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             for _ in range(skip):
                 fh.readline()
-            reader = csv.reader(fh, delimiter=sep)
-            header = next((r for r in reader if any(c.strip() for c in r)), None)
+            reader = csv.reader(fh, delimiter=sep, skipinitialspace=True)  # as pandas reads it below
+            header = next((r for r in reader if r), None)  # (csv yields [] for a blank line, as pandas skips it)
             if header is None:
                 raise CSVError(f"{path}: the file is empty")
             header = [h.strip() for h in header]
@@ -145,7 +145,7 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
                 raise CSVError(f"{path}: the header must name every column once, got {header}")
             rows = 0
             for r in reader:
-                if not r or not any(c.strip() for c in r):
+                if not r:
                     continue
                 if len(r) != len(header):
                     hint = ""
@@ -183,6 +183,9 @@ def read_csv(path) -> pd.DataFrame:
                             index_col=False, low_memory=False, skiprows=skip)
     except (pd.errors.ParserError, ValueError) as exc:
         raise CSVError(f"{path}: malformed CSV ({str(exc).strip()})") from None
+    if len(frame.columns) != len(header):
+        raise CSVError(f"{path}: malformed CSV (the header reads as {len(header)} fields, the table as "
+                       f"{len(frame.columns)})")
     frame.columns = header
     frame.attrs["separator"] = sep
     frame.attrs["comment_lines"] = skip
@@ -234,6 +237,9 @@ def _target(frame: pd.DataFrame, target: str, notes: list):
         if numbers.notna().sum() == y.notna().sum():  # numbers that pandas kept as text: use them as numbers
             y = numbers
     missing = y.isna().to_numpy()
+    if y.dtype.kind == "f" and np.isinf(y.to_numpy()).any():
+        k = int(np.isinf(y.to_numpy()).argmax())
+        raise CSVError(f"infinite value in target column '{target}', line {_line(y.index[k])}")
     if missing.all():
         raise CSVError(f"target column '{target}' holds no values")
     if missing.any():
