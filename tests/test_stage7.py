@@ -69,6 +69,21 @@ def test_parallel_search_equals_sequential():
     assert [r["recipe"] for r in two] == [r["recipe"] for r in one]
 
 
+def test_a_diverging_candidate_loses_the_search_quietly(monkeypatch, capfd):
+    """diabetes in full mode used to stop with an overflow error: a diverging recipe must only lose."""
+    space = [{"mlp__hidden_layer_sizes": [(16,)], "mlp__activation": ["relu"], "mlp__alpha": [0.0],
+              "mlp__batch_size": [16], "mlp__solver": ["sgd"], "mlp__learning_rate_init": [0.01, 50.0]}]
+    monkeypatch.setattr(stage7, "SEARCH_SPACE", space)
+    config = stage7.Config(dataset="diabetes", candidates=2).quick()
+    table = stage7.load_table(config)
+    rows, _ = stage7.split_rows(table, config.seed)
+    results = stage7.search(table, rows, config)
+    assert [r["params"]["learning_rate_init"] for r in results] == [0.01, 50.0]
+    assert np.isfinite(results[0]["cv_loss"]) and results[1]["cv_loss"] == np.inf
+    assert results[1]["diverged_folds"] == config.folds
+    assert capfd.readouterr().err == ""  # no NumPy or scikit-learn warning, in this process or a worker
+
+
 def _write(tmp_path, text, name="data.csv", encoding="utf-8"):
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
@@ -289,9 +304,10 @@ def test_not_utf8_is_an_error(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["breast_cancer", "wine", "iris", "diabetes"])
-def test_every_bundled_dataset_in_full_mode(dataset, tmp_path):
+def test_every_bundled_dataset_in_full_mode(dataset, tmp_path, capfd):
     """The documented datasets, at the full search budget (regression included: it diverged here once)."""
     result = stage7.run(stage7.Config(dataset=dataset), tmp_path)
+    assert capfd.readouterr().err == ""
     m = result.metrics
     assert len(m["search"]) == stage7.Config().candidates and np.isfinite(m["search"][0]["cv_loss"])
     nn = m["table"]["nnlab MLP (chosen by CV)"]
