@@ -52,7 +52,17 @@ SEARCH_SPACE = [{**_COMMON, "mlp__solver": ["adam"], "mlp__learning_rate_init": 
 
 @dataclass
 class Config:
-    """Stage 7 settings."""
+    """Stage 7 settings.
+
+    Attributes (the less obvious ones):
+        impute: how missing numbers are filled from the training rows: ``"mean"`` or ``"median"``.
+        categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
+        keep_id_columns: keep identifier-like columns (see :mod:`nnlab.data.tabular`).
+        max_categories: a text column with more distinct values is dropped (or, kept, capped).
+        n_jobs: processes for the search and the bootstrap intervals (one BLAS thread each).
+        search_rows: the search cross-validates on at most this many non-test rows (a
+            stratified sample, fixed by the seed); the chosen recipe is trained on all of them.
+    """
 
     dataset: str = "breast_cancer"
     csv: str | None = None
