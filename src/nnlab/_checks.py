@@ -30,6 +30,9 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     given).  Object, string and complex data are rejected with a ``TypeError``.
     With ``finite=True``, NaN or infinity is a ``ValueError``.
     """
+    if type(value) is np.ndarray and value.dtype.char in "fd" and (dtype is None or value.dtype == dtype) \
+            and not finite:  # the common case, answered before any other work
+        return value
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, etc.
@@ -112,11 +115,17 @@ def scan_result(out, x, where: str, x_name: str = "input"):
     raise overflow_error(where)
 
 
-@functools.lru_cache(maxsize=8)
-def _zeros(shape: tuple, dtype: np.dtype) -> np.ndarray:
-    zeros = np.zeros(shape, dtype)
-    zeros.flags.writeable = False
-    return zeros
+@functools.lru_cache(maxsize=16)
+def constant_array(shape: tuple, fill: float, dtype) -> np.ndarray:
+    """A read-only array of ``shape`` filled with ``fill``, made once and reused across calls.
+
+    Why: the unchecked cores need the same small constants every step (zeros for ReLU, a
+    vector of ones that turns a column sum into one BLAS matrix-vector product); making
+    them once saves an allocation and a fill per call.
+    """
+    arr = np.full(shape, fill, dtype)
+    arr.flags.writeable = False
+    return arr
 
 
 def zeros_like_cached(x: np.ndarray) -> np.ndarray:
@@ -125,4 +134,4 @@ def zeros_like_cached(x: np.ndarray) -> np.ndarray:
     Why: ``np.maximum(x, 0)`` takes NumPy's unvectorised scalar path, about 3x slower than
     ``np.maximum(x, zeros)`` against a full array of zeros (same result, bit for bit).
     """
-    return _zeros(x.shape, x.dtype)
+    return constant_array(x.shape, 0, x.dtype)

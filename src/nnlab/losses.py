@@ -10,11 +10,18 @@ Two flavours, one set of formulas:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from nnlab._checks import as_float_array, finite_output, overflow_error, require_finite, require_same_shape
+from nnlab._checks import (
+    as_float_array,
+    finite_output,
+    overflow_error,
+    require_finite,
+    require_same_shape,
+)
 from nnlab.errors import NnlabValueError
 from nnlab.functional import row_max, row_sum
 from nnlab.utils import one_hot
@@ -31,7 +38,7 @@ def _targets_like(Y_true, probs: np.ndarray, where: str, finite: bool) -> np.nda
 
 
 def _check_probs(probs, where: str) -> np.ndarray:
-    probs = as_float_array(probs, "probs", where)
+    probs = as_float_array(probs, "probs", where)  # NaN is found below: min and max pass it on
     if probs.ndim != 2:
         raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
     if probs.shape[0] == 0:
@@ -74,8 +81,7 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     probs = _check_probs(probs, "cross_entropy")
     Y = _targets_like(Y_true, probs, "cross_entropy", finite=False)
     logp = np.log(np.maximum(probs, eps))
-    with np.errstate(invalid="ignore", over="ignore"):
-        value = -float(np.vdot(Y, logp)) / probs.shape[0]
+    value = -float(np.vdot(Y, logp)) / probs.shape[0]  # (a BLAS dot product: no NumPy warnings to silence)
     if not math.isfinite(value):  # log(p) is finite, so Y held NaN/inf
         require_finite(Y, "Y_true", "cross_entropy")
         raise overflow_error("cross_entropy")
@@ -228,20 +234,31 @@ def check_labels(labels: np.ndarray, shape: tuple, where: str) -> np.ndarray:
 def _softmax_cross_entropy_labels(z, labels, inplace):
     """Core for integer labels: ``value = mean_i(log s_i - (z_i,y_i - m_i))``, ``grad = (p - onehot(y)) / B``.
 
-    ``m_i`` is the row maximum and ``s_i = sum_c exp(z_ic - m_i)``; the one-hot matrix is
-    never built: 1 is subtracted at each row's label instead.
+    ``m_i`` is the row maximum and ``s_i = sum_c exp(z_ic - m_i)``.  The one-hot matrix is
+    never built: ``1 / B`` is subtracted at each row's label, found by its flat index.
     """
-    B = z.shape[0]
-    rows = np.arange(B)
-    p = np.subtract(z, row_max(z), out=z if inplace else None)
-    true_logit = p[rows, labels].sum(dtype=np.float64)
+    B, C = z.shape
+    # a C-ordered result, so that its flat view below addresses the same memory
+    own = inplace and z.flags.c_contiguous
+    p = np.subtract(z, row_max(z), out=z if own else np.empty(z.shape, z.dtype))
+    flat = p.reshape(-1)
+    at_label = _row_starts(B, C) + labels
+    shifted_true = flat[at_label]
     np.exp(p, out=p)
     sums = row_sum(p)
-    value = float((np.log(sums).sum(dtype=np.float64) - true_logit) / B)
+    value = float(np.log(sums).sum(dtype=np.float64) - shifted_true.sum(dtype=np.float64)) / B
+    sums *= B
     p /= sums
-    p[rows, labels] -= 1
-    p /= B
+    flat[at_label] -= 1.0 / B
     return value, p
+
+
+@functools.lru_cache(maxsize=8)
+def _row_starts(rows: int, cols: int) -> np.ndarray:
+    """Flat index of each row's first element in a C-ordered (rows, cols) array: ``0, cols, 2 cols, ...``."""
+    starts = np.arange(0, rows * cols, cols)
+    starts.flags.writeable = False
+    return starts
 
 
 def _softmax_cross_entropy_rows(z, Y, inplace):
