@@ -75,8 +75,10 @@ def _build(kind, seed, d=4, hidden=5, classes=3):
     elif kind == "Sequential":  # every module kind, each activation after each kind of module
         model = Sequential(Linear(d, hidden, rng=rng), ReLU(), Linear(hidden, hidden, rng=rng), Tanh(), ReLU(),
                            Linear(hidden, hidden, rng=rng), Tanh(), Linear(hidden, classes, rng=rng))
-    else:  # an activation first: the caller's input goes straight into a module that could work in place
+    elif kind == "activation-first":  # the caller's input goes straight into a module that could work in place
         model = Sequential(Tanh(), Linear(d, hidden, rng=rng), ReLU(), Linear(hidden, classes, rng=rng))
+    else:  # an activation last: the loss must not turn the output it keeps into the gradient
+        model = Sequential(Linear(d, hidden, rng=rng), ReLU(), Linear(hidden, classes, rng=rng), Tanh())
     for p in model.parameters():  # non-zero biases from the start, so a bias bug shows
         if not p.decay:
             p.value[...] = rng.normal(size=p.value.shape)
@@ -88,7 +90,10 @@ def _linears(model):
     return [m for m in (net if isinstance(net, Sequential) else [net]) if isinstance(m, Linear)]
 
 
-@pytest.mark.parametrize("kind", ["Linear", "MLP-relu", "MLP-tanh", "Sequential", "activation-first"])
+KINDS = ["Linear", "MLP-relu", "MLP-tanh", "Sequential", "activation-first", "activation-last"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("loss_name", ["mse", "ce-labels", "ce-onehot"])
 def test_handout_loop_and_fit_train_to_the_same_parameters(kind, loss_name, rng):
     X, labels = _data(rng)

@@ -120,9 +120,14 @@ def fit(
     for p in params:  # backward writes into these buffers
         p.ensure_grad_buffer()
     Y, loss_core = _checked_targets(net, loss_fn, X, Y)
+    # an nnlab loss hands back a gradient nobody else holds; a loss of the caller's own might keep it
+    grad_is_ours = isinstance(loss_fn, Loss)
     # The data are checked: from here on only the unchecked cores run.  A non-finite value
     # appearing later is divergence, which the loss value shows.
     forward, backward = net._forward, net._backward
+    # The output is fit's own, so the loss may turn it into the gradient in place -- unless the last
+    # module reads that output again in its backward (a Tanh, say).
+    loss_inplace = not net.keeps_output
     history = History()
     best = None
     best_score = math.inf
@@ -154,9 +159,8 @@ def fit(
                     if augment is not None:
                         Xb = augment(Xb, rng)
                     try:
-                        # Xb may be the caller's own rows: the first module must not write to it.  The
-                        # output is fit's own, so the loss may turn it into the gradient in place.
-                        value, grad = loss_core(forward(Xb, False), Yb, True)
+                        # Xb may be the caller's own rows: the first module must not write to it
+                        value, grad = loss_core(forward(Xb, False), Yb, loss_inplace)
                     except NonFiniteError:  # a checked loss of the caller's own saw the output overflow
                         value = float("nan")
                     if penalty is not None:
@@ -172,7 +176,7 @@ def fit(
                         return history
                     last_finite = value
                     history.step_loss.append(value)
-                    backward(grad, True, False)  # the gradient is fit's own; nobody needs dLoss/dX
+                    backward(grad, grad_is_ours, False)  # nobody needs dLoss/dX
                     if penalty is not None:
                         penalty.backward(params)
                     optimizer.step()
