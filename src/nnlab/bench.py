@@ -289,7 +289,8 @@ def environment(threads: int) -> dict:
     import nnlab
 
     info = {"python": platform.python_version(), "numpy": np.__version__, "nnlab": nnlab.__version__,
-            "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads}
+            "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads,
+            "load_start": os.getloadavg()[0]}  # other processes share the CPUs: say how busy they were
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
             if i.get("user_api") == "blas"]
     info["blas"] = ", ".join(blas)
@@ -339,8 +340,9 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
                     for label, r in rates.items()}
             gemm_s, gflops = gemm_step_seconds(spec["sizes"])
             infer = inference(X, spec["sizes"], repeats)
-            goals = {"handout loop / PyTorch": _paired(rates["nnlab handout loop"], rates["PyTorch"]),
-                     "fit / PyTorch": rows["PyTorch"]["ratio"],
+            torch_rates = rates.get("PyTorch")
+            goals = {"handout loop / PyTorch": torch_rates and _paired(rates["nnlab handout loop"], torch_rates),
+                     "fit / PyTorch": torch_rates and rows["PyTorch"]["ratio"],
                      "fit / scikit-learn": rows["scikit-learn MLPClassifier"]["ratio"],
                      "inference / PyTorch": infer.get("ratio"),
                      "fit / GEMM-only limit": rows[GEMM_ONLY]["ratio"]}
@@ -350,6 +352,7 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
                                           "inference": infer, "goals": goals}
     if memory:
         results["peak_memory_mib"] = {k: peak_memory_mib(k, threads) for k in CHILD}
+    results["environment"]["load_end"] = os.getloadavg()[0]
     return results
 
 
@@ -357,16 +360,18 @@ def table(results) -> str:
     """Markdown tables of a :func:`run`'s results."""
     env = results["environment"]
     lines = [f"Threads: {env['threads']} · BLAS: {env['blas']} · numpy {env['numpy']} · torch {env['torch']} · "
-             f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']})", ""]
+             f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']}) · "
+             f"load average (1 min) {env['load_start']:.1f} at the start, {env.get('load_end', float('nan')):.1f} "
+             "at the end", ""]
     for name, w in results["workloads"].items():
         lines += [f"**{name}** ({'-'.join(map(str, w['sizes']))} ReLU MLP, {w['samples']} samples, batch "
                   f"{results['batch']}, SGD lr {results['lr']}, float32; {w['epochs_per_repeat']} epochs x "
                   f"{results['repeats']} repeats)", "",
-                  "| training | samples/s (median) | min - max | nnlab fit / this (paired median) |",
-                  "|---|---:|---:|---:|"]
+                  "| training | samples/s (median) | us per step | min - max | nnlab fit / this (paired median) |",
+                  "|---|---:|---:|---:|---:|"]
         for label, r in w["training"].items():
-            lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k "
-                         f"| {r['ratio']:.2f}x |")
+            lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {results['batch'] / r['median'] * 1e6:,.0f} | "
+                         f"{r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k | {r['ratio']:.2f}x |")
         inf = w["inference"]
         g = w["goals"]
         lines += ["", f"GEMMs of one step: {w['gemm_seconds_per_step'] * 1e6:.0f} us at {w['gemm_gflops']:.0f} GFLOP/s"

@@ -40,8 +40,10 @@ Writing a new layer (Dropout, BatchNorm1d, Conv2d, ...): subclass :class:`Module
    ``_check_dout(dout) -> dout`` (default: a float array without NaN/inf; override it to check
    the shape against what ``_forward`` cached, and that ``forward`` ran at all).
 
-A module written the handout's way, overriding only ``forward`` and ``backward``, still works
-everywhere: its core falls back to those public methods.
+A module written the handout's way, subclassing :class:`Module` and overriding only ``forward``
+and ``backward``, still works everywhere: its core falls back to those public methods.  To
+change the arithmetic of an existing layer, override its ``_forward``/``_backward``: the
+containers, ``fit`` and ``predict`` call those, not the public methods.
 
 An optimizer updates any model through ``parameters()`` alone, and
 :func:`nnlab.gradcheck.gradcheck` checks any model the same way.

@@ -3,6 +3,14 @@
 Each step is the handout's loop, in order: forward, loss (+ L2 penalty), backward,
 penalty gradient, optimizer step.  Whatever the model, loss and optimizer, this is
 the only place where training happens.
+
+Checked once, then unchecked: :func:`fit` checks its data up front (dtype, shape,
+NaN/inf, every target against the model's output) and then runs only the modules'
+and the loss's unchecked cores (see :mod:`nnlab.layers`), telling each what it may do
+by argument: the first module never writes to the caller's rows, later modules and
+the loss may work in place on arrays ``fit`` owns, and nobody computes dLoss/dX.
+Nothing is switched on the caller's objects, so a model or loss used inside an
+``evaluate`` callback behaves exactly as outside ``fit``.
 """
 
 from __future__ import annotations
@@ -86,7 +94,9 @@ def fit(
 
     Args:
         model: a module (``Sequential``, ``Linear``, ``MLP`` ...).
-        loss_fn: callable ``(output, Y) -> (value, dLoss/doutput)``, e.g. ``MSELoss()``.
+        loss_fn: an nnlab loss such as ``MSELoss()`` or ``SoftmaxCrossEntropyLoss()`` (its
+            pure core is called; the object is not changed), or any callable
+            ``(output, Y) -> (value, dLoss/doutput)``.
         optimizer: e.g. ``SGD(model.parameters(), lr=0.05)``.
         X, Y: training inputs and targets (same number of rows).
         epochs: passes over the data.
