@@ -5,7 +5,10 @@ Two flavours, one set of formulas:
 * the handout's functions (``cross_entropy``, ``softmax_cross_entropy_backward``,
   ``mse``) return a value or a gradient, exactly as Stage 5 uses them;
 * loss objects (:class:`MSELoss`, :class:`SoftmaxCrossEntropyLoss`) return
-  ``(value, gradient)`` in one call, which is what :func:`nnlab.train.fit` needs.
+  ``(value, gradient)`` in one call, which is what :func:`nnlab.train.fit` needs.  Like the
+  modules, each has a checked face (``loss(pred, target)``) over a pure, unchecked core
+  (``loss._loss(pred, target, inplace=False)``) that keeps no state; ``fit`` calls the core,
+  allowing it to overwrite the output it owns.
 """
 
 from __future__ import annotations
