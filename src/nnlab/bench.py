@@ -32,6 +32,7 @@ WORKLOADS = {
 }
 BATCH = 128
 LR = 0.01
+INFERENCE_ROWS = 50_000  # rows predicted per timed repeat
 GEMM_ONLY = "GEMM-only limit (no gather, bias, activation, loss or update)"
 
 
@@ -232,6 +233,39 @@ def gemm_only(X, y, sizes, seed=0):
     return epochs
 
 
+def step_profile(X, y, sizes, steps=300, seed=0) -> dict:
+    """Where one step of ``fit`` goes: median microseconds of each part, over ``steps`` shuffled batches.
+
+    The parts are fit's own calls, timed one by one: the gather of the batch, the forward
+    core, the loss core, the backward core (no dx for the first layer) and the optimizer step.
+    """
+    import nnlab
+
+    rng = np.random.default_rng(seed)
+    net = nnlab.make_mlp(sizes, dtype=X.dtype, init="xavier", rng=rng)
+    optimizer, loss = nnlab.SGD(net.parameters(), lr=LR), nnlab.SoftmaxCrossEntropyLoss()
+    batch = np.empty((BATCH, X.shape[1]), X.dtype)
+    parts = {"gather": [], "forward": [], "loss": [], "backward": [], "update": []}
+    clock = time.perf_counter
+    for step in range(steps + 20):  # the first 20 warm up
+        idx = rng.choice(len(X), BATCH, replace=False)
+        t0 = clock()
+        Xb, yb = np.take(X, idx, axis=0, out=batch, mode="clip"), y[idx]
+        t1 = clock()
+        out = net._forward(Xb, False)
+        t2 = clock()
+        _, grad = loss._loss(out, yb, True)
+        t3 = clock()
+        net._backward(grad, True, False)
+        t4 = clock()
+        optimizer.step()
+        t5 = clock()
+        if step >= 20:
+            for part, (a, b) in zip(parts, [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]):
+                parts[part].append((b - a) * 1e6)
+    return {part: statistics.median(times) for part, times in parts.items()}
+
+
 def gemm_step_seconds(sizes, dtype=np.float32, repeats=200):
     """Time (s) and speed (GFLOP/s) of one step's matrix products (see :func:`gemm_products`), best of ``repeats``."""
     products, flops = gemm_products(sizes, dtype)
@@ -273,9 +307,10 @@ def inference(X, sizes, repeats=5):
     rates = {label: [] for label in runners}
     for run_epochs in runners.values():
         run_epochs(1)  # warm-up
+    passes = max(5, INFERENCE_ROWS // len(X))  # long enough that one stall of the machine cannot dominate
     for _ in range(repeats):
         for label, run_epochs in runners.items():
-            rates[label].append(_rate(run_epochs, len(X), 5))
+            rates[label].append(_rate(run_epochs, len(X), passes))
     out = {label: statistics.median(r) for label, r in rates.items()}
     if "PyTorch" in rates:
         out["ratio"] = _paired(rates["nnlab"], rates["PyTorch"])
@@ -367,6 +402,7 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
                                      / statistics.median(keras_rates), "unpaired": True}
             gemm_s, gflops = gemm_step_seconds(spec["sizes"])
             infer = inference(X, spec["sizes"], repeats)
+            profile = step_profile(X, y, spec["sizes"])
             torch_rates = rates.get("PyTorch")
             goals = {"handout loop / PyTorch": torch_rates and _paired(rates["nnlab handout loop"], torch_rates),
                      "fit / PyTorch": torch_rates and rows["PyTorch"]["ratio"],
@@ -376,7 +412,7 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
             results["workloads"][name] = {"sizes": spec["sizes"], "samples": len(y), "epochs_per_repeat": epochs,
                                           "training": rows, "gemm_seconds_per_step": gemm_s, "gemm_gflops": gflops,
                                           "gemm_share_of_step": gemm_s * rows["nnlab fit"]["median"] / BATCH,
-                                          "inference": infer, "goals": goals}
+                                          "inference": infer, "goals": goals, "step_profile_us": profile}
     if memory:
         results["peak_memory_mib"] = {k: peak_memory_mib(k, threads) for k in CHILD}
     results["environment"]["load_end"] = os.getloadavg()[0]
@@ -406,6 +442,9 @@ def table(results) -> str:
                   f" (best layout of each, best of 200) = {w['gemm_share_of_step']:.0%} of nnlab fit's median step.  "
                   f"The GEMM-only limit, timed alongside: {w['training'][GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s;"
                   f" nnlab fit reaches {g['fit / GEMM-only limit']:.0%} of it.", "",
+                  "Where nnlab fit's step goes (median us per part, timed one part at a time): "
+                  + ", ".join(f"{k} {v:,.0f}" for k, v in w["step_profile_us"].items())
+                  + f" (sum {sum(w['step_profile_us'].values()):,.0f}).", "",
                   "Inference (batches of 1024): " + ", ".join(f"{k} {v / 1e3:,.0f} k samples/s" for k, v in inf.items()
                                                                 if k != "ratio"), "",
                   "| ratio (paired median) | " + " | ".join(g) + " |",
