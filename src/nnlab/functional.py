@@ -47,9 +47,11 @@ def relu_core(x, out=None):
     """``max(0, x)`` without checks; ``out=x`` rectifies in place.
 
     Compared against a cached array of zeros, not the scalar 0: NumPy's scalar path is
-    not vectorised and takes about 3x as long, for the same bits.
+    not vectorised and takes about 3x as long, for the same bits.  (Arrays beyond a
+    million elements use the scalar, so that no huge array of zeros is kept.)
     """
-    return np.maximum(x, zeros_like_cached(x), out=out)
+    zero = zeros_like_cached(x) if x.size <= 1 << 20 else 0
+    return np.maximum(x, zero, out=out)
 
 
 def relu_backward_core(x, dout, out=None):
