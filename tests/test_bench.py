@@ -1,5 +1,7 @@
 """The benchmark runs in quick mode and prints every column (timings themselves are not tested)."""
 
+import json
+
 import numpy as np
 
 import nnlab
@@ -10,9 +12,26 @@ def test_bench_quick_prints_every_column(capsys, tmp_path):
     assert main(["bench", "--quick", "--no-memory", "--json", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     for word in ("nnlab fit", "nnlab handout loop", "scikit-learn MLPClassifier", "samples/s", "GEMMs of one step",
-                 "Inference", "digits", "mnist", "BLAS"):
+                 "GEMM-only limit", "nnlab fit reaches", "Where nnlab fit's step goes", "fit / scikit-learn",
+                 "handout loop / PyTorch", "inference / PyTorch", "Inference", "digits", "mnist", "BLAS"):
         assert word in out
-    assert (tmp_path / "b.json").exists()
+    results = json.loads((tmp_path / "b.json").read_text())
+    for workload in results["workloads"].values():
+        goals = workload["goals"]
+        assert set(goals) == {"handout loop / PyTorch", "fit / PyTorch", "fit / scikit-learn", "inference / PyTorch",
+                              "fit / GEMM-only limit"}
+        assert all(v is None or v > 0 for v in goals.values())
+
+
+def test_gemm_products_count_the_steps_flops():
+    """Forward and dW for every layer, dx above the first: 2 B (64*64*2 + 64*10*3) for 64-64-10."""
+    from nnlab.bench import BATCH, gemm_products
+
+    products, flops = gemm_products([64, 64, 10])
+    assert len(products) == 5
+    assert flops == 2 * BATCH * (64 * 64 * 2 + 64 * 10 * 3)
+    shapes = sorted(p().shape for p in products)
+    assert shapes == sorted([(BATCH, 64), (64, 64), (BATCH, 10), (10, 64), (BATCH, 64)])
 
 
 def test_float32_training_tracks_float64():

@@ -107,6 +107,26 @@ def test_l2_mini_check_from_handout():
     assert assert_close("L2 grad delta", lin.dW - dW_no_reg, 2 * lam * lin.W)
 
 
+def test_l2_mini_check_typed_as_in_the_handout():
+    """Stage 4's mini-check with its own lines: backward writes into dW's buffer, so the copy keeps the old value."""
+    np.random.seed(3)
+    lin = Linear(in_dim=3, out_dim=1)
+    Xn = np.random.randn(5, 3)
+    yc = np.random.randn(5, 1)
+    yhat = lin.forward(Xn)
+    err = yhat - yc
+    bs = Xn.shape[0]
+    dy = (2.0 / bs) * err
+    _ = lin.backward(dy)
+    dW_no_reg = lin.dW.copy()
+    lam = 0.01
+    _ = lin.backward(dy)
+    lin.dW += 2 * lam * lin.W
+    dW_with_reg = lin.dW
+    assert assert_close("L2 grad delta", dW_with_reg - dW_no_reg, 2 * lam * lin.W)
+    np.testing.assert_allclose(dW_no_reg, (dy.T @ Xn))  # the copy holds the plain data gradient
+
+
 def test_l2_penalty_value_and_gradient_skip_biases(rng):
     lin = Linear(3, 2, rng=rng)
     lin.b[:] = 5.0

@@ -9,6 +9,7 @@ from nnlab import SGD, Adam, Linear
 
 def _layer_with_grads(rng):
     lin = Linear(3, 2, rng=rng)
+    lin.b[:] = rng.normal(size=lin.b.shape)  # non-zero, so that decaying a bias would show
     lin.dW = rng.normal(size=lin.W.shape)
     lin.db = rng.normal(size=lin.b.shape)
     return lin
@@ -69,7 +70,7 @@ def test_empty_parameter_list():
 
 
 def test_optimizer_follows_gradients_set_after_construction(rng):
-    """backward assigns new dW arrays; the optimizer must read them live, not cache them."""
+    """The optimizer reads each gradient live from its module, not a copy taken at construction."""
     lin = Linear(3, 1, rng=rng)
     opt = SGD(lin.parameters(), lr=1.0)
     W0 = lin.W.copy()

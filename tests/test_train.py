@@ -53,11 +53,18 @@ def test_minibatch_fit_records_metrics(rng):
     assert hist.metrics["acc"][-1] > 0.9
 
 
-def test_first_layer_input_gradient_is_restored_after_fit(rng):
+def test_fit_sets_no_mode_on_the_callers_objects(rng):
+    """No flag flipped from a distance: fit leaves every module's and the loss's settings as it found them."""
     net = nnlab.make_mlp([3, 4, 1], rng=rng)
-    fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), rng.normal(size=(5, 3)),
-        rng.normal(size=(5, 1)), epochs=1)
-    assert net[0].needs_input_grad
+    loss = nnlab.MSELoss()
+
+    def settings():
+        objects = [*net, loss]
+        return [{k: v for k, v in vars(o).items() if v is not None and not isinstance(v, np.ndarray)} for o in objects]
+
+    before = settings()
+    fit(net, loss, nnlab.SGD(net.parameters(), lr=0.01), rng.normal(size=(5, 3)), rng.normal(size=(5, 1)), epochs=1)
+    assert settings() == before
     net.forward(np.ones((2, 3)))
     assert net.backward(np.ones((2, 1))).shape == (2, 3)
 

@@ -8,6 +8,8 @@ it was given.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nnlab.errors import NnlabTypeError, NnlabValueError
@@ -28,6 +30,9 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     given).  Object, string and complex data are rejected with a ``TypeError``.
     With ``finite=True``, NaN or infinity is a ``ValueError``.
     """
+    if type(value) is np.ndarray and value.dtype.char in "fd" and (dtype is None or value.dtype == dtype) \
+            and not finite:  # the common case, answered before any other work
+        return value
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, etc.
@@ -85,5 +90,48 @@ def finite_output(value, where: str):
     """Return ``value`` if it is finite; otherwise raise ``NonFiniteError`` (an overflow, never a silent inf)."""
     arr = np.asarray(value)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise NonFiniteError(f"{where}: the result overflowed to inf/NaN; the inputs are too large in magnitude")
+        raise overflow_error(where)
     return value
+
+
+def overflow_error(where: str) -> NonFiniteError:
+    """The error for a non-finite result computed from finite inputs."""
+    return NonFiniteError(f"{where}: the result overflowed to inf/NaN; the inputs are too large in magnitude")
+
+
+def scan_result(out, x, where: str, x_name: str = "input"):
+    """Return ``out`` if it is finite; otherwise raise ``NonFiniteError`` naming the culprit.
+
+    The one NaN/inf scan of a checked forward.  It looks at the result, which is non-finite
+    whenever the input is (for the modules that use it), so a good input costs one scan
+    of the (usually smaller) result; only on failure is ``x`` scanned, to say whether the
+    input held NaN/inf or the arithmetic overflowed.  ``x=None`` means the input was
+    checked already.
+    """
+    if np.isfinite(out).all():
+        return out
+    if x is not None:
+        require_finite(x, x_name, where)
+    raise overflow_error(where)
+
+
+@functools.lru_cache(maxsize=16)
+def constant_array(shape: tuple, fill: float, dtype) -> np.ndarray:
+    """A read-only array of ``shape`` filled with ``fill``, made once and reused across calls.
+
+    Why: the unchecked cores need the same small constants every step (zeros for ReLU, a
+    vector of ones that turns a column sum into one BLAS matrix-vector product); making
+    them once saves an allocation and a fill per call.
+    """
+    arr = np.full(shape, fill, dtype)
+    arr.flags.writeable = False
+    return arr
+
+
+def zeros_like_cached(x: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros shaped like ``x``, reused across calls.
+
+    Why: ``np.maximum(x, 0)`` takes NumPy's unvectorised scalar path, about 3x slower than
+    ``np.maximum(x, zeros)`` against a full array of zeros (same result, bit for bit).
+    """
+    return constant_array(x.shape, 0, x.dtype)

@@ -4,8 +4,9 @@ Same models, same data, same batch (128), same plain SGD (lr 0.01), float32, and
 same number of BLAS/OpenMP threads for everyone (``--threads``, default 1), all in
 one process run so the machine's state is shared.  Each contender trains for a fixed
 number of epochs after a warm-up epoch; that is repeated and the median throughput
-(samples per second) is reported, with min and max.  Also: the raw matrix-product
-(GEMM) time of one training step on the same shapes, its share of nnlab's step,
+(samples per second) is reported, with min and max.  Also timed in the same round-robin:
+the GEMM-only limit (a step that is nothing but its matrix products, each in its
+fastest layout), so that ``nnlab fit / limit`` is nnlab's fraction of it.  Then
 inference throughput, and the peak memory of a whole MNIST training process.
 
 This is a measurement, not a test: timings vary with the machine and its load.
@@ -31,6 +32,8 @@ WORKLOADS = {
 }
 BATCH = 128
 LR = 0.01
+INFERENCE_ROWS = 50_000  # rows predicted per timed repeat
+GEMM_ONLY = "GEMM-only limit (no gather, bias, activation, loss or update)"
 
 
 def load(name: str):
@@ -139,11 +142,16 @@ def sklearn_mlp(X, y, sizes, seed=0):
     return epochs
 
 
-def keras_fit(X, y, sizes, seed=0):
-    """Keras 3 (TensorFlow backend): the same model through ``model.fit``."""
+def keras_fit(X, y, sizes, seed=0, threads=1):
+    """Keras 3 (TensorFlow backend): the same model through ``model.fit``, on ``threads`` threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
+    try:  # TensorFlow's own thread pools, which threadpoolctl does not reach (possible before TF starts only)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass
     tf.keras.utils.set_random_seed(seed)
     model = tf.keras.Sequential([tf.keras.layers.Input(shape=(sizes[0],))]
                                 + [tf.keras.layers.Dense(h, activation="relu") for h in sizes[1:-1]]
@@ -153,53 +161,159 @@ def keras_fit(X, y, sizes, seed=0):
     return lambda e: model.fit(X, y, batch_size=BATCH, epochs=e, verbose=0, shuffle=True)
 
 
-def gemm_step_seconds(sizes, dtype=np.float32, repeats=200):
-    """Time of the matrix products in one nnlab training step (forward, dW, and dx above layer 1)."""
-    rng = np.random.default_rng(0)
-    Ws = [rng.standard_normal((b, a)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
-    acts = [rng.standard_normal((BATCH, a)).astype(dtype) for a in sizes]
-    douts = [rng.standard_normal((BATCH, b)).astype(dtype) for b in sizes[1:]]
-    flops = 0
-    for i, W in enumerate(Ws):
-        flops += 2 * BATCH * W.size * (3 if i else 2)
+def keras_in_child(workload: str, epochs: int, repeats: int, threads: int):
+    """Keras's training rates (samples/s, one per repeat), measured in a child process after the others.
 
-    def step():
-        for i, W in enumerate(Ws):
-            acts[i] @ W.T
-            douts[i].T @ acts[i]
-            if i:
-                douts[i] @ W
+    Why apart: TensorFlow keeps threads of its own (thread pools, tf.data autotuning) that
+    threadpoolctl does not reach and that outlive ``model.fit``; in the round-robin they
+    slowed every contender timed after Keras, and made their timings scatter twofold.
+    """
+    code = (f"import json; from threadpoolctl import threadpool_limits; threadpool_limits({threads}); "
+            f"from nnlab import bench; X, y = bench.load({workload!r}); "
+            f"run = bench.keras_fit(X, y, bench.WORKLOADS[{workload!r}]['sizes'], threads={threads}); "
+            f"print(json.dumps(bench._throughput(run, len(y), {epochs}, {repeats})))")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    step()
-    start = time.perf_counter()
+
+def _best_seconds(fn, repeats=20) -> float:
+    fn()
+    best = float("inf")
     for _ in range(repeats):
-        step()
-    seconds = (time.perf_counter() - start) / repeats
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_products(sizes, dtype=np.float32, seed=0):
+    """The matrix products of one training step, each in its fastest layout on this machine.
+
+    Per layer: forward ``x @ W.T``, weight gradient ``dout.T @ x`` and, above the first
+    layer, input gradient ``dout @ W`` (``fit`` never needs dx of the first layer).  Each
+    product is timed in two equivalent layouts (e.g. ``x @ W.T`` against ``x @ Wt`` with a
+    contiguous transposed copy) and the faster is kept, so the limit is the best these
+    GEMMs can do here, not nnlab's choice of layout.  Returns ``(products, flops)``:
+    argument-free callables and the step's floating-point operation count.
+    """
+    rng = np.random.default_rng(seed)
+    products, flops = [], 0
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        x = rng.standard_normal((BATCH, a)).astype(dtype)
+        dout = rng.standard_normal((BATCH, b)).astype(dtype)
+        W = rng.standard_normal((b, a)).astype(dtype)
+        Wt = np.ascontiguousarray(W.T)
+        pairs = [(lambda x=x, W=W: x @ W.T, lambda x=x, Wt=Wt: x @ Wt),
+                 (lambda d=dout, x=x: d.T @ x, lambda d=dout, x=x: (x.T @ d).T)]
+        if i:
+            pairs.append((lambda d=dout, W=W: d @ W, lambda d=dout, Wt=Wt: (Wt @ d.T).T))
+        products += [min(pair, key=_best_seconds) for pair in pairs]
+        flops += 2 * BATCH * a * b * len(pairs)
+    return products, flops
+
+
+def gemm_only(X, y, sizes, seed=0):
+    """The GEMM-only limit as a contender: per batch of 128 rows, only the step's matrix products.
+
+    No gather, no bias, no activation, no loss, no update: what a training step would cost
+    if its GEMMs were all there was.  Timed in the same round-robin as the real contenders,
+    so ``nnlab fit / this`` is nnlab's fraction of the limit.
+    """
+    products, _ = gemm_products(sizes, X.dtype, seed)
+    steps = -(-X.shape[0] // BATCH)
+
+    def epochs(e):
+        for _ in range(e * steps):
+            for product in products:
+                product()
+
+    return epochs
+
+
+def step_profile(X, y, sizes, steps=300, seed=0) -> dict:
+    """Where one step of ``fit`` goes: median microseconds of each part, over ``steps`` shuffled batches.
+
+    The parts are fit's own calls, timed one by one: the gather of the batch, the forward
+    core, the loss core, the backward core (no dx for the first layer) and the optimizer step.
+    """
+    import nnlab
+
+    rng = np.random.default_rng(seed)
+    net = nnlab.make_mlp(sizes, dtype=X.dtype, init="xavier", rng=rng)
+    optimizer, loss = nnlab.SGD(net.parameters(), lr=LR), nnlab.SoftmaxCrossEntropyLoss()
+    batch = np.empty((BATCH, X.shape[1]), X.dtype)
+    parts = {"gather": [], "forward": [], "loss": [], "backward": [], "update": []}
+    clock = time.perf_counter
+    for step in range(steps + 20):  # the first 20 warm up
+        idx = rng.choice(len(X), BATCH, replace=False)
+        t0 = clock()
+        Xb, yb = np.take(X, idx, axis=0, out=batch, mode="clip"), y[idx]
+        t1 = clock()
+        out = net._forward(Xb, False)
+        t2 = clock()
+        _, grad = loss._loss(out, yb, True)
+        t3 = clock()
+        net._backward(grad, True, False)
+        t4 = clock()
+        optimizer.step()
+        t5 = clock()
+        if step >= 20:
+            for part, (a, b) in zip(parts, [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]):
+                parts[part].append((b - a) * 1e6)
+    return {part: statistics.median(times) for part, times in parts.items()}
+
+
+def gemm_step_seconds(sizes, dtype=np.float32, repeats=200):
+    """Time (s) and speed (GFLOP/s) of one step's matrix products (see :func:`gemm_products`), best of ``repeats``."""
+    products, flops = gemm_products(sizes, dtype)
+    seconds = _best_seconds(lambda: [product() for product in products], repeats)
     return seconds, flops / seconds / 1e9
 
 
+def _paired(rates_a, rates_b) -> float:
+    """Median of the repeat-by-repeat ratios ``a / b``."""
+    return statistics.median(a / b for a, b in zip(rates_a, rates_b))
+
+
 def inference(X, sizes, repeats=5):
-    """Forward-pass throughput (samples/s) of nnlab and, if present, PyTorch, batches of 1024."""
+    """Forward-pass throughput (samples/s, median) of nnlab and, if present, PyTorch, batches of 1024.
+
+    Round-robin like training: each repeat times nnlab then PyTorch; ``ratio`` is the paired
+    median of nnlab / PyTorch.
+    """
     import nnlab
 
     net = nnlab.make_mlp(sizes, dtype=np.float32, rng=np.random.default_rng(0))
-    out = {"nnlab": statistics.median(_throughput(lambda e: [nnlab.train.predict(net, X, 1024) for _ in range(e)],
-                                                  len(X), 5, repeats))}
+    runners = {"nnlab": lambda e: [nnlab.train.predict(net, X, 1024) for _ in range(e)]}
     try:
         import torch
     except ImportError:
-        return out
-    tnet = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1], dtype=torch.float32), torch.nn.ReLU(),
-                               torch.nn.Linear(*sizes[1:], dtype=torch.float32))
-    Xt = torch.from_numpy(X)
+        torch = None
+    if torch is not None:
+        tnet = torch.nn.Sequential(torch.nn.Linear(sizes[0], sizes[1], dtype=torch.float32), torch.nn.ReLU(),
+                                   torch.nn.Linear(*sizes[1:], dtype=torch.float32))
+        Xt = torch.from_numpy(X)
 
-    def fwd(e):
-        with torch.no_grad():
-            for _ in range(e):
-                for i in range(0, len(Xt), 1024):
-                    tnet(Xt[i : i + 1024])
+        def fwd(e):
+            with torch.no_grad():
+                for _ in range(e):
+                    for i in range(0, len(Xt), 1024):
+                        tnet(Xt[i : i + 1024])
 
-    out["PyTorch"] = statistics.median(_throughput(fwd, len(X), 5, repeats))
+        runners["PyTorch"] = fwd
+    rates = {label: [] for label in runners}
+    for run_epochs in runners.values():
+        run_epochs(1)  # warm-up
+    passes = max(5, INFERENCE_ROWS // len(X))  # long enough that one stall of the machine cannot dominate
+    for _ in range(repeats):
+        for label, run_epochs in runners.items():
+            rates[label].append(_rate(run_epochs, len(X), passes))
+    out = {label: statistics.median(r) for label, r in rates.items()}
+    if "PyTorch" in rates:
+        out["ratio"] = _paired(rates["nnlab"], rates["PyTorch"])
     return out
 
 
@@ -233,7 +347,8 @@ def environment(threads: int) -> dict:
     import nnlab
 
     info = {"python": platform.python_version(), "numpy": np.__version__, "nnlab": nnlab.__version__,
-            "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads}
+            "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads,
+            "load_start": os.getloadavg()[0]}  # other processes share the CPUs: say how busy they were
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
             if i.get("user_api") == "blas"]
     info["blas"] = ", ".join(blas)
@@ -251,8 +366,7 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
 
     contenders = {"nnlab fit": nnlab_fit, "nnlab handout loop": nnlab_handout, "PyTorch": torch_loop,
                   "scikit-learn MLPClassifier": sklearn_mlp}
-    if keras:
-        contenders["Keras"] = keras_fit
+    contenders[GEMM_ONLY] = gemm_only
     results = {"environment": environment(threads), "batch": BATCH, "lr": LR, "repeats": repeats, "workloads": {}}
     with threadpool_limits(threads):
         try:
@@ -278,17 +392,30 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
                 for label, run_epochs in runners.items():
                     rates[label].append(_rate(run_epochs, len(y), epochs))
             base = rates["nnlab fit"]
-            rows = {label: {"median": statistics.median(r), "min": min(r), "max": max(r),
-                            "ratio": statistics.median(b / x for b, x in zip(base, r))}
+            rows = {label: {"median": statistics.median(r), "min": min(r), "max": max(r), "ratio": _paired(base, r)}
                     for label, r in rates.items()}
+            if keras:
+                keras_rates = keras_in_child(name, epochs, repeats, threads)
+                if keras_rates:
+                    rows["Keras"] = {"median": statistics.median(keras_rates), "min": min(keras_rates),
+                                     "max": max(keras_rates), "ratio": statistics.median(base)
+                                     / statistics.median(keras_rates), "unpaired": True}
             gemm_s, gflops = gemm_step_seconds(spec["sizes"])
-            step_s = BATCH / rows["nnlab fit"]["median"]
+            infer = inference(X, spec["sizes"], repeats)
+            profile = step_profile(X, y, spec["sizes"])
+            torch_rates = rates.get("PyTorch")
+            goals = {"handout loop / PyTorch": torch_rates and _paired(rates["nnlab handout loop"], torch_rates),
+                     "fit / PyTorch": torch_rates and rows["PyTorch"]["ratio"],
+                     "fit / scikit-learn": rows["scikit-learn MLPClassifier"]["ratio"],
+                     "inference / PyTorch": infer.get("ratio"),
+                     "fit / GEMM-only limit": rows[GEMM_ONLY]["ratio"]}
             results["workloads"][name] = {"sizes": spec["sizes"], "samples": len(y), "epochs_per_repeat": epochs,
                                           "training": rows, "gemm_seconds_per_step": gemm_s, "gemm_gflops": gflops,
-                                          "gemm_share_of_step": gemm_s / step_s,
-                                          "inference": inference(X, spec["sizes"], repeats)}
+                                          "gemm_share_of_step": gemm_s * rows["nnlab fit"]["median"] / BATCH,
+                                          "inference": infer, "goals": goals, "step_profile_us": profile}
     if memory:
         results["peak_memory_mib"] = {k: peak_memory_mib(k, threads) for k in CHILD}
+    results["environment"]["load_end"] = os.getloadavg()[0]
     return results
 
 
@@ -296,19 +423,34 @@ def table(results) -> str:
     """Markdown tables of a :func:`run`'s results."""
     env = results["environment"]
     lines = [f"Threads: {env['threads']} · BLAS: {env['blas']} · numpy {env['numpy']} · torch {env['torch']} · "
-             f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']})", ""]
+             f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']}) · "
+             f"load average (1 min) {env['load_start']:.1f} at the start, {env.get('load_end', float('nan')):.1f} "
+             "at the end", ""]
     for name, w in results["workloads"].items():
         lines += [f"**{name}** ({'-'.join(map(str, w['sizes']))} ReLU MLP, {w['samples']} samples, batch "
                   f"{results['batch']}, SGD lr {results['lr']}, float32; {w['epochs_per_repeat']} epochs x "
                   f"{results['repeats']} repeats)", "",
-                  "| training | samples/s (median) | min - max | nnlab fit / this (paired median) |",
-                  "|---|---:|---:|---:|"]
+                  "| training | samples/s (median) | us per step | min - max | nnlab fit / this (paired median) |",
+                  "|---|---:|---:|---:|---:|"]
         for label, r in w["training"].items():
-            lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k "
-                         f"| {r['ratio']:.2f}x |")
+            note = " (medians; timed apart, in a child process)" if r.get("unpaired") else ""
+            lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {results['batch'] / r['median'] * 1e6:,.0f} | "
+                         f"{r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k | {r['ratio']:.2f}x{note} |")
+        inf = w["inference"]
+        g = w["goals"]
         lines += ["", f"GEMMs of one step: {w['gemm_seconds_per_step'] * 1e6:.0f} us at {w['gemm_gflops']:.0f} GFLOP/s"
-                  f" = {w['gemm_share_of_step']:.0%} of nnlab's step.  Inference (batches of 1024): "
-                  + ", ".join(f"{k} {v / 1e3:,.0f} k samples/s" for k, v in w["inference"].items()), ""]
+                  f" (best layout of each, best of 200) = {w['gemm_share_of_step']:.0%} of nnlab fit's median step.  "
+                  f"The GEMM-only limit, timed alongside: {w['training'][GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s;"
+                  f" nnlab fit reaches {g['fit / GEMM-only limit']:.0%} of it.", "",
+                  "Where nnlab fit's step goes (median us per part, timed one part at a time): "
+                  + ", ".join(f"{k} {v:,.0f}" for k, v in w["step_profile_us"].items())
+                  + f" (sum {sum(w['step_profile_us'].values()):,.0f}).", "",
+                  "Inference (batches of 1024): " + ", ".join(f"{k} {v / 1e3:,.0f} k samples/s" for k, v in inf.items()
+                                                                if k != "ratio"), "",
+                  "| ratio (paired median) | " + " | ".join(g) + " |",
+                  "|---|" + "---:|" * len(g),
+                  "| measured | " + " | ".join("n/a" if v is None else (f"{v:.0%}" if "limit" in k else f"{v:.2f}x")
+                                               for k, v in g.items()) + " |", ""]
     mem = results.get("peak_memory_mib")
     if mem:
         lines.append("Peak memory of a whole process that loads MNIST-5k and trains 2 epochs: "

@@ -109,13 +109,9 @@ def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_v
         if regression:
             y_val = np.asarray(y_val, dtype=dtype).reshape(-1, 1)
 
-        # A loss object of its own: fit switches ``loss`` to its in-place path, which would overwrite
-        # the validation outputs before their accuracy is taken.
-        val_loss_fn = MSELoss() if regression else SoftmaxCrossEntropyLoss()
-
         def evaluate(_epoch):
             out = predict(model, X_val)
-            val_loss, _ = val_loss_fn(out, y_val)
+            val_loss, _ = loss(out, y_val)  # the checked call: it never writes to ``out``
             if regression:
                 return {"val_loss": val_loss}
             return {"val_loss": val_loss, "val_acc": float(np.mean(out.argmax(1) == y_val))}

@@ -187,7 +187,7 @@ class _MLPBase(BaseEstimator):
         penalty = L2Penalty(_penalty_lam(self.alpha, batch)) if self.alpha else None
         evaluate = stopper = None
         if X_val is not None:
-            val_loss = loss_factory()  # its own object: fit's loss reuses buffers in place
+            val_loss = loss_factory()
 
             def evaluate(_epoch):
                 with np.errstate(over="ignore", invalid="ignore"):

@@ -61,16 +61,14 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
             f"numerical_gradient: x must be float64 (got {x.dtype}); float32 rounding swamps the estimate"
         )
     grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)
-    flat_g = grad.reshape(-1)
-    for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + h
+    for i in np.ndindex(x.shape):  # by index, not through a flat view: x may be column-major (like Linear.W)
+        old = x[i]
+        x[i] = old + h
         up = f()
-        flat_x[i] = old - h
+        x[i] = old - h
         down = f()
-        flat_x[i] = old
-        flat_g[i] = (up - down) / (2 * h)
+        x[i] = old
+        grad[i] = (up - down) / (2 * h)
     return grad
 
 

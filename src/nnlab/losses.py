@@ -5,35 +5,52 @@ Two flavours, one set of formulas:
 * the handout's functions (``cross_entropy``, ``softmax_cross_entropy_backward``,
   ``mse``) return a value or a gradient, exactly as Stage 5 uses them;
 * loss objects (:class:`MSELoss`, :class:`SoftmaxCrossEntropyLoss`) return
-  ``(value, gradient)`` in one call, which is what :func:`nnlab.train.fit` needs.
+  ``(value, gradient)`` in one call, which is what :func:`nnlab.train.fit` needs.  Like the
+  modules, each has a checked face (``loss(pred, target)``) over a pure, unchecked core
+  (``loss._loss(pred, target, inplace=False)``) that keeps no state; ``fit`` calls the core,
+  allowing it to overwrite the output it owns.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
-from nnlab._checks import as_float_array, finite_output, require_same_shape
+from nnlab._checks import (
+    as_float_array,
+    finite_output,
+    overflow_error,
+    require_finite,
+    require_same_shape,
+)
 from nnlab.errors import NnlabValueError
-from nnlab.functional import log_softmax, row_max, row_sum
+from nnlab.functional import row_max, row_sum
 from nnlab.utils import one_hot
 
 
-def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
+def _targets_like(Y_true, probs: np.ndarray, where: str, finite: bool) -> np.ndarray:
     """Accept one-hot targets of the same shape, or integer class labels of shape (batch,)."""
     Y = np.asarray(Y_true)
     if Y.ndim == 1 and probs.ndim == 2 and Y.dtype.kind in "iu" and Y.shape[0] == probs.shape[0]:
         return one_hot(Y, probs.shape[1], dtype=probs.dtype)
-    Y = as_float_array(Y, "Y_true", where, finite=True)
+    Y = as_float_array(Y, "Y_true", where, finite=finite)
     require_same_shape(probs, Y, ("probs", "Y_true"), where)
     return Y
 
 
 def _check_probs(probs, where: str) -> np.ndarray:
-    probs = as_float_array(probs, "probs", where, finite=True)
+    probs = as_float_array(probs, "probs", where)  # NaN is found below: min and max pass it on
     if probs.ndim != 2:
         raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
-    if probs.size and (probs.min() < 0 or probs.max() > 1 + 1e-6):
-        raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
+    if probs.shape[0] == 0:
+        raise NnlabValueError(f"{where}: the batch is empty (0 rows)")
+    if probs.size:
+        low, high = probs.min(), probs.max()
+        if not (low >= 0 and high <= 1 + 1e-6):  # also false for NaN, which min and max pass on
+            require_finite(probs, "probs", where)
+            raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
     return probs
 
 
@@ -65,11 +82,13 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
         the loss as a Python float.
     """
     probs = _check_probs(probs, "cross_entropy")
-    Y = _targets_like(Y_true, probs, "cross_entropy")
-    if probs.shape[0] == 0:
-        raise NnlabValueError("cross_entropy: the batch is empty (0 rows)")
-    logp = np.log(np.clip(probs, eps, None))
-    return float(-(Y * logp).sum() / probs.shape[0]) + 0.0  # + 0.0 turns -0.0 into 0.0
+    Y = _targets_like(Y_true, probs, "cross_entropy", finite=False)
+    logp = np.log(np.maximum(probs, eps))
+    value = -float(np.vdot(Y, logp)) / probs.shape[0]  # (a BLAS dot product: no NumPy warnings to silence)
+    if not math.isfinite(value):  # log(p) is finite, so Y held NaN/inf
+        require_finite(Y, "Y_true", "cross_entropy")
+        raise overflow_error("cross_entropy")
+    return value + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def softmax_cross_entropy_backward(probs, Y_true):
@@ -85,95 +104,176 @@ def softmax_cross_entropy_backward(probs, Y_true):
         (batch, C) gradient, dtype of ``probs``.
     """
     probs = _check_probs(probs, "softmax_cross_entropy_backward")
-    Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward")
-    return ((probs - Y) / max(probs.shape[0], 1)).astype(probs.dtype, copy=False)
+    Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward", finite=True)
+    grad = np.subtract(probs, Y, dtype=probs.dtype)
+    grad /= probs.shape[0]
+    return grad
 
 
-class MSELoss:
+class Loss:
+    """Base class of the loss objects: a checked ``__call__`` over a pure core ``_loss``.
+
+    ``loss(pred, target) -> (value, dLoss/dpred)`` checks both arrays (O(1) shape checks;
+    NaN/inf is found through the value, which is non-finite whenever an input is), then
+    calls ``_loss(pred, target, inplace=False)``.  The core keeps no state: it computes the
+    value and the gradient from its arguments alone, so one loss object can serve
+    :func:`nnlab.train.fit` and an ``evaluate`` callback at the same time.  With
+    ``inplace=True`` (``fit``'s own model output) the core may overwrite ``pred`` and
+    return it as the gradient.
+
+    A new loss implements ``_check_pred(pred) -> pred``, ``_check_target(target, pred) ->
+    target`` and ``_loss(pred, target, inplace=False) -> (float, grad)``.
+    """
+
+    def __call__(self, pred, target):
+        """Return ``(value, gradient with respect to pred)``, checked."""
+        pred = self._check_pred(pred)
+        target = self._check_target(target, pred)
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite value is reported below, in words
+            value, grad = self._loss(pred, target, inplace=False)
+        if not math.isfinite(value):
+            self._explain_nonfinite(pred, target)
+        return value, grad
+
+    def _check_pred(self, pred) -> np.ndarray:
+        return as_float_array(pred, "pred", type(self).__name__)
+
+    def _check_target(self, target, pred: np.ndarray):
+        raise NotImplementedError(f"{type(self).__name__} must implement _check_target(target, pred)")
+
+    def _loss(self, pred, target, inplace=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement _loss(pred, target, inplace=False)")
+
+    def _explain_nonfinite(self, pred, target) -> None:
+        where = type(self).__name__
+        require_finite(pred, self._names[0], where)
+        if target.dtype.kind == "f":
+            require_finite(target, self._names[1], where)
+        raise overflow_error(where)  # finite inputs, non-finite value
+
+    _names = ("pred", "target")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class MSELoss(Loss):
     """Mean squared error returning ``(value, dLoss/dyhat)``.
 
     ``L = mean((yhat - y)**2)`` over all elements; ``dL/dyhat = 2 (yhat - y) / size``.
     For a single output column this is the handout's ``(2 / bs) * err``.
     """
 
-    #: Check inputs on every call; :func:`nnlab.train.fit` turns it off (it checked its data once).
-    validate = True
+    _names = ("yhat", "y")
 
-    def __call__(self, yhat, y):
-        if not self.validate:
-            err = yhat - y
-            value = float(np.vdot(err, err)) / err.size
-            err *= 2.0 / err.size
-            return value, err
-        yhat = as_float_array(yhat, "yhat", "MSELoss", finite=True)
-        y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype, finite=True)
-        require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
+    def _check_pred(self, yhat) -> np.ndarray:
+        yhat = as_float_array(yhat, "yhat", "MSELoss")
         if yhat.size == 0:
             raise NnlabValueError("MSELoss: the arrays are empty")
-        with np.errstate(over="ignore", invalid="ignore"):
-            err = yhat - y
-            value = float(finite_output(np.mean(err * err), "MSELoss"))
-        err *= 2.0 / max(err.size, 1)
+        return yhat
+
+    def _check_target(self, y, yhat: np.ndarray) -> np.ndarray:
+        y = as_float_array(y, "y", "MSELoss", dtype=yhat.dtype)
+        require_same_shape(yhat, y, ("yhat", "y"), "MSELoss")
+        return y
+
+    def _loss(self, yhat, y, inplace=False):
+        err = np.subtract(yhat, y, out=yhat if inplace else None)
+        value = float(np.vdot(err, err)) / err.size
+        err *= 2.0 / err.size
         return value, err
 
-    def __repr__(self) -> str:
-        return "MSELoss()"
 
-
-class SoftmaxCrossEntropyLoss:
+class SoftmaxCrossEntropyLoss(Loss):
     """Softmax followed by mean cross-entropy, on raw logits, returning ``(value, dlogits)``.
 
-    The value is computed with ``log_softmax`` (no ``log`` of a rounded-to-zero
-    probability), the gradient with the fused ``(softmax - Y) / batch``.
-    Targets may be one-hot (batch, C) or integer labels (batch,).
-    After a call, ``self.probs`` holds the softmax probabilities.
+    The value is ``mean_i (log sum_c exp z_ic - z_i,y_i)``, computed after subtracting each
+    row's maximum (no ``log`` of a probability rounded to zero, no overflowing ``exp``); the
+    gradient is the fused ``(softmax(z) - Y) / batch``.  Targets may be integer labels
+    (batch,) in ``[0, classes)`` -- the fast path, no one-hot matrix is built -- or one-hot
+    (or any probability) rows (batch, classes).
     """
 
-    validate = True
+    _names = ("logits", "Y_true")
 
-    def __init__(self):
-        """No settings; ``probs`` is filled by each call."""
-        self.probs = None
-
-    def __call__(self, logits, Y_true):
-        if not self.validate and Y_true.ndim == 1:
-            return self._fused_labels(logits, Y_true)
-        z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss", finite=True)
-        if z.ndim != 2 or z.shape[0] == 0:
+    def _check_pred(self, logits) -> np.ndarray:
+        z = as_float_array(logits, "logits", "SoftmaxCrossEntropyLoss")
+        if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
             raise NnlabValueError(
-                f"SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes), got shape {z.shape}"
+                f"SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes >= 1), got shape {z.shape}"
             )
-        Y = _targets_like(Y_true, z, "SoftmaxCrossEntropyLoss")
-        logp = log_softmax(z)
-        value = float(-(Y * logp).sum() / z.shape[0])
-        probs = np.exp(logp)
-        self.probs = probs
-        grad = probs - Y
-        grad /= z.shape[0]
-        return value, grad
+        # a -inf logit off the true class still gives a finite value: scan the (small) logits themselves
+        require_finite(z, "logits", "SoftmaxCrossEntropyLoss")
+        return z
 
-    def _fused_labels(self, z, labels):
-        """fit's path for integer labels: softmax in place on the (owned) logits, no one-hot matrix.
+    def _check_target(self, Y_true, z: np.ndarray) -> np.ndarray:
+        Y = np.asarray(Y_true)
+        if Y.ndim == 1 and Y.dtype.kind in "iu":
+            return check_labels(Y, z.shape, "SoftmaxCrossEntropyLoss")
+        Y = as_float_array(Y, "Y_true", "SoftmaxCrossEntropyLoss", dtype=z.dtype)
+        require_same_shape(z, Y, ("logits", "Y_true"), "SoftmaxCrossEntropyLoss")
+        return Y
 
-        ``value = (sum_i log s_i - sum_i z_i,y_i) / B`` with ``s_i`` the row sums of
-        ``exp(z - max)``; the gradient is ``(p - onehot(y)) / B``, made by subtracting 1
-        at each row's label.
-        """
-        B = z.shape[0]
-        rows = np.arange(B)
-        z -= row_max(z)
-        true_logit = z[rows, labels].sum(dtype=np.float64)
-        np.exp(z, out=z)
-        sums = row_sum(z)
-        value = float((np.log(sums).sum(dtype=np.float64) - true_logit) / B)
-        z /= sums
-        self.probs = z
-        z[rows, labels] -= 1
-        z /= B
-        return value, z
+    def _loss(self, z, Y, inplace=False):
+        if Y.ndim == 1:
+            return _softmax_cross_entropy_labels(z, Y, inplace)
+        return _softmax_cross_entropy_rows(z, Y, inplace)
 
-    def __repr__(self) -> str:
-        return "SoftmaxCrossEntropyLoss()"
+
+def check_labels(labels: np.ndarray, shape: tuple, where: str) -> np.ndarray:
+    """Integer class labels for a ``shape = (batch, classes)`` output: one per row, each in ``[0, classes)``.
+
+    Why a check of its own: NumPy would silently wrap a label of -1 to the last class.
+    """
+    if labels.shape != shape[:1]:
+        raise NnlabValueError(f"{where}: expected {shape[0]} integer labels for logits of shape {shape}, "
+                              f"got labels of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
+        bad = labels[(labels < 0) | (labels >= shape[1])]
+        raise NnlabValueError(f"{where}: labels must lie in [0, {shape[1]}), got {bad[:5].tolist()}")
+    return labels
+
+
+def _softmax_cross_entropy_labels(z, labels, inplace):
+    """Core for integer labels: ``value = mean_i(log s_i - (z_i,y_i - m_i))``, ``grad = (p - onehot(y)) / B``.
+
+    ``m_i`` is the row maximum and ``s_i = sum_c exp(z_ic - m_i)``.  The one-hot matrix is
+    never built: ``1 / B`` is subtracted at each row's label, found by its flat index.
+    """
+    B, C = z.shape
+    # a C-ordered result, so that its flat view below addresses the same memory
+    own = inplace and z.flags.c_contiguous
+    p = np.subtract(z, row_max(z), out=z if own else np.empty(z.shape, z.dtype))
+    flat = p.reshape(-1)
+    at_label = _row_starts(B, C) + labels
+    shifted_true = flat[at_label]
+    np.exp(p, out=p)
+    sums = row_sum(p)
+    value = float(np.log(sums).sum(dtype=np.float64) - shifted_true.sum(dtype=np.float64)) / B
+    sums *= B
+    p /= sums
+    flat[at_label] -= 1.0 / B
+    return value, p
+
+
+@functools.lru_cache(maxsize=8)
+def _row_starts(rows: int, cols: int) -> np.ndarray:
+    """Flat index of each row's first element in a C-ordered (rows, cols) array: ``0, cols, 2 cols, ...``."""
+    starts = np.arange(0, rows * cols, cols)
+    starts.flags.writeable = False
+    return starts
+
+
+def _softmax_cross_entropy_rows(z, Y, inplace):
+    """Core for target rows (one-hot or soft): ``value = -mean_i sum_c Y_ic log p_ic``, ``grad = (p - Y) / B``."""
+    B = z.shape[0]
+    logp = np.subtract(z, row_max(z), out=z if inplace else None)
+    logp -= np.log(row_sum(np.exp(logp)))
+    value = float(-(Y * logp).sum(dtype=np.float64) / B)
+    grad = np.exp(logp, out=logp)
+    grad -= Y
+    grad /= B
+    return value, grad
 
 
 class L2Penalty:

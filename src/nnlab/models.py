@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab._checks import require_positive_int
+from nnlab._checks import require_positive_int, scan_result
 from nnlab.errors import NnlabValueError
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
 
@@ -67,6 +67,7 @@ class MLP(Module):
         l1, l2: the two :class:`~nnlab.layers.Linear` layers.
         act: the activation module.
         net: the underlying ``Sequential(l1, act, l2)``.
+        h_pre: the pre-activation ``z1`` cached by the last ``forward`` (the handout's name).
 
     Shape:
         forward: (batch, in_dim) -> ``(yhat, h)`` with yhat (batch, out_dim) and
@@ -80,38 +81,53 @@ class MLP(Module):
         ((5, 1), (5, 32))
     """
 
+    keeps_output = False  # its last module is a Linear
+
     def __init__(self, in_dim, hidden_dim, out_dim, nonlin="relu", dtype=np.float64, init="xavier", rng=None):
         self.act = _activation(nonlin, "MLP")
         self.nonlin = nonlin
         self.l1 = Linear(in_dim, hidden_dim, dtype=dtype, init=init, rng=rng, name="l1")
         self.l2 = Linear(hidden_dim, out_dim, dtype=dtype, init=init, rng=rng, name="l2")
         self.net = Sequential(self.l1, self.act, self.l2)
+        self.h_pre = None
 
     def __repr__(self) -> str:
         return f"MLP({self.l1.in_dim}, {self.l1.out_dim}, {self.l2.out_dim}, nonlin={self.nonlin!r})"
 
-    @property
-    def h_pre(self):
-        """The hidden layer's pre-activation ``z1`` cached by the last forward (handout name)."""
-        return self.act.x
-
     def forward(self, x):
-        """Return ``(yhat, h)``: the output and the hidden activations."""
+        """Return ``(yhat, h)``: the output and the hidden activations.
+
+        Checked like any module (``l1`` checks ``x``; ``yhat`` is scanned for NaN/inf), then
+        the layers' cores run.  The activation does not work in place, so ``h_pre`` (the
+        handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
+        """
         z1 = self.l1.forward(x)
-        h = self.act.forward(z1)
-        return self.l2.forward(h), h
+        h = self.act._forward(z1, inplace=False)
+        yhat = self.l2._forward(h, inplace=False)
+        self.h_pre = z1
+        return scan_result(yhat, None, "MLP"), h
 
     def predict(self, x):
         """Return only ``yhat`` (for code that expects one output)."""
         return self.net.forward(x)
 
     def backward(self, dyhat, h=None):
-        """Back-propagate ``dyhat``; sets every ``dW``/``db`` and returns ``dx``.
+        """Back-propagate ``dyhat``; writes every ``dW``/``db`` and returns ``dx``.
 
         ``h`` is accepted for the handout's signature; the activation module
         already cached what it needs.
         """
         return self.net.backward(dyhat)
 
+    def _check_input(self, x):
+        return self.l1._check_input(x)
+
+    def _forward(self, x, inplace=False):
+        return self.net._forward(x, inplace)
+
+    def _backward(self, dout, inplace=False, need_dx=True):
+        return self.net._backward(dout, inplace, need_dx)
+
     def parameters(self) -> list[Param]:
+        """``[l1.W, l1.b, l2.W, l2.b]`` with their gradients."""
         return self.net.parameters()

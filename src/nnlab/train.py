@@ -3,6 +3,14 @@
 Each step is the handout's loop, in order: forward, loss (+ L2 penalty), backward,
 penalty gradient, optimizer step.  Whatever the model, loss and optimizer, this is
 the only place where training happens.
+
+Checked once, then unchecked: :func:`fit` checks its data up front (dtype, shape,
+NaN/inf, every target against the model's output) and then runs only the modules'
+and the loss's unchecked cores (see :mod:`nnlab.layers`), telling each what it may do
+by argument: the first module never writes to the caller's rows, later modules and
+the loss may work in place on arrays ``fit`` owns, and nobody computes dLoss/dX.
+Nothing is switched on the caller's objects, so a model or loss used inside an
+``evaluate`` callback behaves exactly as outside ``fit``.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, require_finite
+from nnlab._checks import NonFiniteError, as_float_array, scan_result
 from nnlab.errors import NnlabValueError
+from nnlab.losses import Loss
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
 
@@ -85,7 +94,9 @@ def fit(
 
     Args:
         model: a module (``Sequential``, ``Linear``, ``MLP`` ...).
-        loss_fn: callable ``(output, Y) -> (value, dLoss/doutput)``, e.g. ``MSELoss()``.
+        loss_fn: an nnlab loss such as ``MSELoss()`` or ``SoftmaxCrossEntropyLoss()`` (its
+            pure core is called; the object is not changed), or any callable
+            ``(output, Y) -> (value, dLoss/doutput)``.
         optimizer: e.g. ``SGD(model.parameters(), lr=0.05)``.
         X, Y: training inputs and targets (same number of rows).
         epochs: passes over the data.
@@ -102,7 +113,7 @@ def fit(
         progress: show a tqdm bar when writing to a terminal.
         name: used in messages (e.g. ``"stage 1"``).
     """
-    net = getattr(model, "net", model)
+    net = _network(model)
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
     X = as_float_array(X, "X", name, dtype=dtype, finite=True)
@@ -116,17 +127,27 @@ def fit(
         raise NnlabValueError(f"{name}: X has {n} rows but Y has shape {Y.shape}")
     if n == 0:
         raise NnlabValueError(f"{name}: no training rows")
-    loss_fn(net.forward(X[:1]), Y[:1])  # one checked pass: wrong widths or targets fail here, clearly
+    for p in params:  # backward writes into these buffers
+        p.ensure_grad_buffer()
+    Y, loss_core = _checked_targets(net, loss_fn, X, Y)
+    # an nnlab loss hands back a gradient nobody else holds; a loss of the caller's own might keep it
+    grad_is_ours = isinstance(loss_fn, Loss)
+    # The data are checked: from here on only the unchecked cores run.  A non-finite value
+    # appearing later is divergence, which the loss value shows.
+    forward, backward = net._forward, net._backward
+    # The output is fit's own, so the loss may turn it into the gradient in place -- unless the last
+    # module reads that output again in its backward (a Tanh, say).
+    loss_inplace = not net.keeps_output
     history = History()
     best = None
     best_score = math.inf
     waited = 0
     shuffle = batch_size is not None and batch_size < n
     batch = n if batch_size is None else batch_size
+    batch_buffer = np.empty((batch,) + X.shape[1:], X.dtype) if shuffle else None
     bar = _progress(epochs, name, progress)
     step = 0
     last_finite = None
-    restore = _fast_mode(net, loss_fn, params)
     # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -138,14 +159,19 @@ def fit(
                 for start in range(0, n, batch):
                     if perm is None:
                         Xb, Yb = X[start : start + batch], Y[start : start + batch]
-                    else:  # a gather per batch beats one per epoch: no 15 MB of fresh pages each epoch
+                    else:
+                        # A gather per batch, into one reused buffer: no 15 MB of fresh pages per epoch as a
+                        # whole-epoch shuffle would need, and no fresh batch array per step.  mode="clip" skips
+                        # NumPy's bounds-checked copy (a permutation's indices are always in range).
                         idx = perm[start : start + batch]
-                        Xb, Yb = X[idx], Y[idx]
+                        Xb = np.take(X, idx, axis=0, out=batch_buffer[: len(idx)], mode="clip")
+                        Yb = Y[idx]
                     if augment is not None:
                         Xb = augment(Xb, rng)
                     try:
-                        value, grad = loss_fn(net.forward(Xb), Yb)
-                    except NonFiniteError:  # the network's output overflowed: that is divergence
+                        # Xb may be the caller's own rows: the first module must not write to it
+                        value, grad = loss_core(forward(Xb, False), Yb, loss_inplace)
+                    except NonFiniteError:  # a checked loss of the caller's own saw the output overflow
                         value = float("nan")
                     if penalty is not None:
                         value += penalty(params)
@@ -160,7 +186,7 @@ def fit(
                         return history
                     last_finite = value
                     history.step_loss.append(value)
-                    net.backward(grad)
+                    backward(grad, grad_is_ours, False)  # nobody needs dLoss/dX
                     if penalty is not None:
                         penalty.backward(params)
                     optimizer.step()
@@ -194,13 +220,34 @@ def fit(
                 history.diverged = True
                 history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
         finally:
-            restore()
             if bar is not None:
                 bar.close()
             if best is not None:
                 for p, saved in zip(params, best):
                     p.value[...] = saved
     return history
+
+
+def _network(model):
+    """The module whose ``forward`` returns the output alone: an ``MLP``'s ``Sequential``, else the model."""
+    return getattr(model, "net", model)
+
+
+def _checked_targets(model, loss_fn, X, Y):
+    """Check the targets once against the model's output; return them and the loss core to call per step.
+
+    One checked forward of the first row finds a wrong input width; an nnlab loss then
+    checks every target against the output's shape (e.g. every label in ``[0, classes)``).
+    The returned core is the loss's pure ``_loss``, or for any other callable ``(output,
+    Y) -> (value, grad)`` the callable itself.
+    """
+    head = model.forward(X[:1])
+    if isinstance(loss_fn, Loss):
+        # the target check reads only the output's shape and dtype: a broadcast view stands in for all n rows
+        Y = loss_fn._check_target(Y, np.broadcast_to(head, (X.shape[0],) + head.shape[1:]))
+        return Y, loss_fn._loss
+    loss_fn(head, Y[:1])
+    return Y, lambda output, target, inplace: loss_fn(output, target)
 
 
 def flush_denormals(arrays) -> None:
@@ -217,68 +264,35 @@ def flush_denormals(arrays) -> None:
             arr[np.abs(arr) < np.finfo(arr.dtype).tiny] = 0
 
 
-def _fast_mode(net, loss_fn, params):
-    """Switch the model and loss to fit's unchecked, buffer-reusing path; returns a function that undoes it.
-
-    Why: the per-call checks and fresh gradient arrays cost more than the arithmetic
-    for small nets (see docs/benchmarks.md).  The data were checked once by ``fit``;
-    a non-finite value appearing later is divergence, which the loss check catches.
-    Training never uses dLoss/dX, so the first layer skips that product too.
-    """
-    layers = list(getattr(net, "layers", [net]))
-    # Unchecked layers may work in place on their input; the first one's input is the caller's data,
-    # so it stays checked unless it is a Linear (which never writes to its input).
-    unchecked = [m for i, m in enumerate(layers) if i > 0 or hasattr(m, "needs_input_grad")]
-    extra = [] if loss_fn is None else [loss_fn]
-    saved = [(obj, obj.__dict__.get("validate")) for obj in [*unchecked, *extra] if hasattr(obj, "validate")]
-    for obj, _ in saved:
-        obj.validate = False
-    for p in params:  # gradient buffers of the right shape and dtype, written in place by backward
-        if p.grad.shape != p.value.shape or p.grad.dtype != p.value.dtype:
-            p.grad = np.zeros_like(p.value)
-    first = layers[0] if layers and hasattr(layers[0], "needs_input_grad") else None
-    first_needed = first.needs_input_grad if first is not None else None
-    if first is not None:
-        first.needs_input_grad = False
-
-    def restore():
-        for obj, value in saved:
-            if value is None:
-                del obj.validate
-            else:
-                obj.validate = value
-        if first is not None:
-            first.needs_input_grad = first_needed
-
-    return restore
-
-
 def accuracy(model, X, y, batch_size: int = 4096) -> float:
     """Fraction of rows whose arg-max output equals the integer label ``y``."""
     return float(np.mean(predict_classes(model, X, batch_size) == y))
 
 
 def predict(model, X, batch_size: int = 4096) -> np.ndarray:
-    """Forward ``X`` through the model in chunks (bounded memory); returns the outputs.
+    """Forward ``X`` through the model in chunks of ``batch_size`` rows (bounded memory); returns the outputs.
 
-    The first row goes through the checked path (a wrong width or dtype fails clearly);
-    the rest through the unchecked one, as in :func:`fit`; a non-finite output is an error.
+    Checked once, like ``fit``: the input's width and dtype in O(1) before any arithmetic,
+    then the unchecked cores on every chunk, then one NaN/inf scan of the (smaller) output;
+    only if that fails is ``X`` scanned, to say whether it held NaN/inf or the output
+    overflowed.  (A NaN in ``X`` always reaches the output.  An infinite input may be
+    saturated on the way, e.g. ``relu(-inf) = 0``; the output is then the network's exact
+    limit.)
+
+    Shape: (rows, in_dim) -> (rows, out_dim).
     """
-    net = getattr(model, "net", model)
+    model = _network(model)
     X = as_float_array(X, "X", "predict")
     if X.ndim != 2 or X.shape[0] == 0:
-        return net.forward(X)
-    head = net.forward(X[:1])
-    restore = _fast_mode(net, None, net.parameters())
-    try:
-        outs = [head] + [net.forward(X[i : i + batch_size]) for i in range(1, X.shape[0], batch_size)]
-    finally:
-        restore()
-    out = np.concatenate(outs)
-    if not np.isfinite(out).all():
-        require_finite(X, "X", "predict")
-        raise NonFiniteError("predict: the output overflowed to inf/NaN; the inputs are too large in magnitude")
-    return out
+        return model.forward(X)  # the checked face says what is wrong with it, or handles the odd shape
+    X = model._check_input(X)
+    forward = model._forward
+    n = X.shape[0]
+    if n <= batch_size:
+        out = forward(X, False)
+    else:
+        out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
+    return scan_result(out, X, "predict", "X")
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:
