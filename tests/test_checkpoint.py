@@ -82,7 +82,7 @@ def test_tampered_shapes_are_rejected(tmp_path, rng):
     path = nnlab.Linear(3, 2, rng=rng).save(tmp_path / "m.npz")
     with np.load(path) as f:
         arrays = {k: f[k] for k in f.files}
-    arrays["param_0"] = np.zeros((5, 5))
+    arrays["state.W"] = np.zeros((5, 5))
     np.savez(path, **arrays)
     with pytest.raises(CheckpointError, match=r"should have shape \(2, 3\)"):
         nnlab.load(path)
@@ -118,3 +118,157 @@ def test_predict_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     assert main(["predict", "--model", str(path), "--csv", str(tmp_path / "x.csv")]) == 2
     assert "no feature record" in capsys.readouterr().err
+
+
+# ---- hostile and odd files: every check runs before anything is allocated ----------------------------------
+
+def _forge(path, architecture, arrays, dtype="float64", **meta_overrides):
+    """Write a checkpoint by hand, as an attacker (or a buggy tool) could."""
+    import json
+
+    meta = {"format": "nnlab-checkpoint", "format_version": 2, "nnlab_version": "0", "architecture": architecture,
+            "dtype": dtype, "extra": {}, **meta_overrides}
+    np.savez(path, meta=np.array(json.dumps(meta)), **{f"state.{k}": v for k, v in arrays.items()})
+    return path
+
+
+def _linear(n_in, n_out):
+    return {"type": "Linear", "config": {"in_dim": n_in, "out_dim": n_out, "init": "xavier", "name": None}}
+
+
+@pytest.mark.parametrize("width", [20_000, 10**6, 10**12])
+def test_huge_declared_layers_cost_nothing(tmp_path, width):
+    import tracemalloc
+
+    path = _forge(tmp_path / "big.npz", _linear(width, width), {"W": np.zeros((2, 2)), "b": np.zeros(2)})
+    tracemalloc.start()
+    with pytest.raises(CheckpointError, match=rf"W should have shape \({width}, {width}\)"):
+        nnlab.load(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 * 2**20  # megabytes at most, not the gigabytes the declared layer would need
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_deep_nesting_is_refused_without_recursion_error(tmp_path, depth):
+    import json
+
+    # json.dumps itself cannot nest 5,000 deep, so the record is spelled out as text
+    inner = json.dumps(_linear(2, 2))
+    arch = '{"type": "Sequential", "config": {"layers": [' * depth + inner + "]}}" * depth
+    meta = ('{"format": "nnlab-checkpoint", "format_version": 2, "dtype": "float64", "extra": {}, '
+            f'"architecture": {arch}}}')
+    np.savez(tmp_path / "deep.npz", meta=np.array(meta))
+    with pytest.raises(CheckpointError, match="nests more than 64 modules deep"):
+        nnlab.load(tmp_path / "deep.npz")
+
+
+def test_unknown_layer_type_names_the_known_ones(tmp_path):
+    path = _forge(tmp_path / "m.npz", {"type": "os.system", "config": {}}, {})
+    with pytest.raises(CheckpointError, match="unknown layer type 'os.system'.*Linear"):
+        nnlab.load(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dtype": "object"}, "dtype must be one of"),
+    ({"format_version": 1}, "format 1 is not supported"),
+    ({"extra": [1, 2]}, "extra record"),
+])
+def test_bad_metadata_is_refused(tmp_path, change, message):
+    path = _forge(tmp_path / "m.npz", _linear(2, 2), {"W": np.zeros((2, 2)), "b": np.zeros(2)}, **change)
+    with pytest.raises(CheckpointError, match=message):
+        nnlab.load(path)
+
+
+def test_invalid_config_values_are_refused(tmp_path):
+    path = _forge(tmp_path / "m.npz", _linear(-3, 2), {"W": np.zeros((2, 2)), "b": np.zeros(2)})
+    with pytest.raises(CheckpointError, match="in_dim must be a positive integer"):
+        nnlab.load(path)
+
+
+def test_missing_extra_and_integer_arrays_are_refused(tmp_path):
+    arch = _linear(2, 2)
+    with pytest.raises(CheckpointError, match="missing"):
+        nnlab.load(_forge(tmp_path / "a.npz", arch, {"W": np.zeros((2, 2))}))
+    with pytest.raises(CheckpointError, match="unexpected"):
+        nnlab.load(_forge(tmp_path / "b.npz", arch, {"W": np.zeros((2, 2)), "b": np.zeros(2), "x": np.zeros(1)}))
+    with pytest.raises(CheckpointError, match="not a float array"):
+        nnlab.load(_forge(tmp_path / "c.npz", arch, {"W": np.zeros((2, 2), int), "b": np.zeros(2)}))
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        nnlab.load(_forge(tmp_path / "d.npz", arch, {"W": np.full((2, 2), np.nan), "b": np.zeros(2)}))
+
+
+def test_compressed_members_and_object_arrays_are_refused(tmp_path, rng):
+    import json
+
+    meta = {"format": "nnlab-checkpoint", "format_version": 2, "architecture": _linear(2, 2), "dtype": "float64"}
+    np.savez_compressed(tmp_path / "z.npz", meta=np.array(json.dumps(meta)), **{"state.W": np.zeros((2, 2)),
+                                                                               "state.b": np.zeros(2)})
+    with pytest.raises(CheckpointError, match="unexpected member"):
+        nnlab.load(tmp_path / "z.npz")
+    np.savez(tmp_path / "o.npz", meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError):  # never unpickled
+        nnlab.load(tmp_path / "o.npz")
+
+
+def test_a_fifo_or_a_directory_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.npz")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        nnlab.load(tmp_path / "pipe.npz")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        nnlab.load(tmp_path)
+
+
+def test_training_mode_round_trips(tmp_path, rng):
+    net = nnlab.make_mlp([3, 4, 2], rng=rng)
+    net.eval()
+    net.layers[1].train()  # modes may differ between modules; each is restored
+    loaded = nnlab.load(net.save(tmp_path / "m.npz"))
+    assert [m.training for m in loaded] == [False, True, False] and loaded.training is False
+
+
+def test_a_registered_custom_layer_round_trips(tmp_path, rng):
+    from nnlab.layers import MODULE_TYPES, Module, Param, register_module
+
+    @register_module
+    class Scale(Module):
+        def __init__(self, width):
+            self.width = width
+            self.s = np.ones(width)
+            self.ds = np.zeros(width)
+
+        def parameters(self):
+            return [Param(self, "s", "ds", decay=False)]
+
+        def config(self):
+            return {"width": self.width}
+
+        @classmethod
+        def state_spec(cls, config):
+            return {"s": (config["width"],)}
+
+        def _forward(self, x, inplace=False):
+            return x * self.s
+
+    try:
+        net = nnlab.Sequential(nnlab.Linear(3, 2, rng=rng), Scale(2))
+        net.layers[1].s[:] = [2.0, -3.0]
+        loaded = nnlab.load(net.save(tmp_path / "m.npz"))
+        x = rng.normal(size=(4, 3))
+        np.testing.assert_array_equal(loaded.forward(x), net.forward(x))
+    finally:
+        MODULE_TYPES.pop("Scale", None)
+
+
+def test_an_unregistered_layer_cannot_be_saved(tmp_path):
+    from nnlab.errors import NnlabTypeError
+    from nnlab.layers import Module
+
+    class Unknown(Module):
+        def _forward(self, x, inplace=False):
+            return x
+
+    with pytest.raises(NnlabTypeError, match="register its class"):
+        nnlab.Sequential(nnlab.Linear(2, 2), Unknown()).save(tmp_path / "m.npz")

@@ -185,3 +185,30 @@ def test_every_module_passes_gradcheck_for_random_shapes(d_in, d_hidden, d_out, 
 def test_deep_sequential_gradcheck(depth, rng):
     sizes = [3] + [5] * depth + [2]
     assert nnlab.gradcheck(nnlab.make_mlp(sizes, nonlin="tanh", rng=rng), rng.normal(size=(4, 3))).passed
+
+
+def test_train_and_eval_reach_every_part(rng):
+    model = nnlab.MLP(3, 4, 2, rng=rng)
+    net = nnlab.Sequential(nnlab.Linear(2, 3, rng=rng), nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 3, rng=rng)))
+    for m in (model, net):
+        assert m.eval() is m
+        parts = [m, *[c for _, c in m.named_children()]]
+        parts += [g for _, c in m.named_children() for _, g in c.named_children()]
+        assert not any(p.training for p in parts)
+        m.train()
+        assert all(p.training for p in parts)
+
+
+def test_state_dict_names_and_live_arrays(rng):
+    net = nnlab.make_mlp([3, 4, 2], rng=rng)
+    state = net.state_dict()
+    assert list(state) == ["0.W", "0.b", "2.W", "2.b"]
+    assert state["0.W"] is net.layers[0].W
+    model = nnlab.MLP(3, 4, 2, rng=rng)
+    assert list(model.state_dict()) == ["l1.W", "l1.b", "l2.W", "l2.b"]
+    twin = nnlab.MLP(3, 4, 2, rng=np.random.default_rng(99))
+    twin.load_state_dict({k: v.copy() for k, v in model.state_dict().items()})
+    x = rng.normal(size=(5, 3))
+    np.testing.assert_array_equal(twin.forward(x)[0], model.forward(x)[0])
+    with pytest.raises(nnlab.NnlabValueError, match="should have shape"):
+        twin.load_state_dict({**model.state_dict(), "l1.W": np.zeros((2, 2))})

@@ -1,140 +1,242 @@
 """Checkpoints: save a model to one ``.npz`` file and load it back, exactly.
 
-A checkpoint holds every parameter array (in ``model.parameters()`` order) and a
-small JSON record: the format, the nnlab version, the dtype, the architecture
-(enough to rebuild the model) and any ``extra`` the caller adds (Stage 7 stores
-its preprocessing there).
+A checkpoint is an uncompressed ``.npz`` (a zip of ``.npy`` arrays) holding
 
-Writing is atomic: the file is written under a temporary name in the same folder,
-flushed to disk, then renamed, so a crash never leaves half a file under the real
-name.  Loading checks everything and raises :class:`CheckpointError` (a
-``ValueError``) for a missing, truncated, corrupted or mismatched file.
+* ``meta``: a JSON record -- the format and its version, the nnlab version, the dtype, the
+  architecture (:func:`nnlab.layers.describe`: every module's registered type, constructor
+  arguments and training mode) and any ``extra`` the caller adds (Stages 5 and 7 store the
+  preprocessing there, as plain numbers);
+* ``state.<name>``: every parameter and buffer, named as :meth:`Module.state_dict` names them
+  (``state.0.W``, ``state.l1.b``, ...).
+
+Writing is atomic: the file is written under a temporary name in the same folder, flushed to
+disk, then renamed, so a crash never leaves half a file under the real name.
+
+Loading treats the file as untrusted.  Before anything is allocated it checks the zip's
+layout (stored ``.npy`` members only, sizes that fit the file), the metadata (bounded size and
+nesting, known module types), and that every array the architecture declares is present with
+the declared shape and a float dtype, as read from the ``.npy`` headers alone.  Only then is
+the model built and filled.  A hostile file therefore costs milliseconds and megabytes and
+ends in one :class:`CheckpointError`.  Nothing is ever unpickled (``allow_pickle=False``).
 """
 
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from nnlab._io import atomic_savez
-from nnlab.errors import NnlabTypeError, NnlabValueError
-from nnlab.layers import Linear, Module, ReLU, Sequential, Tanh
+from nnlab.errors import NnlabError, NnlabValueError
+from nnlab.layers import MODULE_TYPES, Module, build, describe, state_spec
 
 FORMAT = "nnlab-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Largest metadata record read (bytes); a real one is a few kilobytes.
+MAX_META_BYTES = 1 << 20
+#: Deepest nesting of the metadata (containers inside containers); real models use a handful.
+MAX_DEPTH = 64
+#: Most modules in one architecture.
+MAX_MODULES = 100_000
+FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 class CheckpointError(NnlabValueError):
-    """A checkpoint is missing, damaged, or does not fit the model."""
-
-
-def architecture(model) -> dict:
-    """A JSON-ready description of ``model`` from which :func:`build` makes an identical, untrained copy."""
-    from nnlab.models import MLP
-
-    if isinstance(model, MLP):
-        return {"type": "MLP", "in_dim": model.l1.in_dim, "hidden_dim": model.l1.out_dim,
-                "out_dim": model.l2.out_dim, "nonlin": model.nonlin}
-    if isinstance(model, Linear):
-        return {"type": "Linear", "in_dim": model.in_dim, "out_dim": model.out_dim, "name": model.name}
-    if isinstance(model, (ReLU, Tanh)):
-        return {"type": type(model).__name__}
-    if isinstance(model, Sequential):
-        return {"type": "Sequential", "layers": [architecture(m) for m in model]}
-    raise NnlabTypeError(f"cannot save a {type(model).__name__}: only Linear, ReLU, Tanh, Sequential and MLP are known")
-
-
-def build(arch: dict, dtype=np.float64) -> Module:
-    """Rebuild an (untrained) model from :func:`architecture`'s description."""
-    from nnlab.models import MLP
-
-    try:
-        kind = arch["type"]
-        if kind == "MLP":
-            return MLP(arch["in_dim"], arch["hidden_dim"], arch["out_dim"], nonlin=arch["nonlin"], dtype=dtype,
-                       rng=np.random.default_rng(0))
-        if kind == "Linear":
-            return Linear(arch["in_dim"], arch["out_dim"], dtype=dtype, rng=np.random.default_rng(0),
-                          name=arch.get("name"))
-        if kind == "ReLU":
-            return ReLU()
-        if kind == "Tanh":
-            return Tanh()
-        if kind == "Sequential":
-            return Sequential([build(a, dtype) for a in arch["layers"]])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint architecture is invalid ({exc})") from None
-    raise CheckpointError(f"checkpoint architecture has an unknown layer type {kind!r}")
+    """A checkpoint is missing, damaged, hostile, or does not fit the model."""
 
 
 def save(model, path, extra=None) -> Path:
     """Write ``model`` (and a JSON-ready ``extra`` dict) to ``path`` atomically; returns the path.
 
-    The ``.npz`` suffix is added when missing.
+    The ``.npz`` suffix is added when missing.  Every module in ``model`` must be of a
+    registered type (:func:`nnlab.layers.register_module`).
     """
     from nnlab import __version__
 
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    params = model.parameters()
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nnlab_version": __version__,
-            "architecture": architecture(model), "dtype": str(model.dtype), "n_params": len(params),
-            "extra": extra or {}}
-    arrays = {f"param_{i}": p.value for i, p in enumerate(params)}
+            "architecture": describe(model), "dtype": str(model.dtype), "extra": extra or {}}
+    arrays = {f"state.{name}": np.asarray(value) for name, value in model.state_dict().items()}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     return atomic_savez(path, arrays)
 
 
-def _read(path: Path):
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+def _open(path: Path) -> zipfile.ZipFile:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if "meta" not in f.files:
-                raise CheckpointError(f"{path} is not an nnlab checkpoint (no metadata record)")
-            meta = json.loads(str(f["meta"]))
-            arrays = {k: f[k] for k in f.files if k != "meta"}
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        info = path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO (reading it would block), a device
+        raise CheckpointError(f"{path} is not a regular file, so it cannot be a checkpoint")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable nnlab checkpoint (truncated or corrupted: {exc})") from None
+
+
+def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The ``.npy`` members by array name, after checking they are stored plainly and fit in the file."""
+    size = path.stat().st_size
+    members = {}
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(f"{path} is not an nnlab checkpoint (unexpected member {info.filename!r})")
+        if info.file_size > size:
+            raise CheckpointError(f"{path}: member {info.filename!r} claims {info.file_size} bytes, more than "
+                                  f"the whole file ({size} bytes)")
+        members[info.filename[: -len(".npy")]] = info
+    if "meta" not in members:
+        raise CheckpointError(f"{path} is not an nnlab checkpoint (no metadata record)")
+    return members
+
+
+def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """``(shape, dtype, header_bytes)`` of one ``.npy`` member, read without reading its data."""
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read[version](fh, max_header_size=10_000)
+        return shape, dtype, fh.tell()
+
+
+def _depth(obj, limit: int) -> int:
+    """Nesting depth of a JSON value, without recursion (a hostile record may nest thousands deep)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_architecture(arch, path: Path) -> None:
+    """Every node is ``{"type": <registered>, "config": {...}}``; bounded depth and size."""
+    # Each module adds three levels (record, config, list of parts): bound the raw nesting first.
+    if _depth(arch, 3 * MAX_DEPTH) > 3 * MAX_DEPTH:
+        raise CheckpointError(f"{path}: the architecture nests more than {MAX_DEPTH} modules deep")
+    stack, count = [arch], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_MODULES:
+            raise CheckpointError(f"{path}: the architecture holds more than {MAX_MODULES} modules")
+        if not isinstance(node, dict) or not isinstance(node.get("config"), dict):
+            raise CheckpointError(f"{path}: checkpoint architecture is invalid (a module record without a config)")
+        if node.get("type") not in MODULE_TYPES:
+            raise CheckpointError(f"{path}: checkpoint architecture has an unknown layer type {node.get('type')!r} "
+                                  f"(known: {', '.join(sorted(MODULE_TYPES))})")
+        for value in node["config"].values():
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, dict) and "type" in v)
+
+
+def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict:
+    if info.file_size > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: the metadata record is {info.file_size} bytes (at most {MAX_META_BYTES})")
+    with zf.open(info) as fh:
+        record = np.load(fh, allow_pickle=False)
+    if record.dtype.kind != "U" or record.shape != ():
+        raise CheckpointError(f"{path} is not an nnlab checkpoint (the metadata record is not text)")
+    try:
+        meta = json.loads(str(record))
+    except RecursionError:  # JSON nested thousands deep: refused before any module is built
+        raise CheckpointError(f"{path}: the metadata nests more than {MAX_DEPTH} modules deep") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an nnlab checkpoint")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')} is not supported")
+        raise CheckpointError(f"{path}: checkpoint format {meta.get('format_version')!r} is not supported (this "
+                              f"nnlab reads format {FORMAT_VERSION}; save the model again with this version)")
+    if meta.get("dtype") not in FLOAT_DTYPES:
+        raise CheckpointError(f"{path}: checkpoint dtype must be one of {', '.join(FLOAT_DTYPES)}, "
+                              f"got {meta.get('dtype')!r}")
+    if not isinstance(meta.get("extra", {}), dict):
+        raise CheckpointError(f"{path}: the checkpoint's extra record must be a JSON object")
+    _check_architecture(meta.get("architecture"), path)
+    return meta
+
+
+def _declared(meta: dict, path: Path) -> dict[str, tuple]:
+    """The arrays the architecture declares, from its records alone (nothing is built)."""
+    try:
+        spec = state_spec(meta["architecture"])
+    except (NnlabError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: checkpoint architecture is invalid ({exc})") from None
+    return {f"state.{name}": tuple(shape) for name, shape in spec.items()}
+
+
+def _check_arrays(zf, members: dict, declared: dict, path: Path) -> None:
+    """Every declared array present with its declared shape, a float dtype and exactly its bytes."""
+    stored = {name for name in members if name != "meta"}
+    if stored != set(declared):
+        missing, unexpected = sorted(set(declared) - stored), sorted(stored - set(declared))
+        raise CheckpointError(f"{path}: holds {len(stored)} arrays, the architecture declares {len(declared)}"
+                              + (f"; missing {missing[:5]}" if missing else "")
+                              + (f"; unexpected {unexpected[:5]}" if unexpected else ""))
+    for name, shape in declared.items():
+        shape_found, dtype, header = _header(zf, members[name])
+        label = name[len("state."):]
+        if shape_found != shape:
+            raise CheckpointError(f"{path}: {label} should have shape {shape}, found {shape_found}")
+        if dtype.kind != "f":
+            raise CheckpointError(f"{path}: {label} is not a float array (dtype {dtype})")
+        if members[name].file_size != header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            raise CheckpointError(f"{path}: {label} does not hold exactly the bytes its shape needs")
+
+
+def _read(path: Path):
+    """``(meta, arrays)`` of a checkpoint that passed every check; the arrays are not yet in a model."""
+    path = Path(path)
+    with _open(path) as zf:
+        try:
+            members = _members(zf, path)
+            meta = _read_meta(zf, members["meta"], path)
+            declared = _declared(meta, path)
+            _check_arrays(zf, members, declared, path)
+            arrays = {}
+            for name in declared:
+                with zf.open(members[name]) as fh:
+                    arrays[name[len("state."):]] = np.load(fh, allow_pickle=False)
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RecursionError) as exc:
+            raise CheckpointError(f"{path} is not a readable nnlab checkpoint (truncated or corrupted: {exc})") \
+                from None
+    for name, value in arrays.items():
+        if not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
     return meta, arrays
 
 
-def _fill(model, meta, arrays, path) -> None:
-    params = model.parameters()
-    if meta.get("n_params") != len(params) or len(arrays) != len(params):
-        raise CheckpointError(f"{path}: holds {len(arrays)} parameter arrays, the model has {len(params)}")
-    for i, p in enumerate(params):
-        arr = arrays.get(f"param_{i}")
-        if arr is None or arr.shape != p.value.shape:
-            got = None if arr is None else arr.shape
-            raise CheckpointError(f"{path}: parameter {i} ({p.name}) should have shape {p.value.shape}, found {got}")
-        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)):
-            raise CheckpointError(f"{path}: parameter {i} ({p.name}) is not a finite float array")
-    for i, p in enumerate(params):
-        p.value = arrays[f"param_{i}"].astype(model.dtype, copy=True)
-        p.grad = np.zeros_like(p.value)
+def _build(meta: dict, path: Path) -> Module:
+    try:
+        return build(meta["architecture"], np.dtype(meta["dtype"]))
+    except (NnlabError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: checkpoint architecture is invalid ({exc})") from None
 
 
 def load_checkpoint(path):
-    """Load a checkpoint; returns ``(model, extra)``."""
+    """Load a checkpoint; returns ``(model, extra)``.
+
+    Raises:
+        CheckpointError: for a missing, truncated, corrupted, hostile or unsupported file.
+    """
     path = Path(path)
     meta, arrays = _read(path)
-    try:
-        dtype = np.dtype(meta["dtype"])
-    except (KeyError, TypeError):
-        raise CheckpointError(f"{path}: checkpoint dtype is missing or invalid") from None
-    model = build(meta.get("architecture", {}), dtype)
-    _fill(model, meta, arrays, path)
+    model = _build(meta, path)
+    model.load_state_dict(arrays)
     return model, meta.get("extra", {})
 
 
@@ -150,8 +252,17 @@ def load_into(model, path) -> dict:
     """
     path = Path(path)
     meta, arrays = _read(path)
-    if meta.get("architecture") != architecture(model):
-        raise CheckpointError(f"{path}: architecture {meta.get('architecture')} does not match the model's "
-                              f"{architecture(model)}")
-    _fill(model, meta, arrays, path)
+    theirs, ours = meta.get("architecture"), describe(model)
+    if _without_mode(theirs) != _without_mode(ours):
+        raise CheckpointError(f"{path}: architecture {theirs} does not match the model's {ours}")
+    model.load_state_dict(arrays)
     return meta.get("extra", {})
+
+
+def _without_mode(arch):
+    """An architecture record with the training flags dropped (a mode is not a shape)."""
+    if isinstance(arch, dict):
+        return {k: _without_mode(v) for k, v in arch.items() if k != "training"}
+    if isinstance(arch, list):
+        return [_without_mode(v) for v in arch]
+    return arch

@@ -45,6 +45,21 @@ and ``backward``, still works everywhere: its core falls back to those public me
 change the arithmetic of an existing layer, override its ``_forward``/``_backward``: the
 containers, ``fit`` and ``predict`` call those, not the public methods.
 
+To be saved in a checkpoint and rebuilt by :func:`nnlab.load`, a layer also
+
+6. is registered: decorate the class with :func:`register_module` (checkpoints name it by
+   its class name; no list of ``isinstance`` checks to edit);
+7. describes itself: ``config()`` returns its constructor arguments as JSON-ready values,
+   ``from_config(config, dtype)`` rebuilds an untrained copy, and ``state_spec(config)``
+   gives the name and shape of every array the rebuilt layer holds, computed from
+   ``config`` alone (a checkpoint loader checks a file's arrays against it before it
+   allocates anything).  Non-trainable arrays (running statistics) go in ``buffers()``;
+   containers list their parts in ``named_children()``.
+
+Every module has a ``training`` flag (``True`` on creation), set for a module and all its
+parts by :meth:`Module.train` and :meth:`Module.eval`; layers that behave differently while
+training (dropout, batch normalisation) read it.
+
 An optimizer updates any model through ``parameters()`` alone, and
 :func:`nnlab.gradcheck.gradcheck` checks any model the same way.
 """
@@ -64,6 +79,50 @@ from nnlab._checks import (
 )
 from nnlab.errors import NnlabRuntimeError, NnlabTypeError, NnlabValueError
 from nnlab.functional import relu_backward_core, relu_core, tanh_backward_core
+
+#: Module classes a checkpoint can rebuild, by class name (filled by :func:`register_module`).
+MODULE_TYPES: dict[str, type] = {}
+
+
+def register_module(cls):
+    """Class decorator: let checkpoints save ``cls`` under its class name and rebuild it.
+
+    The class implements ``config``, ``from_config`` and ``state_spec`` (see the module
+    docstring) unless the defaults fit (no constructor arguments, no arrays).
+
+    Raises:
+        NnlabValueError: if another class is already registered under the same name.
+    """
+    name = cls.__name__
+    if MODULE_TYPES.setdefault(name, cls) is not cls:
+        raise NnlabValueError(f"register_module: a different class is already registered as {name!r}")
+    return cls
+
+
+def describe(module) -> dict:
+    """A JSON-ready description of ``module`` (type, constructor arguments, mode) that :func:`build` rebuilds."""
+    name = type(module).__name__
+    if MODULE_TYPES.get(name) is not type(module):
+        raise NnlabTypeError(f"cannot describe a {name}: register its class with nnlab.layers.register_module "
+                             f"(registered: {', '.join(sorted(MODULE_TYPES))})")
+    return {"type": name, "config": module.config(), "training": bool(module.training)}
+
+
+def build(description: dict, dtype=np.float64) -> Module:
+    """An untrained module from :func:`describe`'s record, in the recorded training mode."""
+    cls = MODULE_TYPES[description["type"]]
+    module = cls.from_config(description["config"], np.dtype(dtype))
+    module.training = bool(description.get("training", True))
+    return module
+
+
+def state_spec(description: dict) -> dict[str, tuple]:
+    """Name -> shape of every array the module :func:`build` makes from ``description`` holds."""
+    return MODULE_TYPES[description["type"]].state_spec(description["config"])
+
+
+def _prefixed(prefix: str, items: dict) -> dict:
+    return {f"{prefix}.{k}": v for k, v in items.items()}
 
 
 class Param:
@@ -132,6 +191,72 @@ class Module:
     #: must not let the next module overwrite it.  True is the safe default.
     keeps_output = True
 
+    #: Training mode (``True``) or evaluation mode; set with :meth:`train` / :meth:`eval`.
+    training = True
+
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and every part of it in training mode (or evaluation mode); returns ``self``."""
+        self.training = bool(mode)
+        for _, child in self.named_children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Put this module and every part of it in evaluation mode; returns ``self``."""
+        return self.train(False)
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """The modules this one is made of, with the names their arrays are saved under (none for a layer)."""
+        return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Arrays the module keeps that are not trained (e.g. running statistics); none by default."""
+        return {}
+
+    def config(self) -> dict:
+        """The constructor arguments, JSON-ready, from which :meth:`from_config` rebuilds this module."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype=np.float64) -> Module:
+        """An untrained module of this class made from :meth:`config`'s record."""
+        return cls(**config)
+
+    @classmethod
+    def state_spec(cls, config: dict) -> dict[str, tuple]:
+        """Name -> shape of every parameter and buffer a module built from ``config`` holds.
+
+        Computed from ``config`` alone, without building the module; it must check the
+        values it uses (a checkpoint loader calls it on untrusted records).
+        """
+        return {}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every parameter and buffer by name (parts' arrays as ``"<part>.<name>"``), live arrays, not copies."""
+        children = self.named_children()
+        if children:
+            return {k: v for name, child in children for k, v in _prefixed(name, child.state_dict()).items()}
+        return {**{p.name: p.value for p in self.parameters()}, **self.buffers()}
+
+    def load_state_dict(self, arrays: dict) -> None:
+        """Copy ``arrays`` (names and shapes as :meth:`state_dict` gives them) into this module.
+
+        Values are cast to each array's current dtype and layout; gradient buffers are reset.
+
+        Raises:
+            NnlabValueError: for a missing, extra or differently shaped array.
+        """
+        mine = self.state_dict()
+        if set(mine) != set(arrays):
+            raise NnlabValueError(f"load_state_dict: expected arrays {sorted(mine)}, got {sorted(arrays)}")
+        for name, current in mine.items():
+            new = np.asarray(arrays[name])
+            if new.shape != current.shape:
+                raise NnlabValueError(f"load_state_dict: {name} should have shape {current.shape}, got {new.shape}")
+            current[...] = new  # in place: keeps dtype, memory layout and every reference to the array
+        for p in self.parameters():
+            p.grad = np.zeros_like(p.value)
+
     def forward(self, x):
         """Checked forward: check ``x``, run the core, scan the result for NaN/inf."""
         x = self._check_input(x)
@@ -199,6 +324,7 @@ def _glorot_limit(in_dim: int, out_dim: int) -> float:
     return math.sqrt(6.0 / (in_dim + out_dim))
 
 
+@register_module
 class Linear(Module):
     """Fully connected layer: ``out = x @ W.T + b`` (the handout's Stage 2 layer).
 
@@ -267,6 +393,22 @@ class Linear(Module):
     def parameters(self) -> list[Param]:
         """``[W, b]`` with their gradients; only ``W`` is decayed by L2."""
         return [Param(self, "W", "dW", decay=True), Param(self, "b", "db", decay=False)]
+
+    def config(self) -> dict:
+        """``in_dim``, ``out_dim``, ``init`` and ``name`` (the dtype is the checkpoint's)."""
+        return {"in_dim": self.in_dim, "out_dim": self.out_dim, "init": self.init, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype=np.float64) -> Linear:
+        """A Linear of ``config``'s widths; its (irrelevant) initial weights come from a fixed seed."""
+        return cls(**config, dtype=dtype, rng=np.random.default_rng(0))
+
+    @classmethod
+    def state_spec(cls, config: dict) -> dict[str, tuple]:
+        """``W`` (out_dim, in_dim) and ``b`` (out_dim,)."""
+        n_in = require_positive_int(config["in_dim"], "in_dim", "Linear")
+        n_out = require_positive_int(config["out_dim"], "out_dim", "Linear")
+        return {"W": (n_out, n_in), "b": (n_out,)}
 
     def _label(self) -> str:
         tag = f" '{self.name}'" if self.name else ""
@@ -368,6 +510,7 @@ class _Activation(Module):
         return dout
 
 
+@register_module
 class ReLU(_Activation):
     """ReLU as a module: ``max(0, x)``; backward passes ``dout`` where ``x > 0``.
 
@@ -392,6 +535,7 @@ class ReLU(_Activation):
         return relu_backward_core(self.out, dout, out=dout if inplace else None)
 
 
+@register_module
 class Tanh(_Activation):
     """tanh as a module; backward is ``dout * (1 - tanh(x)**2)`` from the cached output."""
 
@@ -411,6 +555,7 @@ class Tanh(_Activation):
         return tanh_backward_core(self.out, dout, out=dout if inplace else None)
 
 
+@register_module
 class Sequential(Module):
     """A chain of modules: forward runs them in order, backward in reverse.
 
@@ -496,3 +641,27 @@ class Sequential(Module):
     def parameters(self) -> list[Param]:
         """Every layer's parameters, first layer first."""
         return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """The layers, named by position (``"0"``, ``"1"``, ...)."""
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def config(self) -> dict:
+        """``{"layers": [describe(layer), ...]}``."""
+        return {"layers": [describe(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype=np.float64) -> Sequential:
+        """Rebuild every layer from its record."""
+        return cls([build(layer, dtype) for layer in config["layers"]])
+
+    @classmethod
+    def state_spec(cls, config: dict) -> dict[str, tuple]:
+        """The layers' arrays, prefixed by position."""
+        layers = config["layers"]
+        if not isinstance(layers, list):
+            raise NnlabTypeError(f"Sequential: config 'layers' must be a list, got {type(layers).__name__}")
+        spec = {}
+        for i, layer in enumerate(layers):
+            spec.update(_prefixed(str(i), state_spec(layer)))
+        return spec

@@ -12,7 +12,7 @@ import numpy as np
 
 from nnlab._checks import require_positive_int, scan_result
 from nnlab.errors import NnlabValueError
-from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
+from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh, register_module
 
 #: The activations a model can use, by name.
 NONLINEARITIES = {"relu": ReLU, "tanh": Tanh}
@@ -51,6 +51,7 @@ def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None) -> Seq
     return Sequential(layers)
 
 
+@register_module
 class MLP(Module):
     """One-hidden-layer perceptron, ``Linear -> ReLU|Tanh -> Linear`` (the handout's Stage 3).
 
@@ -131,3 +132,25 @@ class MLP(Module):
     def parameters(self) -> list[Param]:
         """``[l1.W, l1.b, l2.W, l2.b]`` with their gradients."""
         return self.net.parameters()
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """``l1``, ``act`` and ``l2`` (their arrays are saved as ``l1.W``, ``l1.b``, ...)."""
+        return [("l1", self.l1), ("act", self.act), ("l2", self.l2)]
+
+    def config(self) -> dict:
+        """The widths, the activation and the initialisation (the dtype is the checkpoint's)."""
+        return {"in_dim": self.l1.in_dim, "hidden_dim": self.l1.out_dim, "out_dim": self.l2.out_dim,
+                "nonlin": self.nonlin, "init": self.l1.init}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype=np.float64) -> MLP:
+        """An MLP of ``config``'s shape; its (irrelevant) initial weights come from a fixed seed."""
+        return cls(**config, dtype=dtype, rng=np.random.default_rng(0))
+
+    @classmethod
+    def state_spec(cls, config: dict) -> dict[str, tuple]:
+        """``l1.W``, ``l1.b``, ``l2.W``, ``l2.b`` from the widths."""
+        _activation(config["nonlin"], "MLP")
+        first = Linear.state_spec({"in_dim": config["in_dim"], "out_dim": config["hidden_dim"]})
+        second = Linear.state_spec({"in_dim": config["hidden_dim"], "out_dim": config["out_dim"]})
+        return {**{f"l1.{k}": v for k, v in first.items()}, **{f"l2.{k}": v for k, v in second.items()}}
