@@ -29,10 +29,10 @@ test: $(STAMP)
 	NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests notebooks --nbmake
 	$(VENV)/bin/nnlab report --check
 
-## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk).
-docs: docs/design.pdf
-
-docs/design.pdf: docs/design.tex
+## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk);
+## its module table and CLI synopsis (docs/generated/) are generated from the code first.
+docs: $(STAMP)
+	$(PY) -m nnlab.report.docgen docs/generated
 	cd docs && latexmk -pdf -interaction=nonstopmode -halt-on-error design.tex >/dev/null && latexmk -c design.tex >/dev/null
 
 ## The speed comparison (not part of the tests: timings are noisy); rewrites docs/benchmarks.md.

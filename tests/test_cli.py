@@ -106,3 +106,48 @@ def test_diverged_run_is_marked(tmp_path, capsys):
     metrics = (tmp_path / "stage1" / "metrics.json").read_text()
     assert '"diverged": true' in metrics and "training diverged at epoch" in metrics
     assert (tmp_path / "stage1" / "stage1_loss.png").exists()
+
+
+def test_metrics_are_byte_identical_with_one_and_two_workers(quick_runs, tmp_path):
+    """The stages that share out their own work, and the stages side by side, give the same bytes as one process."""
+    from nnlab.stages import STAGES
+    from nnlab.stages.runner import run_stages
+
+    _, sequential = quick_runs
+    ids = ("1", "2", "3", "5", "accuracy")  # each fans out, or runs side by side with the others
+    run_stages({sid: STAGES[sid].Config().quick() for sid in ids}, tmp_path, jobs=2)
+    for sid in ids:
+        a = (sequential / f"stage{sid}" / "metrics.json").read_bytes()
+        b = (tmp_path / f"stage{sid}" / "metrics.json").read_bytes()
+        assert a == b, f"stage {sid}: metrics.json differs between 1 and 2 workers"
+
+
+def test_a_failing_stage_leaves_no_partial_folder_and_keeps_the_old_result(tmp_path, monkeypatch):
+    from nnlab.stages import stage2
+    from nnlab.stages.runner import run_stage
+
+    run_stage("2", stage2.Config().quick(), tmp_path)
+    before = (tmp_path / "stage2" / "metrics.json").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(stage2, "run", boom)
+    with pytest.raises(RuntimeError, match="planted"):
+        run_stage("2", stage2.Config().quick(), tmp_path)
+    assert not (tmp_path / ".stage2.partial").exists()
+    assert (tmp_path / "stage2" / "metrics.json").read_bytes() == before
+
+
+def test_the_runner_stamps_a_diverged_stage_for_the_report_too(tmp_path, monkeypatch):
+    import dataclasses
+
+    from nnlab import plots
+    from nnlab.stages import stage1
+    from nnlab.stages.runner import run_stage
+
+    stamped = []
+    monkeypatch.setattr(plots, "stamp", lambda path, text: stamped.append((path.name, text)))
+    run = run_stage("1", dataclasses.replace(stage1.Config().quick(), lr=5.0), tmp_path)
+    assert run.result.diverged
+    assert sorted(stamped) == sorted((name, "DIVERGED") for name in run.result.figures.values())
