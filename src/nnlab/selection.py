@@ -55,43 +55,39 @@ def summarise(values) -> dict:
             "max": float(v.max()), "values": v}
 
 
-def nested_evaluation(candidates, X, y, seeds, fit_and_score, jobs: int = 1, extra_calls=()) -> dict:
-    """Run the nested protocol for every seed; return per-split choices and test scores and their summary.
+def split_task(candidates, X, y, seed: int, fit_and_score) -> dict:
+    """One seed of the protocol: choose inside the outer training rows, then test the winner once.
+
+    Returns the seed, the row counts, every candidate's validation scores, the chosen index,
+    the candidates it tied with on validation accuracy, and its test scores.
+    """
+    train, test = outer_split(y, seed)
+    fit, val = inner_split(y, train, seed)
+    scores = [fit_and_score(cand, X, y, fit, val, seed) for cand in candidates]
+    chosen = choose(scores)
+    tied = [i for i, sc in enumerate(scores) if i != chosen and sc["accuracy"] == scores[chosen]["accuracy"]]
+    final = fit_and_score(candidates[chosen], X, y, train, test, seed)
+    return {"seed": seed, "train_rows": len(train), "test_rows": len(test), "fit_rows": len(fit),
+            "validation_rows": len(val), "selection": scores, "chosen": chosen, "tied_with": tied,
+            "test_scores": final}
+
+
+def nested_evaluation(candidates, X, y, seeds, fit_and_score, jobs: int = 1) -> dict:
+    """Run the nested protocol for every seed (one :func:`split_task` each, over ``jobs`` processes).
 
     Args:
         candidates: the recipes to choose from (anything ``fit_and_score`` accepts).
         X, y: all rows.
         seeds: one outer split per seed.
         fit_and_score: see the module docstring.
-        jobs: worker processes for the trainings.
-        extra_calls: ``(fn, args)`` pairs of independent work to share the first round of
-            processes with (e.g. baselines); their results come back as ``extra``.
+        jobs: worker processes.
     Returns:
-        ``{"splits": [...], "test_accuracy": summary, "extra": [...]}``; each split holds its
-        seed, row counts, every candidate's validation scores, the chosen index, whether it
-        won a tie, and its test scores.
+        ``{"splits": [split_task results], "test_accuracy": summary of the test accuracies}``.
     """
-    extra_calls = list(extra_calls)
-    splits = []
-    for seed in seeds:
-        train, test = outer_split(y, seed)
-        fit, val = inner_split(y, train, seed)
-        splits.append({"seed": seed, "rows": (train, test, fit, val)})
-    select_calls = [(fit_and_score, (cand, X, y, s["rows"][2], s["rows"][3], s["seed"]))
-                    for s in splits for cand in candidates]
-    first = run_calls(extra_calls + select_calls, jobs)
-    extra, scores = first[: len(extra_calls)], first[len(extra_calls):]
-    for k, s in enumerate(splits):
-        s["selection"] = scores[k * len(candidates): (k + 1) * len(candidates)]
-        s["chosen"] = choose(s["selection"])
-        best = s["selection"][s["chosen"]]
-        s["tied_with"] = [i for i, sc in enumerate(s["selection"])
-                          if i != s["chosen"] and sc["accuracy"] == best["accuracy"]]
-    finals = run_calls([(fit_and_score, (candidates[s["chosen"]], X, y, s["rows"][0], s["rows"][1], s["seed"]))
-                        for s in splits], jobs)
-    for s, final in zip(splits, finals):
-        train, test, fit, val = s.pop("rows")
-        s.update(test_scores=final, train_rows=len(train), test_rows=len(test), fit_rows=len(fit),
-                 validation_rows=len(val))
-    return {"splits": splits, "test_accuracy": summarise([s["test_scores"]["accuracy"] for s in splits]),
-            "extra": extra}
+    splits = run_calls([(split_task, (candidates, X, y, seed, fit_and_score)) for seed in seeds], jobs)
+    return summarise_splits(splits)
+
+
+def summarise_splits(splits) -> dict:
+    """The splits of :func:`split_task` and the summary of their test accuracies."""
+    return {"splits": list(splits), "test_accuracy": summarise([s["test_scores"]["accuracy"] for s in splits])}

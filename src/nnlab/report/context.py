@@ -91,6 +91,7 @@ def stage3(results: dict) -> dict:
                     "truth": _monotone([r["truth_mse_short"], r["truth_mse_long"]])} for k, r in runs.items()},
         below_noise=[names[k] for k, r in runs.items() if r["train_mse_long"] < m["noise_mean_square"]],
         adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
+        capacity_suffices=all(runs[k]["span_error_long"] < runs[k]["truth_mse_long"] / 2 for k in order),
         all_falling=all(r["train_mse_long"] < r["train_mse_short"] for r in runs.values()),
         init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
                                                                rel_tol=1e-6)],
@@ -121,7 +122,6 @@ def stage4(results: dict) -> dict:
     top2 = sorted(np.argsort(-np.abs(flat))[:2])
     pair = [names[k] for k in top2]
     pair_opposite = bool(flat[top2[0]] * flat[top2[1]] < 0)
-    smaller = min(top2, key=lambda k: abs(exact[0, k]))
     loo = {lam: s["leave_one_out"] for lam, s in sweep.items()}
     best_loo = min(loo, key=lambda lam: loo[lam]["mse"])
     corr = np.array(m["feature_correlation"])
@@ -146,7 +146,8 @@ def stage4(results: dict) -> dict:
         norms_gd=[s["weight_norm"] for s in sweep.values()],
         norm_trend=_monotone([s["closed_form_norm"] for s in sweep.values()]),
         growing=growing, flat=flat.tolist(), flat_pair=pair, flat_pair_opposite=pair_opposite,
-        flat_smaller=names[smaller], flat_smaller_grows=any(gr["feature"] == names[smaller] for gr in growing),
+        pair_changes=[{"feature": names[k], "before": abs(exact[0, k]), "after": abs(exact[1, k]),
+                       "trend": "grows" if abs(exact[1, k]) > abs(exact[0, k]) else "falls"} for k in top2],
         kept={lam: pd["kept"][lam] for lam in lams},
         r2_trend=_monotone([s["closed_form_r2"] for s in sweep.values()]),
         spread_trend=_monotone([s["leave_one_out"]["weight_spread"] for s in sweep.values()]),
@@ -186,8 +187,12 @@ def stage5(results: dict) -> dict:
     )
     if "mnist" in m:
         mn, dg = m["mnist"], m["digits_same_recipe"]
-        ctx.update(mnist_gap=dg["test_acc"] - mn["test_acc"],
-                   harder="MNIST" if mn["test_acc"] < dg["test_acc"] else "the 8×8 digits",
+        n_mn, n_dg = mn["split_sizes"]["test"], dg["split_sizes"]["test"]
+        # standard error of a difference of two independent test accuracies (binomial)
+        se = math.sqrt(mn["test_acc"] * (1 - mn["test_acc"]) / n_mn + dg["test_acc"] * (1 - dg["test_acc"]) / n_dg)
+        gap = dg["test_acc"] - mn["test_acc"]
+        ctx.update(mnist_gap=gap, gap_se=se, gap_is_noise=abs(gap) < 2 * se,
+                   harder="MNIST" if gap > 0 else "the 8×8 digits",
                    both_undertrained=mn["train_acc"] < 1 and dg["train_acc"] < 1)
     return ctx
 
@@ -208,8 +213,13 @@ def accuracy(results: dict) -> dict:
                 chosen += f" (tied with {', '.join(str(i + 1) for i in sp['tied_with'])}; lower validation loss)"
             split_rows.append((sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), chosen,
                                sp["test_scores"]["accuracy"]))
+        paired = {}
+        if ref is not None:
+            diffs = [a - b for a, b in zip(nn["values"], ref["values"])]
+            paired = {"higher": sum(d > 0 for d in diffs), "equal": sum(d == 0 for d in diffs),
+                      "lower": sum(d < 0 for d in diffs), "mean": sum(diffs) / len(diffs)}
         studies[name] = {
-            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts,
+            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts, "paired": paired,
             "ties": sum(bool(sp["tied_with"]) for sp in s["splits"]),
             "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(s["candidates"]))),
                              "chosen", "test accuracy"],
@@ -258,6 +268,8 @@ def stage7(results: dict) -> dict:
 def closing(results: dict) -> dict:
     """What each component buys: numbers from Stages 2-5."""
     stages = [k for k in ("2", "3", "4", "5") if k in results]
+    growing = stage4(results)["growing"] if "4" in results else []
     return {"this": {k: results[k]["metrics"] for k in stages}, "cfg": {k: results[k]["config"] for k in stages},
-            "growing": stage4(results)["growing"] if "4" in results else [],
+            "growing": growing, "grows_most": max(growing, key=lambda gr: max(gr["magnitudes"]) / gr["magnitudes"][0])
+            if growing else None,
             "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01)}

@@ -25,7 +25,8 @@ import numpy as np
 from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
 from nnlab.losses import SoftmaxCrossEntropyLoss
-from nnlab.selection import nested_evaluation, outer_split, summarise
+from nnlab.parallel import run_calls
+from nnlab.selection import outer_split, split_task, summarise, summarise_splits
 from nnlab.stages.common import Result, config_dict
 from nnlab.stages.stage5 import load_images
 from nnlab.train import predict
@@ -97,34 +98,58 @@ def baselines(X, y, train_rows, test_rows, seed) -> dict:
             "sklearn LogisticRegression": float(logreg.score(X_te, y_te))}
 
 
-def study(name: str, c: Config, progress=False, jobs: int = 1):
-    """Nested selection and evaluation over the seeds for one dataset; returns its metrics."""
+def _data(name: str, c: Config):
     X, y, _, scale = load_images(name, c.mnist_dir, c.mnist_limit if name == "mnist" else None)
-    X = X / scale
+    return X / scale, y
+
+
+def study_calls(name: str, c: Config, X, y) -> list:
+    """The independent trainings of one dataset: one nested-selection task and one baseline task per seed."""
     candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
-    extra = [(baselines, (X, y, *outer_split(y, seed), seed)) for seed in c.seeds] if c.baselines else []
-    nested = nested_evaluation(candidates, X, y, c.seeds, fit_and_score, jobs, extra_calls=extra)
+    calls = [(split_task, (candidates, X, y, seed, fit_and_score)) for seed in c.seeds]
+    if c.baselines:
+        calls += [(baselines, (X, y, *outer_split(y, seed), seed)) for seed in c.seeds]
+    return calls
+
+
+def study_metrics(name: str, c: Config, n_images: int, done: list) -> dict:
+    """One dataset's metrics from the results of its :func:`study_calls` (in the same order)."""
+    candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
+    nested = summarise_splits(done[: len(c.seeds)])
     scores = {"nnlab (recipe chosen per split)": nested["test_accuracy"]["values"]}
-    for per_seed in nested["extra"]:
+    for per_seed in done[len(c.seeds):]:
         for key, acc in per_seed.items():
             scores.setdefault(key, []).append(acc)
     table = {k: summarise(v) for k, v in scores.items()}
     nn = table["nnlab (recipe chosen per split)"]["mean"]
     ref = table.get("sklearn MLPClassifier", {}).get("mean")
     return {
-        "n_images": len(y), "candidates": [s.describe() for s in candidates],
+        "n_images": n_images, "candidates": [s.describe() for s in candidates],
         "candidate_specs": [s.as_dict() for s in candidates], "splits": nested["splits"],
         "test_rows": sorted({s["test_rows"] for s in nested["splits"]}), "table": table, "target": TARGETS[name],
         "meets_target": bool(nn >= TARGETS[name]), "beats_mlpclassifier": None if ref is None else bool(nn > ref),
     }
 
 
+def study(name: str, c: Config, jobs: int = 1) -> dict:
+    """Nested selection and evaluation over the seeds for one dataset; returns its metrics."""
+    X, y = _data(name, c)
+    return study_metrics(name, c, len(y), run_calls(study_calls(name, c, X, y), jobs))
+
+
 def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
     """Run the study on every dataset; write a comparison figure; return the :class:`Result`."""
     out_dir = Path(out_dir)
+    data = {name: _data(name, config) for name in config.datasets}
+    # Every dataset's trainings go into one pool, so that no worker waits at a boundary between
+    # datasets; the largest dataset's go first, so that the pool does not end on one long task.
+    calls = {name: study_calls(name, config, *data[name]) for name in config.datasets}
+    first = sorted(config.datasets, key=lambda name: -data[name][0].size)
+    done = iter(run_calls([call for name in first for call in calls[name]], jobs))
+    results = {name: [next(done) for _ in calls[name]] for name in first}
     metrics, summary, figs = {}, [], {}
     for name in config.datasets:
-        m = study(name, config, progress, jobs)
+        m = study_metrics(name, config, len(data[name][1]), results[name])
         metrics[name] = m
         for model, s in m["table"].items():
             summary.append((f"{name}: {model}", f"{s['mean']:.4f} ± {s['std']:.4f} (min {s['min']:.4f})"))
