@@ -108,6 +108,7 @@ def test_diverged_run_is_marked(tmp_path, capsys):
     assert (tmp_path / "stage1" / "stage1_loss.png").exists()
 
 
+@pytest.mark.xdist_group("quick_runs")
 def test_metrics_are_byte_identical_with_one_and_two_workers(quick_runs, tmp_path):
     """The stages that share out their own work, and the stages side by side, give the same bytes as one process."""
     from nnlab.stages import STAGES

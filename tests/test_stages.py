@@ -7,6 +7,8 @@ import pytest
 
 from nnlab.stages import STAGES
 
+pytestmark = pytest.mark.xdist_group("quick_runs")  # one worker computes the shared quick run
+
 
 @pytest.fixture(scope="module")
 def results(quick_runs):
