@@ -152,3 +152,20 @@ def test_the_runner_stamps_a_diverged_stage_for_the_report_too(tmp_path, monkeyp
     run = run_stage("1", dataclasses.replace(stage1.Config().quick(), lr=5.0), tmp_path)
     assert run.result.diverged
     assert sorted(stamped) == sorted((name, "DIVERGED") for name in run.result.figures.values())
+
+
+def test_a_single_stage_gets_every_worker_and_stages_together_get_one(tmp_path, monkeypatch):
+    from nnlab.stages import runner
+
+    seen = {}
+
+    def fake(sid, config, out, progress, jobs, skip_missing):
+        seen[sid] = jobs
+        return runner.StageRun(sid, None, 0.0, skipped="fake")
+
+    monkeypatch.setattr(runner, "_run_or_skip", fake)
+    runner.run_stages({"3": None}, tmp_path, jobs=2)
+    assert seen == {"3": 2}
+    seen.clear()
+    runner.run_stages({"1": None, "accuracy": None, "3": None}, tmp_path, jobs=1)
+    assert seen == {"1": 1, "accuracy": 1, "3": 1}

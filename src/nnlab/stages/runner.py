@@ -7,7 +7,8 @@ under the real name is always a finished one.
 
 Several stages: the ones marked ``RUN_ALONE`` (whose own independent work fills every
 core) run first, one at a time, each spreading its work over ``jobs`` processes; the
-others then run side by side, one process per stage.  Every stage seeds its own
+others then run side by side, one process per stage.  A stage run by itself always gets
+all ``jobs`` processes for its own work.  Every stage seeds its own
 generators and each process uses one BLAS thread, so the numbers do not depend on
 ``jobs``.
 """
@@ -85,7 +86,7 @@ def run_stages(configs: dict, out: Path, jobs: int = 1, progress: bool = False, 
     from threadpoolctl import threadpool_limits
 
     ids = list(configs)
-    alone = [sid for sid in ids if getattr(STAGES[sid], "RUN_ALONE", False)] if jobs > 1 else ids
+    alone = [sid for sid in ids if jobs <= 1 or len(ids) == 1 or getattr(STAGES[sid], "RUN_ALONE", False)]
     together = [sid for sid in ids if sid not in alone]
     runs = {}
     with threadpool_limits(threads):  # (workers set their own single thread)
