@@ -23,16 +23,13 @@ venv: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/nnlab report --out $(OUT)
 
-## Set up and run every check: lint, the test suite (notebooks included), and REPORT.md against a fresh run.
-## The test suite and the report check are independent, so they run side by side (one BLAS thread per
-## process: with more, small matrix products slow down on a busy machine); the report check's output
-## is printed when both are done.
+## Set up and run every check: lint, the test suite (notebooks included, on two worker processes), and
+## REPORT.md and docs/generated/ against a fresh run. One BLAS thread per process: with more, the small
+## matrix products of these networks slow down on a busy machine.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1; log=$$(mktemp); \
-	$(VENV)/bin/nnlab report --check >$$log 2>&1 & check=$$!; \
-	NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup tests notebooks --nbmake; tests=$$?; \
-	wait $$check; checked=$$?; cat $$log; rm -f $$log; test $$tests -eq 0 && test $$checked -eq 0
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 tests notebooks --nbmake
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(VENV)/bin/nnlab report --check
 
 ## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk);
 ## its module table and CLI synopsis (docs/generated/) are generated from the code first.

@@ -14,7 +14,6 @@ from nnlab.report import context, format, sections
 from nnlab.stages import stage1
 from nnlab.stages.runner import run_stage
 
-pytestmark = pytest.mark.xdist_group("quick_runs")  # one worker computes the shared quick run
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDERS = re.compile(r"\{\{|\}\}|\{%|%\}|\bNone\b|\bnan\b|\binf\b|\bn/a\b|Undefined")
 

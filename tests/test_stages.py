@@ -7,8 +7,6 @@ import pytest
 
 from nnlab.stages import STAGES
 
-pytestmark = pytest.mark.xdist_group("quick_runs")  # one worker computes the shared quick run
-
 
 @pytest.fixture(scope="module")
 def results(quick_runs):
@@ -120,3 +118,16 @@ def test_accuracy_study_quick_has_every_column(results):
 def test_stage_modules_share_one_interface():
     for module in STAGES.values():
         assert callable(module.run) and hasattr(module, "Config") and hasattr(module, "TITLE")
+
+
+def test_metrics_are_byte_identical_with_one_and_two_workers(quick_runs, tmp_path):
+    """The stages that share out their own work, and the stages side by side, give the same bytes as one process."""
+    from nnlab.stages.runner import run_stages
+
+    _, sequential = quick_runs
+    ids = ("1", "2", "3", "5", "accuracy")  # each fans out, or runs side by side with the others
+    run_stages({sid: STAGES[sid].Config().quick() for sid in ids}, tmp_path, jobs=2)
+    for sid in ids:
+        a = (sequential / f"stage{sid}" / "metrics.json").read_bytes()
+        b = (tmp_path / f"stage{sid}" / "metrics.json").read_bytes()
+        assert a == b, f"stage {sid}: metrics.json differs between 1 and 2 workers"
