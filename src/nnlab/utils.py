@@ -78,12 +78,10 @@ def standardize_features(X):
     if X.shape[0] == 0:
         raise NnlabValueError("standardize_features: X has no rows")
     with np.errstate(over="ignore", invalid="ignore"):
-        # the statistics accumulate in float64: a float32 column's squares can overflow float32
-        mu = X.mean(axis=0, keepdims=True, dtype=np.float64).astype(X.dtype)
-        sigma = (X.std(axis=0, keepdims=True, dtype=np.float64) + 1e-8).astype(X.dtype)
+        mu = X.mean(axis=0, keepdims=True)
+        sigma = X.std(axis=0, keepdims=True) + 1e-8
         Xn = (X - mu) / sigma
-    where = "standardize_features"
-    return finite_output(Xn, where), finite_output(mu, where), finite_output(sigma, where)
+    return finite_output(Xn, "standardize_features"), mu, sigma
 
 
 def unstandardize_linear_weights(W_std, b_std, mu, sigma):
