@@ -81,7 +81,8 @@ def standardize_features(X):
         mu = X.mean(axis=0, keepdims=True)
         sigma = X.std(axis=0, keepdims=True) + 1e-8
         Xn = (X - mu) / sigma
-    return finite_output(Xn, "standardize_features"), mu, sigma
+    # sigma too: float32 columns of ~1e19 square to inf, and x / inf = 0 would hide it in Xn
+    return finite_output(Xn, "standardize_features"), mu, finite_output(sigma, "standardize_features")
 
 
 def unstandardize_linear_weights(W_std, b_std, mu, sigma):
