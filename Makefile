@@ -19,9 +19,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Set up and run the main job: every stage, then REPORT.md with its figures (docs/figures/).
+## Set up and run the main job: every stage, then REPORT.md with its figures (docs/figures/), then the notebooks.
 report: $(STAMP)
 	$(VENV)/bin/nnlab report --out $(OUT)
+	$(MAKE) --no-print-directory notebooks
+
+## Build notebooks/*.ipynb from notebooks/sources/, execute each in full mode and store it with its outputs
+## (figures as PNG) and the fingerprints tests/test_notebooks.py checks. One BLAS thread, as in the stages.
+notebooks: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(PY) notebooks/build.py --execute
 
 ## Set up and run every check: lint, the test suite (notebooks included, on two worker processes), and
 ## REPORT.md and docs/generated/ against a fresh run. One BLAS thread per process: with more, the small
