@@ -83,9 +83,9 @@ def test_stored_outputs_are_complete(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cells_fit_on_a_screen(name):
-    long = [(i, c.source.count("\n") + 1) for i, c in enumerate(build.build_notebook(name).cells)
-            if c.source.count("\n") + 1 > build.MAX_CELL_LINES]
-    assert not long, f"notebooks/sources/{name}.py: cells longer than {build.MAX_CELL_LINES} lines (index, lines): {long}"
+    lines = [c.source.count("\n") + 1 for c in build.build_notebook(name).cells]
+    long = {i: n for i, n in enumerate(lines) if n > build.MAX_CELL_LINES}
+    assert not long, f"notebooks/sources/{name}.py: cells (index: lines) longer than a screen: {long}"
 
 
 def test_the_fingerprint_sees_a_one_line_change(tmp_path):

