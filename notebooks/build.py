@@ -46,8 +46,8 @@ SOURCES_DIR = NOTEBOOKS_DIR / "sources"
 LIBRARY_DIR = ROOT / "src" / "nnlab"
 SETUP_SOURCE = SOURCES_DIR / "_setup.py"
 
-#: Notebook name -> the stage (``nnlab run ID``) it walks through, in reading order.  A stage
-#: that the library does not have yet is skipped (its source may not exist yet either).
+#: Notebook name -> the stage (``nnlab run ID``) it walks through, in reading order.  Every stage
+#: of ``nnlab.stages.STAGES`` needs one (``tests/test_notebooks.py`` says which are missing).
 NOTEBOOKS = {
     "stage1_linear_estimator": "1",
     "stage2_two_layer_linear": "2",
@@ -57,13 +57,15 @@ NOTEBOOKS = {
     "stage5_accuracy_study": "accuracy",
     "stage6_keras": "6",
     "stage7_own_network": "7",
-    "cnn_convolutional_network": "cnn",
-    "ablation_study": "ablation",
 }
 #: The library files whose content the stored outputs depend on (package data included).
 LIBRARY_PATTERNS = ("*.py", "*.j2")
 #: Longest cell, in lines: one screen.
 MAX_CELL_LINES = 40
+#: A notebook's reading budget, so that it reads in about ten minutes: words of markdown and lines
+#: of code (a proxy at roughly a hundred words or a dozen lines of code a minute, not a measurement).
+MAX_MARKDOWN_WORDS = 900
+MAX_CODE_LINES = 130
 #: Longest a notebook may run in full mode before the build gives up on it.
 TIMEOUT_SECONDS = 3600
 
@@ -85,6 +87,25 @@ def cells_fingerprint(nb) -> str:
     """SHA-256 of a notebook's cells as written: each cell's type and source, in order (outputs excluded)."""
     cells = [[cell.cell_type, cell.source] for cell in nb.cells]
     return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
+
+
+def freshness_problems(nb, library_dir: Path = LIBRARY_DIR) -> list[str]:
+    """Why the stored outputs of ``nb`` may not be what its cells make with the library now (empty: none).
+
+    Compares the fingerprints recorded by :func:`execute` with the library in ``library_dir`` and
+    with the notebook's own cells.
+    """
+    made = nb.metadata.get("nnlab")
+    if not made:
+        return ["it holds no executed outputs"]
+    problems = []
+    if made.get("mode") != "full":
+        problems.append(f"it was executed in {made.get('mode')!r} mode, not 'full'")
+    if made.get("cells_sha256") != cells_fingerprint(nb):
+        problems.append("its cells changed after its outputs were made")
+    if made.get("library_sha256") != library_fingerprint(library_dir):
+        problems.append("src/nnlab changed after its outputs were made")
+    return problems
 
 
 def parse_source(text: str) -> list[tuple[str, str]]:
@@ -137,6 +158,13 @@ def available(names=None) -> tuple[list[str], list[str]]:
     return [n for n in chosen if NOTEBOOKS[n] in STAGES], [n for n in chosen if NOTEBOOKS[n] not in STAGES]
 
 
+def stages_without_notebook() -> list[str]:
+    """The ids of the library's stages (``nnlab.stages.STAGES``) that no notebook walks through yet."""
+    from nnlab.stages import STAGES
+
+    return sorted(set(STAGES) - set(NOTEBOOKS.values()))
+
+
 def kernel_environment() -> dict:
     """The kernel's environment: full mode, this repository's ``src`` first on the path, one BLAS thread."""
     env = {k: v for k, v in os.environ.items() if k != "NNLAB_QUICK"}
@@ -156,9 +184,14 @@ def execute(nb) -> float:
     start = time.perf_counter()
     client.execute(env=kernel_environment())
     seconds = time.perf_counter() - start
-    nb.metadata["nnlab"] = {"mode": "full", "library_sha256": library_fingerprint(),
-                            "cells_sha256": cells_fingerprint(nb)}
+    stamp(nb)
     return seconds
+
+
+def stamp(nb, library_dir: Path = LIBRARY_DIR) -> None:
+    """Record in ``nb``'s metadata that its outputs were made in full mode by these cells and this library."""
+    nb.metadata["nnlab"] = {"mode": "full", "library_sha256": library_fingerprint(library_dir),
+                            "cells_sha256": cells_fingerprint(nb)}
 
 
 def main(argv=None) -> int:
@@ -170,7 +203,9 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT / "src"))  # this repository's nnlab, whose source the fingerprint covers
     names, skipped = available(args.names)
     for name in skipped:
-        print(f"skipped {name}: the library has no stage {NOTEBOOKS[name]!r} yet")
+        print(f"skipped {name}: the library has no stage {NOTEBOOKS[name]!r}")
+    for stage in stages_without_notebook():
+        print(f"no notebook for stage {stage!r}: write notebooks/sources/<name>.py and add it to NOTEBOOKS")
     times = {}
     for name in names:
         nb = build_notebook(name)

@@ -129,11 +129,11 @@ show(plots.fit(OUT / "fit.png", x, y, {f"network = {w_net:.3f} x {b_net:+.3f}": 
 # The gap is float64 rounding: the network *is* the line `w x + b`, and training has brought it to
 # the least-squares line. Depth without a nonlinearity adds parameters, not expressive power.
 #
-# **Try this:** change `hidden` (try 1 or 64). The collapsed line comes out the same; only the number
-# of parameters spent to compute it changes.
+# **Try this:** change `hidden`, down to a single unit or up to many. The collapsed line comes out
+# the same; only the number of parameters spent to compute it changes.
 
 # %%
-hidden = 16
+hidden = 16  # try 1, then 64
 wide = nnlab.Sequential(nnlab.Linear(1, hidden), nnlab.Linear(hidden, 1))
 nnlab.fit(wide, nnlab.MSELoss(), nnlab.SGD(wide.parameters(), lr=config.lr), X, Y, epochs=config.epochs)
 w_wide = (wide[1].W @ wide[0].W).item()

@@ -1,11 +1,11 @@
 # %% [markdown]
 # # Stage 4 — credit-score weights, with L2 regularisation
 #
-# Five people, three features (credit utilisation, age, late payments) and a credit score. A
-# `Linear(3, 1)` learns the score from the standardised features, with the handout's L2 penalty
-# `λ·ΣW²` added to the loss (on the weights, never the bias). Then the weights are read: which
-# feature matters, in which direction, what λ does to them, and what the model says about two
-# people it has never seen.
+# The handout's table: a few people, three features (credit utilisation, age, late payments) and a
+# credit score. A `Linear(3, 1)` learns the score from the standardised features, with the
+# handout's L2 penalty `λ·ΣW²` added to the loss (on the weights, never the bias). Then the weights
+# are read: which feature matters, in which direction, what λ does to them, and what the model says
+# about two people it has never seen.
 
 # %%
 from nnlab.stages import stage4
@@ -110,7 +110,7 @@ show(plots.bars(OUT / "weights.png", list(names), {f"gradient descent, {config.e
 # printed above. The gap line says how far the handout's epochs leave gradient descent from the
 # exact minimum (so its ranking can differ from the minimum's). And utilisation and late payments
 # are strongly correlated: the data can hardly tell their two weights apart, so their split is
-# fragile. With five people, no ranking here is evidence about credit scoring in general.
+# fragile. With this few people, no ranking here is evidence about credit scoring in general.
 #
 # ## Checkpoint: how does increasing λ affect the weights and the fit?
 #
@@ -145,15 +145,16 @@ show(plots.curves(OUT / "lambda.png", series, "Weights against λ", xlabel="λ (
 # %% [markdown]
 # Read the columns left to right. As λ grows the norm of the weights falls and the training fit
 # gets worse (MSE up, R² down): **more bias**. The leave-one-out spread falls: the weights depend
-# less on which five people happen to be in the data, **less variance**. The left-out person's
-# error weighs the two, and the last line names the λ where it is lowest: too little λ overfits five
-# rows, too much ignores them. Single weights need not all shrink: with correlated features, L2
+# less on which people happen to be in the data, **less variance**. The left-out person's
+# error weighs the two, and the last line names the λ where it is lowest: too little λ overfits this
+# handful of rows, too much ignores them. Single weights need not all shrink: with correlated features, L2
 # first shrinks the direction in which they pull against each other, and one of them can grow.
 #
-# ## Checkpoint: by hand, the scores of [0.30, 21, 0] and [0.30, 65, 0]
+# ## Checkpoint: by hand, the scores of the handout's two new people
 #
-# Undo the standardisation (`unstandardize_linear_weights`): a weight per raw unit of each feature
-# and a bias, so that a score is a sum anyone can do by hand.
+# They are `stage4.PEOPLE`: the same utilisation and late payments, different ages (the cell prints
+# both). Undo the standardisation (`unstandardize_linear_weights`): a weight per raw unit of each
+# feature and a bias, so that a score is a sum anyone can do by hand.
 
 # %%
 W_orig, b_orig = nnlab.unstandardize_linear_weights(lin.W, lin.b, mu, sigma)

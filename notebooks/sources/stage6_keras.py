@@ -151,8 +151,8 @@ print(f"largest difference: {np.max(np.abs(twin.W.ravel() - W_std)):.1e}")
 # For each λ, three answers to "where is the minimum of MSE + λ·ΣW²": Keras and nnlab each trained
 # to convergence, and Stage 4's closed form. Both trainings use half of Stage 1's stability bound
 # as learning rate, since the handout's lr is too large for the largest λ (the last cell shows
-# why). Keras trains in a compiled loop here (`stage6.keras_compiled_descent`): many thousand
-# steps of `model.fit` would take minutes.
+# why). Keras trains in a compiled loop here (`stage6.keras_compiled_descent`) rather than through
+# `model.fit`, whose per-epoch overhead would dominate a run this long.
 
 # %%
 sweep = {}

@@ -10,17 +10,15 @@
 # (`stage7.Config(csv=..., target=...)` runs the same steps on a CSV of your own.)
 
 # %%
-from sklearn.base import clone
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix
+import inspect
+
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.pipeline import Pipeline
 
 from nnlab.data.preprocess import make_preprocessor
 from nnlab.estimators import MLPClassifier
-from nnlab.metrics import classification_scores, paired_difference
+from nnlab.metrics import paired_difference
 from nnlab.stages import stage7
 
 config = stage7.Config().quick() if QUICK else stage7.Config()
@@ -72,7 +70,7 @@ print(f"cross-entropy of these rows: {nnlab.cross_entropy(probs, labels):.4f}")
 # ## Gradient check, and a slip that shapes cannot catch
 #
 # `gradcheck` checks the network (in float64, which it is). The slip: a `Linear` whose backward
-# computes `x.T @ dout` instead of `dout.T @ x`. For a square layer (16 → 16) that has the right
+# computes `x.T @ dout` instead of `dout.T @ x`. For a square layer (`Linear(16, 16)`) that has the right
 # shape and the wrong values — the transpose of the right answer — so only a gradient check finds it.
 
 # %%
@@ -134,38 +132,34 @@ show(plots.curves(OUT / "learning_curves.png", {"training loss": mlp.loss_curve_
 # %% [markdown]
 # ## Checkpoint: how the model was evaluated, and the results
 #
-# Once, on the test rows: accuracy, macro-F1 and ROC-AUC, each with a bootstrap 95 % interval over
-# resampled test rows. Next to it, three baselines trained on the same rows through the same
-# preprocessing: always guessing the majority class, logistic regression, and scikit-learn's own
-# MLP with the same epoch budget and early stopping. The last column is the paired bootstrap
-# interval of nnlab's accuracy minus the baseline's: an interval holding 0 means the test rows
-# cannot tell the two apart.
+# Once, on the test rows: accuracy, macro-F1 and ROC-AUC, each with a percentile bootstrap interval
+# over resampled test rows (the cell prints its level). Next to it, `stage7.baselines`: three models
+# trained on the same rows through the same preprocessing — always guessing the majority class,
+# logistic regression, and scikit-learn's own MLP with the same epoch budget and early stopping.
+# `stage7.score_models` scores them all; its last column is the paired bootstrap interval of nnlab's
+# accuracy minus the baseline's: an interval holding 0 means the test rows cannot tell the two apart.
 
 # %%
-budget = {"random_state": config.seed, "max_iter": config.max_epochs, "early_stopping": True,
-          "n_iter_no_change": config.patience}
-models = {"nnlab MLP (chosen by CV)": final}
-for name, model in (("majority class", DummyClassifier(strategy="most_frequent")),
-                    ("LogisticRegression", LogisticRegression(max_iter=5000)),
-                    ("sklearn MLPClassifier", SklearnMLPClassifier(**budget))):
-    models[name] = Pipeline([("prep", clone(final.named_steps["prep"])), ("model", model)]).fit(X_pool, y_pool)
-ours = final.predict(X_test)
+models = {"nnlab MLP (chosen by CV)": final, **stage7.baselines(table, X_pool, y_pool, config)}
+scores, differences = stage7.score_models(table, models, X_test, y_test, config)
+level = inspect.signature(paired_difference).parameters["level"].default
+print(f"{level:.0%} intervals, {config.n_boot} bootstrap resamples of the {len(test)} test rows "
+      f"(one row is {1 / len(test):.4f} of accuracy)")
 print(f"{'':>25} {'accuracy':^21} {'macro-F1':^21} {'ROC-AUC':^21} {'nnlab − this, accuracy':^23}")
-for name, model in models.items():
-    scores = classification_scores(y_test, model.predict(X_test), model.predict_proba(X_test), model.classes_,
-                                   config.n_boot, config.seed)
-    row = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in scores.values()]
-    if model is not final:
-        d, lo, hi = paired_difference(accuracy_score, y_test, ours, model.predict(X_test), config.n_boot, config.seed)
+for name, metrics in scores.items():
+    row = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in metrics.values()]
+    if name in differences:
+        d, lo, hi = differences[name]
         row.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     print(f"{name:>25} " + " ".join(f"{cell:^21}" for cell in row))
+ours = final.predict(X_test)
 show(plots.confusion(OUT / "confusion.png", confusion_matrix(y_test, ours, labels=mlp.classes_),
                      f"Test confusion matrix (n = {len(test)})", labels=table.classes))
 
 # %% [markdown]
-# Read the intervals before the point estimates: on a test set this size, one row is a visible
-# fraction of a percentage point, and an interval of the difference that holds 0 says the test rows
-# cannot rank the two models, whatever their point estimates say.
+# Read the intervals before the point estimates: on a test set this size one row moves the accuracy
+# by the amount printed above the table, and an interval of the difference that holds 0 says the
+# test rows cannot rank the two models, whatever their point estimates say.
 #
 # **Try this:** tune a recipe without touching the test rows. Change `alpha` (the L2 strength) in
 # the winning recipe and compare its cross-validation loss on the non-test rows with the winner's.

@@ -216,7 +216,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else text
 
 
-def _baselines(table: Table, X_fit, y_fit, c: Config) -> dict:
+def baselines(table: Table, X_fit, y_fit, c: Config) -> dict:
     """The trivial predictor, a linear model and scikit-learn's MLP, fitted through the same preprocessing.
 
     scikit-learn's MLP gets our epoch budget and early stopping, and for regression the same
@@ -371,7 +371,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     cm = confusion_matrix(y_te, pred, labels=mlp.classes_) if table.task == "classification" else None
     models = {"nnlab MLP (chosen by CV)": final}
     if c.baselines:
-        models.update(_baselines(table, X_pool, y_pool, c))
+        models.update(baselines(table, X_pool, y_pool, c))
     table_rows, differences = score_models(table, models, X_te, y_te, c)
     figs = _figures(out_dir, table, mlp, results, cm, y_te, pred, c)
     headline, _ = HEADLINE[table.task]
