@@ -12,15 +12,15 @@ import numpy as np
 
 
 def random_shift(X, rng, side: int, max_shift: int = 1):
-    """Translate each flattened ``side x side`` image by up to ``max_shift`` pixels, zero-filling.
+    """Translate each ``side x side`` image by up to ``max_shift`` pixels, zero-filling.
 
     Args:
-        X: (batch, side*side) images.
+        X: (batch, side*side) flattened images, or (batch, 1, side, side) single-channel images.
         rng: ``numpy.random.Generator`` choosing the shifts.
         side: image width (8 for scikit-learn digits, 28 for MNIST).
         max_shift: largest shift in each direction.
     Returns:
-        a new (batch, side*side) array of the same dtype.
+        a new array of ``X``'s shape and dtype.
     """
     n = X.shape[0]
     imgs = X.reshape(n, side, side)
@@ -31,7 +31,7 @@ def random_shift(X, rng, side: int, max_shift: int = 1):
     rows = dy[:, None] + np.arange(side)[None, :]
     cols = dx[:, None] + np.arange(side)[None, :]
     out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return out.reshape(n, side * side)
+    return out.reshape(X.shape)
 
 
 class Shift:
