@@ -11,7 +11,7 @@ Underneath is one small module system (:mod:`nnlab.layers`, and :mod:`nnlab.conv
 
 from nnlab import data as data  # the loaders and splits, as nnlab.data
 from nnlab.checkpoint import CheckpointError, load, load_checkpoint
-from nnlab.conv import Conv2d, Flatten, MaxPool2d
+from nnlab.conv import Conv2d, Flatten, MaxPool2d, make_cnn
 from nnlab.errors import NnlabError, NnlabRuntimeError, NnlabTypeError, NnlabValueError
 from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error
@@ -70,6 +70,7 @@ __all__ = [
     "load",
     "load_checkpoint",
     "log_softmax",
+    "make_cnn",
     "make_mlp",
     "mse",
     "numerical_gradient",

@@ -37,7 +37,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from nnlab._checks import as_float_array, constant_array, require_finite, require_positive_int
 from nnlab.errors import NnlabTypeError, NnlabValueError
-from nnlab.layers import Module, Param, register_module
+from nnlab.layers import Linear, Module, Param, ReLU, Sequential, register_module
+
+#: Every matrix product of the convolution goes through this name (``nnlab bench --cnn`` times them here).
+_gemm = np.matmul
 
 
 class _Geometry(NamedTuple):
@@ -331,7 +334,7 @@ class Conv2d(Module):
         for start in range(0, n, g.block):
             stop = min(n, start + g.block)
             cols = self._im2col(flat[:, start:stop], g, buffer)
-            np.matmul(w_mat, cols, out=out_mat[:, start * pixels : stop * pixels])
+            _gemm(w_mat, cols, out=out_mat[:, start * pixels : stop * pixels])
         out += b[:, None, None, None]
         self._flat = flat
         self._cols_valid = n <= g.block  # the buffer still holds this batch's columns
@@ -347,7 +350,7 @@ class Conv2d(Module):
             d = np.zeros((o, n, g.ho, g.wq), dtype=dout.dtype)
             d[:, :, :, : g.wo] = _channel_major(dout)
         d_mat = d.reshape(o, n * pixels)
-        np.matmul(d_mat, constant_array((n * pixels,), 1, d.dtype), out=self.db)  # a sum as one BLAS product
+        _gemm(d_mat, constant_array((n * pixels,), 1, d.dtype), out=self.db)  # a sum as one BLAS product
         W = self.W if self.W.dtype == d.dtype else self.W.astype(d.dtype)
         w_t = W.reshape(o, self.fan_in).T
         dflat = np.zeros(flat.shape, dtype=d.dtype) if need_dx else None
@@ -359,10 +362,10 @@ class Conv2d(Module):
             cols = self._im2col(flat[:, start:stop], g, buffer) if not self._cols_valid \
                 else buffer[: self.fan_in * n * pixels].reshape(self.fan_in, n * pixels)
             d_part = d_mat[:, start * pixels : stop * pixels]
-            dw_t += cols @ d_part.T
+            dw_t += _gemm(cols, d_part.T)
             if need_dx:
                 dcols = dcols_buffer[: cols.size].reshape(cols.shape)
-                np.matmul(w_t, d_part, out=dcols)
+                _gemm(w_t, d_part, out=dcols)
                 self._col2im(dcols, dflat[:, start:stop], g)
         self.dW[...] = dw_t.T.reshape(self.dW.shape)
         if not need_dx:
@@ -411,8 +414,7 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None):
         self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d")
-        self.x = None
-        self.out = None
+        self.x = self.row_max = self.out = None
 
     def config(self) -> dict:
         """``kernel_size`` and ``stride`` as lists."""
@@ -447,38 +449,64 @@ class MaxPool2d(Module):
         return _check_grad(self, dout, None if self.out is None else self.out.shape,
                            None if self.x is None else self.x.dtype)
 
-    def _windows(self, x: np.ndarray, out_hw):
-        """The view of ``x`` under kernel offset ``(u, v)`` of every window, offsets in row-major order."""
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        ho, wo = out_hw
-        return [x[:, :, u : u + sh * (ho - 1) + 1 : sh, v : v + sw * (wo - 1) + 1 : sw]
-                for u in range(kh) for v in range(kw)]
+    @staticmethod
+    def _offsets(a: np.ndarray, axis: int, kernel: int, stride: int, count: int) -> list[np.ndarray]:
+        """The views of ``a`` at kernel offsets ``0..kernel-1`` along ``axis``, ``count`` windows ``stride`` apart."""
+        index = [slice(None)] * a.ndim
+        views = []
+        for offset in range(kernel):
+            index[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
+            views.append(a[tuple(index)])
+        return views
 
-    def _forward(self, x, inplace=False):
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        out_hw = output_size(x.shape[2], kh, sh), output_size(x.shape[3], kw, sw)
-        views = self._windows(x, out_hw)
+    @staticmethod
+    def _maximum(views: list[np.ndarray]) -> np.ndarray:
         out = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
         for view in views[2:]:
             np.maximum(out, view, out=out)
-        self.x, self.out = x, out
+        return out
+
+    @staticmethod
+    def _route(grad, views, best, targets, overlapping: bool) -> None:
+        """Send each entry of ``grad`` to the first of ``views`` that equals ``best`` there, adding into ``targets``.
+
+        ``rest`` is the gradient not yet routed: an offset takes the part of it where its
+        value is the maximum, and the last offset takes whatever is left (its value must be
+        the maximum there).  So ties go to the first offset, and no gradient is counted twice.
+        """
+        rest = grad
+        for offset, (view, target) in enumerate(zip(views, targets)):
+            last = offset == len(views) - 1
+            part = rest if last else rest * (view == best)
+            if overlapping:
+                target += part
+            else:
+                target[...] = part
+            if not last:
+                rest = rest - part
+
+    def _forward(self, x, inplace=False):
+        # Separable: the maximum along each window's rows, then down its columns.  Each step reads its
+        # input once (the kernel offsets of a step are views side by side in memory), where a max over
+        # all kh*kw offsets at once would read x kh*kw times through strided views.
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        ho, wo = output_size(x.shape[2], kh, sh), output_size(x.shape[3], kw, sw)
+        row_max = self._maximum(self._offsets(x, 3, kw, sw, wo))  # (N, C, H, Wo)
+        out = self._maximum(self._offsets(row_max, 2, kh, sh, ho))
+        self.x, self.row_max, self.out = x, row_max, out
         return out
 
     def _backward(self, dout, inplace=False, need_dx=True):
-        x, out = self.x, self.out
-        dx = np.zeros_like(x, dtype=dout.dtype)  # x's memory layout, so the strided writes below follow it
-        views = self._windows(dx, out.shape[2:])
-        overlapping = any(s < k for s, k in zip(self.stride, self.kernel_size))
-        pending = None  # windows whose arg-max is not yet found
-        for view_x, view_dx in zip(self._windows(x, out.shape[2:]), views):
-            hit = view_x == out
-            if pending is not None:
-                hit &= pending
-            if overlapping:
-                view_dx += dout * hit
-            else:
-                np.multiply(dout, hit, out=view_dx)
-            pending = ~hit if pending is None else pending & ~hit
+        # The window's first maximum in row-major order is in the first of its rows whose maximum equals the
+        # window's, at the first column of that row holding it: route down the rows, then along that row.
+        x, row_max, out = self.x, self.row_max, self.out
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        d_row_max = np.zeros_like(row_max, dtype=dout.dtype)  # (every array here keeps x's memory layout)
+        self._route(dout, self._offsets(row_max, 2, kh, sh, out.shape[2]), out,
+                    self._offsets(d_row_max, 2, kh, sh, out.shape[2]), overlapping=sh < kh)
+        dx = np.zeros_like(x, dtype=dout.dtype)
+        self._route(d_row_max, self._offsets(x, 3, kw, sw, out.shape[3]), row_max,
+                    self._offsets(dx, 3, kw, sw, out.shape[3]), overlapping=sw < kw)
         return dx
 
 
@@ -538,3 +566,40 @@ class Flatten(Module):
 
     def _backward(self, dout, inplace=False, need_dx=True):
         return self._reshaped(dout, self.in_shape, inplace)
+
+
+def make_cnn(side: int, channels=(16, 32), kernel_size: int = 3, classes: int = 10, in_channels: int = 1,
+             dtype=np.float64, rng=None) -> Sequential:
+    """A small CNN for ``side x side`` images: two convolution + pooling blocks, then a linear classifier.
+
+    ``Conv2d(k, padding k//2) -> MaxPool2d(2) -> ReLU`` twice (the padding keeps each image's
+    size, each pooling halves it), then ``Flatten -> Linear(channels[1] * (side//4)**2, classes)``.
+    The ReLU comes after the pooling: ``max`` commutes with the increasing ReLU, so the network
+    computes exactly what ``conv -> ReLU -> pool`` computes (gradients included: the window's
+    first arg-max is the same either way, and a window with no positive value passes no
+    gradient in either order), with the ReLU on a quarter of the values.
+
+    Args:
+        side: image height and width (divisible by 4 keeps every pixel; e.g. 28 or 8).
+        channels: output channels of the two convolutions.
+        kernel_size: odd kernel size of both convolutions.
+        classes: outputs of the classifier (logits).
+        in_channels: channels of the input images.
+        dtype: parameter dtype.
+        rng: ``numpy.random.Generator`` for the initial weights (convolutions: PyTorch's default
+            initialisation; the linear layer: Glorot uniform).
+    Returns:
+        a :class:`~nnlab.layers.Sequential` taking (N, in_channels, side, side) images.
+    """
+    side = require_positive_int(side, "side", "make_cnn")
+    k = require_positive_int(kernel_size, "kernel_size", "make_cnn")
+    c1, c2 = _pair(channels, "channels", "make_cnn")
+    if k % 2 == 0:
+        raise NnlabValueError(f"make_cnn: kernel_size must be odd (so that padding keeps the size), got {k}")
+    if side < 4:
+        raise NnlabValueError(f"make_cnn: side must be at least 4 (two 2x2 poolings), got {side}")
+    pad = k // 2
+    return Sequential(
+        Conv2d(in_channels, c1, k, padding=pad, dtype=dtype, rng=rng, name="conv1"), MaxPool2d(2), ReLU(),
+        Conv2d(c1, c2, k, padding=pad, dtype=dtype, rng=rng, name="conv2"), MaxPool2d(2), ReLU(),
+        Flatten(), Linear(c2 * (side // 4) ** 2, classes, dtype=dtype, rng=rng, name="classifier"))
