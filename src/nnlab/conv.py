@@ -19,12 +19,15 @@ the layers after it (pooling, ReLU, the next convolution's ``im2col``) read it i
 order too.  ``Flatten`` makes the one copy into row-major ``(N, C*H*W)`` rows for a
 ``Linear`` layer.  Any layout of input works; this one costs no transposes.
 
-**Bounded memory.**  The column matrix is built for a chunk of images at a time, at most
-``Conv2d.max_col_bytes`` bytes (32 MiB unless changed) or one image's columns if a
-single image needs more, so ``predict`` on 50,000 images uses no more memory for the
-columns than a training batch.  When the whole batch fits in one chunk (a training
-batch does) the columns are kept for the backward pass; otherwise the backward pass
-rebuilds them chunk by chunk.
+**Bounded memory.**  The column matrix is built for a block of images at a time, at most
+``Conv2d.col_block_bytes`` bytes (1 MiB unless changed, so that a block stays in the CPU's
+cache between its copy and its GEMM) or one image's columns if a single image needs more:
+``predict`` on 50,000 images needs no more memory for the columns than a training batch.
+When the whole batch fits in one block the columns are kept for the backward pass;
+otherwise the backward pass rebuilds them block by block.  The layers keep their
+internal arrays (the padded input, the column blocks, pooling's row maxima) between calls
+and reuse them while the batch shape stays the same: writing to fresh memory costs a page
+fault per page, which profiling showed to outweigh the arithmetic of these small layers.
 """
 
 from __future__ import annotations
@@ -79,6 +82,29 @@ def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
 def _channel_major(x: np.ndarray) -> np.ndarray:
     """``x`` (N, C, H, W) as a (C, N, H, W) array -- a view when its memory already has that order."""
     return x.transpose(1, 0, 2, 3)
+
+
+def _scratch(store: dict, name: str, like: np.ndarray, dtype=None, zero: bool = False) -> np.ndarray:
+    """A module's own array with ``like``'s shape and memory order, kept in ``store`` and reused between calls.
+
+    Why: a fresh multi-megabyte array costs a page fault per 4 KiB page when first written,
+    which profiling showed to cost more than the arithmetic in the pooling and convolution
+    layers.  Only arrays nobody outside the module holds are kept this way.  ``zero=True``
+    clears a reused array; a new one always starts as zeros.
+    """
+    dtype = np.dtype(like.dtype if dtype is None else dtype)
+    key = (like.shape, dtype, tuple(np.argsort(like.strides, kind="stable")))
+    entry = store.get(name)
+    if entry is None or entry[0] != key:
+        entry = store[name] = (key, np.zeros_like(like, dtype=dtype))
+    elif zero:
+        entry[1].fill(0)
+    return entry[1]
+
+
+def _shaped(shape, dtype) -> np.ndarray:
+    """A read-only stand-in for a C-ordered array of ``shape`` (a template for :func:`_scratch`)."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
 
 
 def _check_images(x, where: str, channels: int | None, kernel: tuple[int, int], padding=(0, 0)) -> np.ndarray:
@@ -136,7 +162,7 @@ class Conv2d(Module):
         W: filters, shape (out_channels, in_channels, kh, kw) (PyTorch's ``weight``).
         b: bias, shape (out_channels,).
         dW, db: gradient buffers of the same shapes, overwritten (never added to) by every backward.
-        max_col_bytes: bound on the column matrix's size (see the module docstring).
+        col_block_bytes: bound on one block's column matrix, in bytes (see the module docstring).
 
     Shape:
         forward: (N, in_channels, H, W) -> (N, out_channels, Ho, Wo) with
@@ -278,7 +304,8 @@ class Conv2d(Module):
     def _flat_padded(self, x: np.ndarray, g: _Geometry) -> np.ndarray:
         """``x`` with its zero border, channel-major, each image flattened: (C, N, length)."""
         (ph, pw), (n, c, h, w) = self.padding, x.shape
-        flat = np.zeros((c, n, g.length), dtype=x.dtype)
+        # kept between calls: only the interior is ever written, so the border and tail stay zero
+        flat = _scratch(self._workspace, "flat", _shaped((c, n, g.length), x.dtype))
         flat[:, :, : g.hp * g.wp].reshape(c, n, g.hp, g.wp)[:, :, ph : ph + h, pw : pw + w] = _channel_major(x)
         return flat
 
@@ -346,8 +373,8 @@ class Conv2d(Module):
         pixels = g.ho * g.wq
         if g.wq == g.wo:
             d = np.ascontiguousarray(_channel_major(dout))  # a view when dout has our layout
-        else:  # zeros in the discarded columns: they add nothing to dW or dx
-            d = np.zeros((o, n, g.ho, g.wq), dtype=dout.dtype)
+        else:  # zeros in the discarded columns (never written, so a kept array stays zero there): no dW or dx
+            d = _scratch(self._workspace, "dout", _shaped((o, n, g.ho, g.wq), dout.dtype))
             d[:, :, :, : g.wo] = _channel_major(dout)
         d_mat = d.reshape(o, n * pixels)
         _gemm(d_mat, constant_array((n * pixels,), 1, d.dtype), out=self.db)  # a sum as one BLAS product
@@ -376,11 +403,7 @@ class Conv2d(Module):
 
     def _buffer(self, name: str, g: _Geometry, dtype) -> np.ndarray:
         """A flat workspace for one block's column matrix, kept between calls (no fresh pages every step)."""
-        size = self.fan_in * min(g.block, g.shape[0]) * g.ho * g.wq
-        buf = self._workspace.get(name)
-        if buf is None or buf.dtype != dtype or buf.size < size:
-            buf = self._workspace[name] = np.empty(size, dtype=dtype)
-        return buf
+        return _scratch(self._workspace, name, _shaped((self.fan_in * min(g.block, g.shape[0]) * g.ho * g.wq,), dtype))
 
 
 @register_module
@@ -415,6 +438,7 @@ class MaxPool2d(Module):
         self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d")
         self.x = self.row_max = self.out = None
+        self._workspace = {}  # arrays kept between calls (see _scratch)
 
     def config(self) -> dict:
         """``kernel_size`` and ``stride`` as lists."""
@@ -460,8 +484,13 @@ class MaxPool2d(Module):
         return views
 
     @staticmethod
-    def _maximum(views: list[np.ndarray]) -> np.ndarray:
-        out = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
+    def _maximum(views: list[np.ndarray], out=None) -> np.ndarray:
+        if len(views) == 1:
+            if out is None:
+                return views[0].copy()
+            np.copyto(out, views[0])
+            return out
+        out = np.maximum(views[0], views[1], out=out)
         for view in views[2:]:
             np.maximum(out, view, out=out)
         return out
@@ -491,7 +520,8 @@ class MaxPool2d(Module):
         # all kh*kw offsets at once would read x kh*kw times through strided views.
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         ho, wo = output_size(x.shape[2], kh, sh), output_size(x.shape[3], kw, sw)
-        row_max = self._maximum(self._offsets(x, 3, kw, sw, wo))  # (N, C, H, Wo)
+        offsets = self._offsets(x, 3, kw, sw, wo)
+        row_max = self._maximum(offsets, _scratch(self._workspace, "row_max", offsets[0]))  # (N, C, H, Wo), kept
         out = self._maximum(self._offsets(row_max, 2, kh, sh, ho))
         self.x, self.row_max, self.out = x, row_max, out
         return out
@@ -501,7 +531,7 @@ class MaxPool2d(Module):
         # window's, at the first column of that row holding it: route down the rows, then along that row.
         x, row_max, out = self.x, self.row_max, self.out
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        d_row_max = np.zeros_like(row_max, dtype=dout.dtype)  # (every array here keeps x's memory layout)
+        d_row_max = _scratch(self._workspace, "d_row_max", row_max, dout.dtype, zero=True)  # (x's memory layout)
         self._route(dout, self._offsets(row_max, 2, kh, sh, out.shape[2]), out,
                     self._offsets(d_row_max, 2, kh, sh, out.shape[2]), overlapping=sh < kh)
         dx = np.zeros_like(x, dtype=dout.dtype)

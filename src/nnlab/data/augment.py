@@ -46,3 +46,18 @@ class Shift:
 
     def __repr__(self) -> str:
         return f"Shift(side={self.side}, max_shift={self.max_shift})"
+
+
+def shift_images(X, side: int, dy: int, dx: int):
+    """Every ``side x side`` image moved ``dy`` pixels down and ``dx`` right (negative: up, left), zero-filled.
+
+    The deterministic counterpart of :func:`random_shift`, for measuring how a model copes
+    with translated test images.  ``X`` is (batch, side*side) or (batch, 1, side, side);
+    the result has its shape and dtype.
+    """
+    n = X.shape[0]
+    images = np.asarray(X).reshape(n, side, side)
+    out = np.zeros_like(images)
+    rows, cols = slice(max(dy, 0), side + min(dy, 0)), slice(max(dx, 0), side + min(dx, 0))
+    out[:, rows, cols] = images[:, max(-dy, 0) : side - max(dy, 0), max(-dx, 0) : side - max(dx, 0)]
+    return out.reshape(X.shape)

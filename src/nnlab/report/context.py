@@ -230,6 +230,71 @@ def accuracy(results: dict) -> dict:
     return ctx
 
 
+def cnn(results: dict) -> dict:
+    """The CNN study: per-split choices, the model table, and the measured reasons, with their words computed."""
+    from nnlab.stages.cnn import BARE_KEY, CNN_KEY, MLP_KEY
+
+    ctx = _base(results, "cnn")
+    studies = {}
+    for name, s in ctx["m"].items():
+        rows = {label: s["table"][label] for label in (CNN_KEY, BARE_KEY, MLP_KEY)}
+        cnn_row, bare_row, mlp_row = rows.values()
+        shifts = list(cnn_row["shifted"])
+        largest = shifts[-1]
+        drop = {label: row["accuracy"]["mean"] - row["shifted"][largest]["mean"] for label, row in rows.items()}
+        gain = cnn_row["accuracy"]["mean"] - bare_row["accuracy"]["mean"]
+        gain_shifted = cnn_row["shifted"][largest]["mean"] - bare_row["shifted"][largest]["mean"]
+        cm = np.array(s["confusion"])
+        off = cm - np.diag(np.diag(cm))
+        true, pred = np.unravel_index(int(off.argmax()), off.shape)
+        params_cnn, params_mlp = max(cnn_row["parameters"]), min(mlp_row["parameters"])
+        specs = s["cnn_candidate_specs"]
+        studies[name] = {
+            "s": s, "cnn": cnn_row, "bare": bare_row, "mlp": mlp_row, "shifts": shifts, "largest": largest,
+            "spec": specs[0], "chosen_counts": [sum(sp["chosen"] == i for sp in s["cnn_splits"])
+                                                for i in range(len(specs))],
+            "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(specs))), "chosen",
+                             "CNN test accuracy", "same size, no augmentation", "MLP test accuracy"],
+            "split_rows": [(sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), sp["chosen"] + 1,
+                            sp["test_scores"]["accuracy"], sp["without_augmentation"]["accuracy"],
+                            mp["test_scores"]["accuracy"]) for sp, mp in zip(s["cnn_splits"], s["mlp_splits"])],
+            "split_formats": [None, *(["pct"] * len(specs)), None, "pct", "pct", "pct"],
+            "model_header": ["model", "mean test accuracy", "std", "min", "max", "parameters",
+                             "multiply-adds per training", *(f"shifted {k} px" for k in shifts)],
+            "model_rows": [(label, row["accuracy"]["mean"], row["accuracy"]["std"], row["accuracy"]["min"],
+                            row["accuracy"]["max"], _span(row["parameters"]), _span(row["multiply_adds"], "g"),
+                            *(row["shifted"][k]["mean"] for k in shifts)) for label, row in rows.items()],
+            "model_formats": [None, "pct", "pct", "pct", "pct", None, None, *(["pct"] * len(shifts))],
+            "cnn_vs_mlp": _compare(cnn_row["accuracy"]["mean"], mlp_row["accuracy"]["mean"]),
+            "params_cnn": params_cnn, "params_mlp": params_mlp, "param_ratio": params_mlp / params_cnn,
+            "cost_ratio": min(cnn_row["multiply_adds"]) / max(mlp_row["multiply_adds"]),
+            "drop": {"cnn": drop[CNN_KEY], "bare": drop[BARE_KEY], "mlp": drop[MLP_KEY]},
+            "drop_word": {"below": "less", "above": "more", "equal to": "as much"}[_compare(drop[CNN_KEY],
+                                                                                        drop[MLP_KEY])],
+            "gain": gain, "gain_word": "raises" if gain > 0 else "lowers" if gain < 0 else "leaves",
+            "gain_shifted": gain_shifted,
+            "gain_shifted_word": "raises" if gain_shifted > 0 else "lowers" if gain_shifted < 0 else "leaves",
+            "confused": {"true": int(true), "pred": int(pred), "count": int(off.max()), "errors": int(off.sum()),
+                         "total": int(cm.sum())},
+            "ties": sum(bool(sp["tied_with"]) for sp in s["cnn_splits"]),
+        }
+    ctx["studies"] = studies
+    return ctx
+
+
+def _compare(a: float, b: float) -> str:
+    return "above" if a > b else "below" if a < b else "equal to"
+
+
+def _span(values, fmt: str | None = None) -> str:
+    """``"a"`` when every split has the same value, else ``"a - b"`` (smallest to largest)."""
+    from nnlab.report.format import g
+
+    show = g if fmt == "g" else (lambda v: f"{int(v):,}")
+    low, high = min(values), max(values)
+    return show(low) if low == high else f"{show(low)} - {show(high)}"
+
+
 def stage6(results: dict) -> dict:
     """Stage 6: the weights and the three-way sweep as rows; where the handout's step would diverge."""
     from nnlab.report.format import g
