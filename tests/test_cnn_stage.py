@@ -38,7 +38,11 @@ def test_every_split_keeps_its_test_rows_out_of_the_choice(stage):
 def test_the_table_holds_every_model_and_measurement(stage):
     result, folder = stage
     for name, m in result.metrics.items():
-        assert set(m["table"]) == {cnn.CNN_KEY, cnn.BARE_KEY, cnn.MLP_KEY}
+        assert set(m["table"]) == {cnn.CNN_KEY, cnn.MLP_KEY}
+        assert [c["chosen"] for c in m["cnn_candidates"]] == [sum(s["chosen"] == i for s in m["cnn_splits"])
+                                                             for i in range(len(m["cnn_candidates"]))]
+        assert (m["size"]["first"], m["size"]["second"]) == (0, 1)  # differ in channels alone
+        assert (m["augmentation"]["first"], m["augmentation"]["second"]) == (1, 2)  # differ in the shift alone
         for row in m["table"].values():
             assert 0.2 < row["accuracy"]["mean"] <= 1.0  # quick mode: far above chance (0.1), not yet trained
             assert set(row["shifted"]) == {str(k) for k in cnn.SHIFTS[name]}

@@ -9,7 +9,7 @@ contender for the same epochs, and the ratio as the median of the repeat-by-repe
 Then a profile of nnlab's step: every part of it timed where it runs (the im2col copies with
 the zero padding, every GEMM of the convolutions, the col2im adds, the max-pooling forward and
 backward, the rest of the convolutions' bookkeeping, and everything else: ReLU, Flatten, the
-linear layer, loss, update, batch gather), medians over many steps.
+linear layer, loss, update, batch gather), means over many steps (so the parts add up to the step).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _timed(owner, name: str, part: str, clock: dict):
 
 
 def step_profile(X, y, steps=200, seed=0) -> dict:
-    """Median microseconds per step of each part of nnlab's CNN step (see the module docstring).
+    """Mean microseconds per step of each part of nnlab's CNN step (see the module docstring).
 
     The parts are timed by wrapping the functions that do them for the duration of this
     call; ``conv bookkeeping`` is the convolutions' own time less their im2col, GEMM and
@@ -133,7 +133,30 @@ def step_profile(X, y, steps=200, seed=0) -> dict:
     finally:
         for owner, name, original in originals:
             setattr(owner, name, original)
-    return {part: statistics.median(values) for part, values in rows.items()}
+    return {part: statistics.fmean(values) for part, values in rows.items()}  # means: the parts add up to the step
+
+
+def training_seconds(X, y, quick=False) -> list[dict]:
+    """Wall time of one training run of each ``nnlab run cnn`` model on MNIST (4,000 rows, one at a time).
+
+    The rows are seed 0's training rows; every CNN and MLP candidate of the study is trained
+    once, as the study trains it.  Quick mode: 400 rows, a tenth of the epochs.
+    """
+    from nnlab.selection import outer_split
+    from nnlab.stages import cnn
+
+    flat = X.reshape(len(X), -1)
+    rows = outer_split(y, 0)[0][: 400 if quick else None]
+    specs = [*cnn.CNN_CANDIDATES["mnist"], *cnn.MLP_CANDIDATES["mnist"]]
+    timings = []
+    for spec in specs:
+        if quick:
+            spec = cnn._scaled(spec, 0.1)
+        start = time.perf_counter()
+        cnn._train(spec, flat[rows], y[rows], 0)
+        label = spec.describe() if isinstance(spec, cnn.CNNSpec) else f"MLP {spec.describe()}"
+        timings.append({"model": label, "rows": len(rows), "seconds": time.perf_counter() - start})
+    return timings
 
 
 def run(threads=1, repeats=5, quick=False) -> dict:
@@ -164,6 +187,7 @@ def run(threads=1, repeats=5, quick=False) -> dict:
         results["training"] = {label: {"median": statistics.median(r), "min": min(r), "max": max(r),
                                        "ratio": _paired(rates["nnlab fit"], r)} for label, r in rates.items()}
         results["step_profile_us"] = step_profile(X, y, steps=30 if quick else 200)
+        results["training_seconds"] = training_seconds(*load_images(), quick=quick)
     results["environment"]["load_end"] = __import__("os").getloadavg()[0]
     return results
 
@@ -194,6 +218,11 @@ def table(results) -> str:
     prof = results["step_profile_us"]
     step = prof["step"]
     parts = [f"{part} {us:,.0f} ({us / step:.0%})" for part, us in prof.items() if part != "step"]
-    lines += ["", f"Where nnlab's step goes (median us per step over the profiled steps, each part timed where it "
-              f"runs): {', '.join(parts)}; whole step {step:,.0f} us.", MARK]
+    lines += ["", f"Where nnlab's step goes (mean us per step over the profiled steps, each part timed where it "
+              f"runs): {', '.join(parts)}; whole step {step:,.0f} us.", "",
+              "One training run of each model of `nnlab run cnn` (measured once, one thread; the study itself "
+              "reports multiply-adds instead, which do not vary from run to run):", "",
+              "| model | training rows | seconds |", "|---|---:|---:|"]
+    lines += [f"| {t['model']} | {t['rows']:,} | {t['seconds']:.2f} |" for t in results["training_seconds"]]
+    lines += [MARK]
     return "\n".join(lines) + "\n"

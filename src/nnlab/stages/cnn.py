@@ -3,16 +3,17 @@
 For each dataset (8x8 digits, 5,000 MNIST images; pixels scaled to [0, 1]) and each of 5
 seeds, the nested protocol of :mod:`nnlab.selection`:
 
-1. **CNN**: inside the split's training rows, each candidate size of :func:`nnlab.make_cnn`
-   is trained on the fit rows and scored on the validation rows; the winner is retrained on
-   all training rows and tested once on the split's test rows.
+1. **CNN**: inside the split's training rows, each candidate -- two sizes of
+   :func:`nnlab.make_cnn` trained on randomly shifted images, and the larger one without
+   the shifts -- is trained on the fit rows and scored on the validation rows; the winner is
+   retrained on all training rows and tested once on the split's test rows.  The candidates'
+   validation scores measure what size and augmentation buy, on rows the test never sees.
 2. **MLP**: the accuracy study's MLP candidates go through the same protocol on the same rows.
-3. **Measured beside them, never used to choose**: the chosen CNN retrained without its
-   augmentation; every model's accuracy on the test images shifted by a few pixels; the
-   confusion matrix over the test rows of all splits; the first layer's filters (seed 0);
-   parameter counts; and the multiply-adds of one training run, a deterministic cost (measured
-   seconds vary with the machine's load, so they live in ``docs/benchmarks.md``, written by
-   ``nnlab bench --cnn``, and never in ``metrics.json``).
+3. **Measured beside them, never used to choose**: every model's accuracy on its evaluation
+   images shifted by a few pixels; the confusion matrix over the test rows of all splits; the
+   first layer's filters (first seed); parameter counts; and the multiply-adds of one training
+   run, a deterministic cost (measured seconds vary with the machine's load, so they live in
+   ``docs/benchmarks.md``, written by ``nnlab bench --cnn``, never in ``metrics.json``).
 
 All trainings share out over ``jobs`` processes, one task per seed and model family.
 """
@@ -32,7 +33,7 @@ from nnlab.losses import SoftmaxCrossEntropyLoss
 from nnlab.metrics import confusion_matrix
 from nnlab.optim import Adam
 from nnlab.parallel import run_calls
-from nnlab.selection import outer_split, split_task, summarise
+from nnlab.selection import split_task, summarise
 from nnlab.stages.accuracy import CANDIDATES as MLP_CANDIDATES  # "the best MLP": the accuracy study's own recipes
 from nnlab.stages.common import Result, config_dict
 from nnlab.stages.stage5 import load_images
@@ -44,8 +45,7 @@ RUN_ALONE = True
 #: Mean test accuracy the CNN should reach on MNIST-5k (issue 15).
 TARGETS = {"mnist": 0.985}
 #: The rows of each dataset's model table (``metrics.json`` sorts keys, so the report reads them by name).
-CNN_KEY = "CNN (size chosen per split)"
-BARE_KEY = "CNN, chosen size without augmentation"
+CNN_KEY = "CNN (candidate chosen per split)"
 MLP_KEY = "MLP (accuracy study's recipe chosen per split)"
 #: Test-image translations measured, in pixels (each in four directions: up, down, left, right).
 SHIFTS = {"digits": (1, 2), "mnist": (1, 2, 3)}
@@ -87,11 +87,12 @@ class CNNSpec:
         return asdict(self)
 
 
-#: The CNN candidates per dataset: two sizes, the same recipe otherwise.
+#: The CNN candidates per dataset: two sizes with augmentation, and the larger without it.
 CNN_CANDIDATES = {
     "digits": [CNNSpec(channels=(8, 16), shift=1, batch=32, epochs=30, decay_after=24),
-               CNNSpec(channels=(16, 32), shift=1, batch=32, epochs=30, decay_after=24)],
-    "mnist": [CNNSpec(channels=(8, 16)), CNNSpec(channels=(16, 32))],
+               CNNSpec(channels=(16, 32), shift=1, batch=32, epochs=30, decay_after=24),
+               CNNSpec(channels=(16, 32), shift=0, batch=32, epochs=30, decay_after=24)],
+    "mnist": [CNNSpec(channels=(8, 16)), CNNSpec(channels=(16, 32)), CNNSpec(channels=(16, 32), shift=0)],
 }
 
 
@@ -198,24 +199,50 @@ def _slim(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("confusion", "first_layer")}
 
 
-def cnn_split(candidates, X, y, seed: int) -> dict:
-    """One seed of the nested protocol for the CNN candidates, plus the winner retrained without augmentation."""
+def nested_split(candidates, X, y, seed: int) -> dict:
+    """One seed of the nested protocol (:func:`nnlab.selection.split_task`), the candidates' records slimmed."""
     result = split_task(candidates, X, y, seed, fit_and_score)
-    chosen = candidates[result["chosen"]]
-    train, test = outer_split(y, seed)
     result["selection"] = [_slim(s) for s in result["selection"]]
-    result["without_augmentation"] = _slim(fit_and_score(replace(chosen, shift=0), X, y, train, test, seed))
-    if seed:  # the filters figure shows seed 0's
-        result["test_scores"].pop("first_layer")
     return result
 
 
-def mlp_split(candidates, X, y, seed: int) -> dict:
-    """One seed of the nested protocol for the accuracy study's MLP candidates."""
-    result = split_task(candidates, X, y, seed, fit_and_score)
-    result["selection"] = [_slim(s) for s in result["selection"]]
-    result["test_scores"] = _slim(result["test_scores"])
-    return result
+def _pairs(specs, field: str) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of candidates that differ in ``field`` alone."""
+    dicts = [s.as_dict() for s in specs]
+    return [(i, j) for i in range(len(dicts)) for j in range(i + 1, len(dicts))
+            if {k for k in dicts[i] if dicts[i][k] != dicts[j][k]} == {field}]
+
+
+def _paired(a, b) -> dict:
+    """Summary of the split-by-split differences ``a - b``, with how often each side is higher."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return {**summarise(diff), "higher": int(np.sum(diff > 0)), "equal": int(np.sum(diff == 0)),
+            "lower": int(np.sum(diff < 0))}
+
+
+def _candidate_table(specs, splits) -> list[dict]:
+    """Every CNN candidate's validation scores over the splits, its size, cost and how often it won."""
+    rows = []
+    for i, spec in enumerate(specs):
+        scores = [sp["selection"][i] for sp in splits]
+        rows.append({"recipe": spec.describe(), "accuracy": summarise([sc["accuracy"] for sc in scores]),
+                     "shifted": {k: summarise([sc["shifted"][k] for sc in scores]) for k in scores[0]["shifted"]},
+                     "parameters": scores[0]["parameters"], "multiply_adds": scores[0]["multiply_adds"],
+                     "chosen": sum(sp["chosen"] == i for sp in splits)})
+    return rows
+
+
+def _comparison(specs, splits, field: str) -> dict | None:
+    """What changing ``field`` alone does on the validation rows: paired over the splits (first such pair)."""
+    pairs = _pairs(specs, field)
+    if not pairs:
+        return None
+    i, j = pairs[0]
+    largest = list(splits[0]["selection"][i]["shifted"])[-1]
+    first, second = ([sp["selection"][k] for sp in splits] for k in (i, j))
+    return {"first": i, "second": j, "shift": largest,
+            "accuracy": _paired([s["accuracy"] for s in first], [s["accuracy"] for s in second]),
+            "shifted": _paired([s["shifted"][largest] for s in first], [s["shifted"][largest] for s in second])}
 
 
 def _data(name: str, c: Config):
@@ -231,37 +258,36 @@ def _candidates(name: str, c: Config):
 def study_metrics(name: str, c: Config, n_images: int, cnn: list, mlp: list) -> dict:
     """One dataset's metrics from its CNN and MLP splits (in seed order)."""
     cnn_specs, mlp_specs = _candidates(name, c)
-    chosen_cnn = [cnn_specs[s["chosen"]] for s in cnn]
-    chosen_mlp = [mlp_specs[s["chosen"]] for s in mlp]
-    models = {
-        CNN_KEY: ([s["test_scores"] for s in cnn], chosen_cnn),
-        BARE_KEY: ([s["without_augmentation"] for s in cnn], [replace(s, shift=0) for s in chosen_cnn]),
-        MLP_KEY: ([s["test_scores"] for s in mlp], chosen_mlp),
-    }
     table = {}
-    for label, (scores, specs) in models.items():
+    for label, splits, specs in ((CNN_KEY, cnn, cnn_specs), (MLP_KEY, mlp, mlp_specs)):
+        scores = [s["test_scores"] for s in splits]
         table[label] = {
             "accuracy": summarise([sc["accuracy"] for sc in scores]),
             "shifted": {k: summarise([sc["shifted"][k] for sc in scores]) for k in scores[0]["shifted"]},
             "parameters": [sc["parameters"] for sc in scores],
             "multiply_adds": [sc["multiply_adds"] for sc in scores],
-            "recipes": [spec.describe() for spec in specs],
+            "recipes": [specs[s["chosen"]].describe() for s in splits],
         }
     cnn_mean = table[CNN_KEY]["accuracy"]["mean"]
     target = TARGETS.get(name)
-    paired = np.array([a["test_scores"]["accuracy"] - b["test_scores"]["accuracy"] for a, b in zip(cnn, mlp)])
     return {
-        "n_images": n_images, "cnn_candidates": [s.describe() for s in cnn_specs],
+        "n_images": n_images, "cnn_candidates": _candidate_table(cnn_specs, cnn),
         "cnn_candidate_specs": [s.as_dict() for s in cnn_specs], "mlp_candidates": [s.describe() for s in mlp_specs],
+        "size": _comparison(cnn_specs, cnn, "channels"), "augmentation": _comparison(cnn_specs, cnn, "shift"),
         "cnn_splits": [{**s, "test_scores": _slim(s["test_scores"])} for s in cnn],
-        "mlp_splits": mlp, "table": table,
+        "mlp_splits": [{**s, "test_scores": _slim(s["test_scores"])} for s in mlp], "table": table,
         "confusion": np.sum([s["test_scores"]["confusion"] for s in cnn], axis=0).tolist(),
-        "first_layer": cnn[0]["test_scores"].get("first_layer"), "first_layer_seed": cnn[0]["seed"],
-        "cnn_minus_mlp": {"values": paired, "higher": int(np.sum(paired > 0)), "equal": int(np.sum(paired == 0)),
-                          "lower": int(np.sum(paired < 0)), "mean": float(paired.mean())},
+        "first_layer": cnn[0]["test_scores"]["first_layer"], "first_layer_seed": cnn[0]["seed"],
+        "cnn_minus_mlp": _paired([s["test_scores"]["accuracy"] for s in cnn],
+                                 [s["test_scores"]["accuracy"] for s in mlp]),
         "target": target, "meets_target": None if target is None else bool(cnn_mean >= target),
         "target_gap": None if target is None else float(target - cnn_mean),
     }
+
+
+def _by_shift(row: dict) -> list[float]:
+    """Mean accuracy unshifted, then at each measured shift."""
+    return [row["accuracy"]["mean"], *(s["mean"] for s in row["shifted"].values())]
 
 
 def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
@@ -272,9 +298,9 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     # the longest tasks first (the CNN on the largest images), so that the pool does not end on one of them
     for name in sorted(config.datasets, key=lambda n: -data[n][0].size):
         cnn_specs, mlp_specs = _candidates(name, config)
-        for family, task, specs in (("cnn", cnn_split, cnn_specs), ("mlp", mlp_split, mlp_specs)):
+        for family, specs in (("cnn", cnn_specs), ("mlp", mlp_specs)):
             for seed in config.seeds:
-                calls.append((task, (specs, *data[name], seed)))
+                calls.append((nested_split, (specs, *data[name], seed)))
                 keys.append((name, family))
     done = run_calls(calls, jobs)
     grouped = {}
@@ -295,12 +321,12 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         figs[f"{name}_confusion"] = plots.confusion(
             out_dir / f"cnn_{name}_confusion.png", m["confusion"],
             f"{name}: CNN, test rows of all {len(config.seeds)} splits").name
-        shifts = [0, *map(int, next(iter(m["table"].values()))["shifted"])]
+        shifts = [0, *map(int, m["table"][CNN_KEY]["shifted"])]
+        curves = {f"{label}, test rows": (shifts, _by_shift(row)) for label, row in m["table"].items()}
+        for i, row in enumerate(m["cnn_candidates"], 1):
+            curves[f"CNN candidate {i}, validation rows"] = (shifts, _by_shift(row), {"ls": "--"})
         figs[f"{name}_shifted"] = plots.curves(
-            out_dir / f"cnn_{name}_shifted.png",
-            {label: (shifts, [row["accuracy"]["mean"], *(s["mean"] for s in row["shifted"].values())])
-             for label, row in m["table"].items()},
-            f"{name} ({side}x{side}): test images shifted by k pixels", xlabel="shift k (pixels, 4 directions)",
-            ylabel="mean test accuracy").name
+            out_dir / f"cnn_{name}_shifted.png", curves, f"{name} ({side}x{side}): images shifted by k pixels",
+            xlabel="shift k (pixels; mean of up, down, left, right)", ylabel="mean accuracy over the splits").name
     return Result("cnn", TITLE, config_dict(config), metrics, figs, summary)
 
