@@ -344,3 +344,23 @@ def test_cnn_trains_through_the_estimator_free_path_in_float32(rng):
     hist = nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.Adam(net.parameters(), lr=0.01), X, y, epochs=40,
                      batch_size=8, rng=rng)
     assert not hist.diverged and hist.epoch_loss[-1] < 0.5 * hist.epoch_loss[0]
+
+
+@pytest.mark.parametrize("channels", [20_000, 10**6])
+def test_a_huge_declared_conv_is_refused_before_anything_is_allocated(channels, tmp_path):
+    """Conv2d is in the module registry: its declared shapes are checked against the file before it is built."""
+    import tracemalloc
+
+    from test_checkpoint import _forge
+
+    conv = {"type": "Conv2d", "config": {"in_channels": channels, "out_channels": channels, "kernel_size": [5, 5],
+                                         "stride": [1, 1], "padding": [0, 0], "init": "pytorch", "name": None}}
+    arch = {"type": "Sequential", "config": {"layers": [conv, {"type": "MaxPool2d", "config": {
+        "kernel_size": [2, 2], "stride": [2, 2]}}, {"type": "Flatten", "config": {}}]}}
+    path = _forge(tmp_path / "big.npz", arch, {"0.W": np.zeros((2, 2, 5, 5)), "0.b": np.zeros(2)})
+    tracemalloc.start()
+    with pytest.raises(nnlab.CheckpointError, match=rf"W should have shape \({channels}, {channels}, 5, 5\)"):
+        nnlab.load(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 * 2**20  # megabytes, not the terabytes the declared layer would need

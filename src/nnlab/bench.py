@@ -108,15 +108,20 @@ def torch_loop(X, y, sizes, seed=0):
         if i:
             layers.append(torch.nn.ReLU())
         layers.append(torch.nn.Linear(a, b, dtype=torch.float32))
-    net = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
-    loss = torch.nn.CrossEntropyLoss()
+    return torch_sgd_epochs(torch.nn.Sequential(*layers), Xt, yt, BATCH)
+
+
+def torch_sgd_epochs(net, Xt, yt, batch: int):
+    """``epochs(e)``: ``e`` epochs of PyTorch's idiomatic loop (shuffle, zero_grad, cross-entropy, backward, SGD)."""
+    import torch
+
+    opt, loss = torch.optim.SGD(net.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
 
     def epochs(e):
         for _ in range(e):
             perm = torch.randperm(Xt.shape[0])
-            for i in range(0, Xt.shape[0], BATCH):
-                idx = perm[i : i + BATCH]
+            for i in range(0, Xt.shape[0], batch):
+                idx = perm[i : i + batch]
                 opt.zero_grad()
                 loss(net(Xt[idx]), yt[idx]).backward()
                 opt.step()

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from nnlab.bench import LR, _paired, _rate, environment
+from nnlab.bench import LR, _paired, _rate, environment, torch_sgd_epochs
 
 #: The benchmarked CNN (the one ``nnlab run cnn`` trains on MNIST) and its batch size.
 NET = {"channels": (16, 32), "kernel_size": 3}
@@ -62,19 +62,7 @@ def torch_cnn(X, y, seed=0):
     net = torch.nn.Sequential(torch.nn.Conv2d(1, c1, k, padding=k // 2), torch.nn.MaxPool2d(2), torch.nn.ReLU(),
                               torch.nn.Conv2d(c1, c2, k, padding=k // 2), torch.nn.MaxPool2d(2), torch.nn.ReLU(),
                               torch.nn.Flatten(), torch.nn.Linear(c2 * 7 * 7, 10))
-    opt, loss = torch.optim.SGD(net.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-    def epochs(e):
-        for _ in range(e):
-            perm = torch.randperm(Xt.shape[0])
-            for i in range(0, Xt.shape[0], BATCH):
-                idx = perm[i : i + BATCH]
-                opt.zero_grad()
-                loss(net(Xt[idx]), yt[idx]).backward()
-                opt.step()
-
-    return epochs
+    return torch_sgd_epochs(net, torch.from_numpy(X), torch.from_numpy(y), BATCH)
 
 
 def _timed(owner, name: str, part: str, clock: dict):
