@@ -18,6 +18,16 @@ def _one_blas_thread():
         yield
 
 
+@pytest.fixture
+def float64_torch():
+    """torch with float64 as its default dtype for one test (parity in float64); float32 again afterwards."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(old)
+
+
 @pytest.fixture(autouse=True)
 def _figures_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("NNLAB_FIGURES", str(tmp_path / "figures"))

@@ -11,13 +11,7 @@ import nnlab
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def _float64_torch():
-    """Compare in float64; restore torch's default afterwards so other tests see float32."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64_torch")  # compare in float64; float32 again afterwards
 
 
 def _torch_mlp(net):

@@ -4,13 +4,14 @@ The handout's API is importable from here, with the handout's names and shapes::
 
     from nnlab import Linear, MLP, relu, relu_backward, softmax, cross_entropy
 
-Underneath is one small module system (:mod:`nnlab.layers`), losses
+Underneath is one small module system (:mod:`nnlab.layers`, and :mod:`nnlab.conv` for images), losses
 (:mod:`nnlab.losses`), optimizers (:mod:`nnlab.optim`), gradient checking
 (:mod:`nnlab.gradcheck`) and a training loop (:mod:`nnlab.train`).
 """
 
 from nnlab import data as data  # the loaders and splits, as nnlab.data
 from nnlab.checkpoint import CheckpointError, load, load_checkpoint
+from nnlab.conv import Conv2d, Flatten, MaxPool2d, make_cnn
 from nnlab.errors import NnlabError, NnlabRuntimeError, NnlabTypeError, NnlabValueError
 from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error
@@ -40,13 +41,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Adam",
     "CheckpointError",
+    "Conv2d",
     "EarlyStopping",
+    "Flatten",
     "GradcheckResult",
     "History",
     "L2Penalty",
     "Linear",
     "MLP",
     "MSELoss",
+    "MaxPool2d",
     "NnlabError",
     "NnlabRuntimeError",
     "NnlabTypeError",
@@ -66,6 +70,7 @@ __all__ = [
     "load",
     "load_checkpoint",
     "log_softmax",
+    "make_cnn",
     "make_mlp",
     "mse",
     "numerical_gradient",

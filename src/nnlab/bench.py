@@ -108,15 +108,20 @@ def torch_loop(X, y, sizes, seed=0):
         if i:
             layers.append(torch.nn.ReLU())
         layers.append(torch.nn.Linear(a, b, dtype=torch.float32))
-    net = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(net.parameters(), lr=LR)
-    loss = torch.nn.CrossEntropyLoss()
+    return torch_sgd_epochs(torch.nn.Sequential(*layers), Xt, yt, BATCH)
+
+
+def torch_sgd_epochs(net, Xt, yt, batch: int):
+    """``epochs(e)``: ``e`` epochs of PyTorch's idiomatic loop (shuffle, zero_grad, cross-entropy, backward, SGD)."""
+    import torch
+
+    opt, loss = torch.optim.SGD(net.parameters(), lr=LR), torch.nn.CrossEntropyLoss()
 
     def epochs(e):
         for _ in range(e):
             perm = torch.randperm(Xt.shape[0])
-            for i in range(0, Xt.shape[0], BATCH):
-                idx = perm[i : i + BATCH]
+            for i in range(0, Xt.shape[0], batch):
+                idx = perm[i : i + batch]
                 opt.zero_grad()
                 loss(net(Xt[idx]), yt[idx]).backward()
                 opt.step()
@@ -523,12 +528,20 @@ def tabular_scale(markdown=None, rows=200_000, cols=20, seed=0) -> dict:
             + f".\n{TABULAR_MARK}\n")
     print(text)
     if markdown:
-        doc = Path(markdown)
-        old = doc.read_text() if doc.exists() else ""
-        pattern = re.compile(re.escape(TABULAR_MARK) + ".*?" + re.escape(TABULAR_MARK) + "\n", re.S)
-        new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-        doc.write_text(new)
+        write_section(markdown, TABULAR_MARK, text)
     return result
+
+
+def write_section(markdown, mark: str, text: str) -> None:
+    """Replace the part between ``mark`` lines of the file ``markdown`` by ``text`` (or append it); the rest stays."""
+    import re
+    from pathlib import Path
+
+    doc = Path(markdown)
+    old = doc.read_text() if doc.exists() else ""
+    pattern = re.compile(re.escape(mark) + ".*?" + re.escape(mark) + "\n", re.S)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    doc.write_text(new)
 
 
 def main(argv=None) -> int:
@@ -543,9 +556,23 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", help="also write the tables here")
     parser.add_argument("--tabular", action="store_true",
                         help="only Stage 7 at scale (200,000 x 20 CSV); with --markdown, replace just its section")
+    parser.add_argument("--cnn", action="store_true",
+                        help="only the CNN training step against PyTorch; with --markdown, replace just its section")
     args = parser.parse_args(argv)
     if args.tabular:
         tabular_scale(args.markdown)
+        return 0
+    if args.cnn:
+        from nnlab import bench_cnn
+
+        results = bench_cnn.run(args.threads, 2 if args.quick else args.repeats, args.quick)
+        text = bench_cnn.table(results)
+        print(text)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(results, fh, indent=2)
+        if args.markdown:
+            write_section(args.markdown, bench_cnn.MARK, text)
         return 0
     results = run(args.threads, 2 if args.quick else args.repeats, args.quick, args.keras, not args.no_memory)
     text = table(results)

@@ -164,7 +164,8 @@ def gradcheck(obj, x, target=None, dout=None, h=1e-6, tol=1e-6, seed=0) -> Gradc
               (then ``target`` is required): checks dLoss/dpred;
             * a pair ``(f, f_backward)`` such as ``(relu, relu_backward)`` where
               ``f_backward(x, dout)`` returns dL/dx.
-        x: the input (for a loss: the prediction / logits).
+        x: the input, of any shape the module takes (rows, or images (N, C, H, W) for a
+            ``Conv2d``); for a loss: the prediction / logits.
         target: targets, for a loss.
         dout: the upstream gradient; random normal when ``None``.
         h: finite-difference step.

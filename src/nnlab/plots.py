@@ -160,6 +160,32 @@ def image_grid(path, images, titles, title, shape):
 
 
 @_quiet
+def filters(path, weights, title):
+    """Convolution filters as small images, one per output channel (first input channel), on one colour scale.
+
+    ``weights`` is (out, in, kh, kw); red is positive, blue negative, white 0, and the scale
+    is symmetric and shared, so that filters can be compared with each other.
+    """
+    weights = np.asarray(weights)[:, 0]
+    limit = float(np.abs(weights).max()) or 1.0
+    n = len(weights)
+    cols = min(n, 8)
+    rows = max(1, -(-n // cols))
+    fig = _figure((1.1 * cols + 0.8, 1.2 * rows + 0.5))
+    for k in range(n):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        im = ax.imshow(weights[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(str(k), fontsize=7)
+        ax.axis("off")
+    fig.colorbar(im, ax=fig.axes, fraction=0.02)
+    fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})  # (no tight_layout: it cannot place the shared colour bar)
+    return path
+
+
+@_quiet
 def dots(path, groups, title, ylabel="value", target=None):
     """One column of points per group (e.g. per-seed accuracies), with the mean marked.
 

@@ -98,7 +98,8 @@ def fit(
             pure core is called; the object is not changed), or any callable
             ``(output, Y) -> (value, dLoss/doutput)``.
         optimizer: e.g. ``SGD(model.parameters(), lr=0.05)``.
-        X, Y: training inputs and targets (same number of rows).
+        X, Y: training inputs and targets (same number of rows); ``X`` is (rows, features)
+            or any (rows, ...) shape the model's first layer takes, e.g. images (rows, C, H, W).
         epochs: passes over the data.
         batch_size: rows per step; ``None`` is full-batch gradient descent.
         rng: generator for the per-epoch shuffle; ``None`` uses ``np.random`` as the
@@ -120,8 +121,8 @@ def fit(
     Y = np.asarray(Y)
     if Y.dtype.kind == "f":
         Y = as_float_array(Y, "Y", name, dtype=dtype, finite=True)
-    if X.ndim != 2:
-        raise NnlabValueError(f"{name}: X must be 2-D (rows, features), got shape {X.shape}")
+    if X.ndim < 2:  # rows of features (rows, features), or of images (rows, channels, height, width)
+        raise NnlabValueError(f"{name}: X must have a row axis and at least one more, got shape {X.shape}")
     n = X.shape[0]
     if Y.ndim == 0 or Y.shape[0] != n:
         raise NnlabValueError(f"{name}: X has {n} rows but Y has shape {Y.shape}")
@@ -279,11 +280,12 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
     saturated on the way, e.g. ``relu(-inf) = 0``; the output is then the network's exact
     limit.)
 
-    Shape: (rows, in_dim) -> (rows, out_dim).
+    Shape: (rows, in_dim) -> (rows, out_dim); any (rows, ...) input the first layer takes (images
+    (rows, C, H, W) for a ``Conv2d``) works the same way.
     """
     model = _network(model)
     X = as_float_array(X, "X", "predict")
-    if X.ndim != 2 or X.shape[0] == 0:
+    if X.ndim < 2 or X.shape[0] == 0:
         return model.forward(X)  # the checked face says what is wrong with it, or handles the odd shape
     X = model._check_input(X)
     forward = model._forward

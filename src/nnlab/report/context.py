@@ -230,6 +230,87 @@ def accuracy(results: dict) -> dict:
     return ctx
 
 
+def cnn(results: dict) -> dict:
+    """The CNN study: the candidates on validation rows, the chosen models on test rows, and the words."""
+    from nnlab.stages.cnn import CNN_KEY, MLP_KEY
+
+    ctx = _base(results, "cnn")
+    studies = {}
+    for name, s in ctx["m"].items():
+        cnn_row, mlp_row = s["table"][CNN_KEY], s["table"][MLP_KEY]
+        shifts = list(cnn_row["shifted"])
+        largest = shifts[-1]
+        drop = {key: row["accuracy"]["mean"] - row["shifted"][largest]["mean"]
+                for key, row in (("cnn", cnn_row), ("mlp", mlp_row))}
+        cm = np.array(s["confusion"])
+        off = cm - np.diag(np.diag(cm))
+        true, pred = np.unravel_index(int(off.argmax()), off.shape)
+        cands = s["cnn_candidates"]
+        studies[name] = {
+            "s": s, "cnn": cnn_row, "mlp": mlp_row, "shifts": shifts, "largest": largest,
+            "candidate_header": ["CNN candidate", "mean validation accuracy", "std",
+                                 *(f"shifted {k} px" for k in shifts), "parameters", "multiply-adds per training",
+                                 "chosen in"],
+            "candidate_rows": [(i + 1, c["accuracy"]["mean"], c["accuracy"]["std"],
+                                *(c["shifted"][k]["mean"] for k in shifts), f"{c['parameters']:,}",
+                                c["multiply_adds"], f"{c['chosen']} of {len(s['cnn_splits'])}")
+                               for i, c in enumerate(cands)],
+            "candidate_formats": [None, "pct", "pct", *(["pct"] * len(shifts)), None, "g", None],
+            "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(cands))), "chosen",
+                             "CNN test accuracy", "MLP test accuracy"],
+            "split_rows": [(sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), sp["chosen"] + 1,
+                            sp["test_scores"]["accuracy"], mp["test_scores"]["accuracy"])
+                           for sp, mp in zip(s["cnn_splits"], s["mlp_splits"])],
+            "split_formats": [None, *(["pct"] * len(cands)), None, "pct", "pct"],
+            "model_header": ["model (test rows)", "mean test accuracy", "std", "min", "max", "parameters",
+                             "multiply-adds per training", *(f"shifted {k} px" for k in shifts)],
+            "model_rows": [(label, row["accuracy"]["mean"], row["accuracy"]["std"], row["accuracy"]["min"],
+                            row["accuracy"]["max"], _span(row["parameters"]), _span(row["multiply_adds"], "g"),
+                            *(row["shifted"][k]["mean"] for k in shifts))
+                           for label, row in ((CNN_KEY, cnn_row), (MLP_KEY, mlp_row))],
+            "model_formats": [None, "pct", "pct", "pct", "pct", None, None, *(["pct"] * len(shifts))],
+            "cnn_vs_mlp": _compare(cnn_row["accuracy"]["mean"], mlp_row["accuracy"]["mean"]),
+            "params_cnn": _span(cnn_row["parameters"]), "params_mlp": _span(mlp_row["parameters"]),
+            "param_ratio": np.mean(mlp_row["parameters"]) / np.mean(cnn_row["parameters"]),
+            "cost_ratio": np.mean(cnn_row["multiply_adds"]) / np.mean(mlp_row["multiply_adds"]),
+            "drop": drop, "drop_word": {"below": "less", "above": "more", "equal to": "as much"}[
+                _compare(drop["cnn"], drop["mlp"])],
+            "size": _effect(s["size"], cands), "augmentation": _effect(s["augmentation"], cands),
+            "confused": {"true": int(true), "pred": int(pred), "count": int(off.max()), "errors": int(off.sum()),
+                         "total": int(cm.sum())},
+            "ties": sum(bool(sp["tied_with"]) for sp in s["cnn_splits"]),
+        }
+    ctx["studies"] = studies
+    return ctx
+
+
+def _effect(comparison: dict | None, candidates: list) -> dict | None:
+    """A paired comparison of two candidates, with the numbers and words its sentence needs."""
+    if comparison is None:
+        return None
+    i, j = comparison["first"], comparison["second"]
+    acc, shifted = comparison["accuracy"], comparison["shifted"]
+    return {**comparison, "a": i + 1, "b": j + 1, "a_row": candidates[i], "b_row": candidates[j],
+            "word": _change(acc["mean"]), "shifted_word": _change(shifted["mean"])}
+
+
+def _change(diff: float) -> str:
+    return "higher" if diff > 0 else "lower" if diff < 0 else "no different"
+
+
+def _compare(a: float, b: float) -> str:
+    return "above" if a > b else "below" if a < b else "equal to"
+
+
+def _span(values, fmt: str | None = None) -> str:
+    """``"a"`` when every split has the same value, else ``"a - b"`` (smallest to largest)."""
+    from nnlab.report.format import g
+
+    show = g if fmt == "g" else (lambda v: f"{int(v):,}")
+    low, high = min(values), max(values)
+    return show(low) if low == high else f"{show(low)} - {show(high)}"
+
+
 def stage6(results: dict) -> dict:
     """Stage 6: the weights and the three-way sweep as rows; where the handout's step would diverge."""
     from nnlab.report.format import g

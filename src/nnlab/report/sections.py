@@ -18,6 +18,7 @@ from nnlab.report.format import FILTERS, figure, table
 SECTIONS = (
     ("1", "stage1", context.stage1), ("2", "stage2", context.stage2), ("3", "stage3", context.stage3),
     ("4", "stage4", context.stage4), ("5", "stage5", context.stage5), ("accuracy", "accuracy", context.accuracy),
+    ("cnn", "cnn", context.cnn),
     ("6", "stage6", context.stage6), ("7", "stage7", context.stage7),
 )
 ORDER = tuple(sid for sid, _, _ in SECTIONS)
