@@ -57,6 +57,7 @@ NOTEBOOKS = {
     "stage5_accuracy_study": "accuracy",
     "stage6_keras": "6",
     "stage7_own_network": "7",
+    "cnn": "cnn",
 }
 #: The library files whose content the stored outputs depend on (package data included).
 LIBRARY_PATTERNS = ("*.py", "*.j2")
