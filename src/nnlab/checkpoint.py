@@ -57,14 +57,18 @@ def save(model, path, extra=None) -> Path:
     """
     from nnlab import __version__
 
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = checkpoint_path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nnlab_version": __version__,
             "architecture": describe(model), "dtype": str(model.dtype), "extra": extra or {}}
     arrays = {f"state.{name}": np.asarray(value) for name, value in model.state_dict().items()}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    return atomic_savez(path, arrays)
+    return atomic_savez(path, arrays, "save")
+
+
+def checkpoint_path(path) -> Path:
+    """The file :func:`save` writes for ``path``: ``path`` itself if it ends in ``.npz``, else ``path + ".npz"``."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -93,6 +97,8 @@ def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
             raise CheckpointError(f"{path}: member {info.filename!r} claims {info.file_size} bytes, more than "
                                   f"the whole file ({size} bytes)")
         members[info.filename[: -len(".npy")]] = info
+    if sum(info.file_size for info in zf.infolist()) > size:  # stored members never overlap in a real file
+        raise CheckpointError(f"{path}: its members claim more bytes in total than the whole file ({size} bytes)")
     if "meta" not in members:
         raise CheckpointError(f"{path} is not an nnlab checkpoint (no metadata record)")
     return members

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, scan_result
-from nnlab.errors import NnlabValueError
+from nnlab._checks import NonFiniteError, as_float_array, require_positive_int, scan_result
+from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.losses import Loss
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
@@ -88,7 +88,7 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     augment: Callable | None = None,
     progress: bool = False,
-    name: str = "training",
+    name: str = "fit",
 ) -> History:
     """Train ``model`` on ``(X, Y)``; return a :class:`History`.
 
@@ -112,7 +112,19 @@ def fit(
             minibatch (e.g. :func:`nnlab.data.augment.random_shift`).
         progress: show a tqdm bar when writing to a terminal.
         name: used in messages (e.g. ``"stage 1"``).
+
+    Raises:
+        NnlabTypeError, NnlabValueError: an argument of the wrong kind or value (``epochs=0``,
+            ``batch_size=1.5``, labels that are not integers ...), named with its value.
     """
+    if not isinstance(name, str):
+        raise NnlabTypeError(f"fit: name must be a string, got {name!r}")
+    epochs = require_positive_int(epochs, "epochs", name)
+    if batch_size is not None:
+        batch_size = require_positive_int(batch_size, "batch_size", name)
+    _check_fit_options(name, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment)
+    if evaluate is not None:
+        evaluate = _checked_evaluate(evaluate, early_stopping.monitor if early_stopping else None, name)
     net = _network(model)
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
@@ -226,6 +238,53 @@ def fit(
                 for p, saved in zip(params, best):
                     p.value[...] = saved
     return history
+
+
+def _check_fit_options(name, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment) -> None:
+    """The checks of :func:`fit`'s remaining arguments: each of the right kind, named with its value if not."""
+    if not callable(loss_fn):
+        raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
+                             f"got {loss_fn!r}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise NnlabTypeError(f"{name}: optimizer must have a step() method (e.g. nnlab.SGD), got {optimizer!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
+    if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
+        raise NnlabTypeError(f"{name}: penalty must be an L2Penalty (or None), got {penalty!r}")
+    for label, value in (("evaluate", evaluate), ("augment", augment)):
+        if value is not None and not callable(value):
+            raise NnlabTypeError(f"{name}: {label} must be a callable or None, got {value!r}")
+    if early_stopping is None:
+        return
+    if not isinstance(early_stopping, EarlyStopping):
+        raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
+    if evaluate is None:
+        raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
+                              f"{early_stopping.monitor!r}")
+    patience, delta = early_stopping.patience, early_stopping.min_delta
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
+    if early_stopping.mode not in ("min", "max"):
+        raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
+        raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+
+
+def _checked_evaluate(evaluate, monitor, name):
+    """``evaluate`` wrapped so that a result that is not a dict of numbers, or lacks ``monitor``, is a clear error."""
+    def checked(epoch):
+        metrics = evaluate(epoch)
+        if not isinstance(metrics, dict):
+            raise NnlabTypeError(f"{name}: evaluate must return a dict of metrics, got {type(metrics).__name__}")
+        if monitor is not None and monitor not in metrics:
+            raise NnlabValueError(f"{name}: early stopping monitors {monitor!r}, but evaluate returned only "
+                                  f"{sorted(map(str, metrics))}")
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise NnlabTypeError(f"{name}: evaluate's {key!r} must be a number, got {value!r}")
+        return metrics
+
+    return checked
 
 
 def _network(model):
