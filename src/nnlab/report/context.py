@@ -247,21 +247,40 @@ def stage6(results: dict) -> dict:
 
 
 def stage7(results: dict) -> dict:
-    """Stage 7: the best model, and nnlab's against scikit-learn's MLP (ported as it was)."""
+    """Stage 7: the data's story, the search space, each model's score and nnlab's paired differences."""
     ctx = _base(results, "7")
     m = ctx["m"]
-    head = m["headline"]
+    d, head = m["data"], m["headline"]
+    lower_is_better = head == "rmse"
     metric_names = list(next(iter(m["table"].values())).keys())
-    nn = m["table"]["nnlab MLP (chosen by CV)"][head][0]
-    sk = next((v[head][0] for k, v in m["table"].items() if "MLP" in k and "nnlab" not in k), None)
-    best_name, best = max(((k, v[head][0]) for k, v in m["table"].items()),
-                          key=lambda kv: kv[1] if head != "rmse" else -kv[1])
-    cmp = "matches or beats" if sk is not None and (nn >= sk if head != "rmse" else nn <= sk) else "does not beat"
-    rows = [(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))
-            for name, v in sorted(m["table"].items(), key=lambda kv: not kv[0].startswith("nnlab"))]
-    ctx.update(head=head, metric_names=metric_names, rows=rows, nn=nn, sk=sk, best_name=best_name, best=best,
-               cmp=cmp, classes_text=", ".join(f"{n}: {k}" for n, k in zip(m["data"]["classes"],
-                                                                         m["data"].get("class_counts") or [])))
+    ours = next(k for k in m["table"] if k.startswith("nnlab"))
+    ordered = sorted(m["table"].items(), key=lambda kv: kv[0] != ours)
+    best_name = (min if lower_is_better else max)(m["table"], key=lambda k: m["table"][k][head][0])
+    diff_rows, verdicts = [], {}
+    for name, (delta, low, high) in m["differences"].items():
+        if low <= 0 <= high:
+            verdicts[name] = "cannot tell apart"
+        else:
+            verdicts[name] = "nnlab better" if (delta < 0) == lower_is_better else "nnlab worse"
+        diff_rows.append((name, f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]", verdicts[name]))
+    space = m["protocol"]["search_space"]
+    grid = space[0]
+    names = [str(f) for f in d["feature_names"]]
+    ctx.update(
+        head=head, metric_names=metric_names, ours=ours, best_name=best_name,
+        rows=[(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))
+              for name, v in ordered],
+        diff_rows=diff_rows, indistinguishable=[k for k, v in verdicts.items() if v == "cannot tell apart"],
+        classes_text=", ".join(f"{n}: {k}" for n, k in zip(d["classes"], d.get("class_counts") or [])),
+        breast_cancer=d["source"].endswith("load_breast_cancer"),
+        properties=sum(f.startswith("mean ") for f in names),
+        depths=sorted({len(h) for h in grid["hidden_layer_sizes"]}),
+        widths=sorted({w for h in grid["hidden_layer_sizes"] for w in h}),
+        lrs={g_["solver"][0]: g_["learning_rate_init"] for g_ in space},
+        pool=m["split"]["train"] + m["split"]["validation"],
+        diverged_folds=sum(s["diverged_folds"] for s in m["search"]),
+        rank_rows=[(i + 1, s["recipe"], s["cv_loss"]) for i, s in enumerate(m["search"])],
+    )
     return ctx
 
 
