@@ -20,12 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlab.errors import NnlabValueError
+from nnlab.errors import NnlabTypeError, NnlabValueError
 
 
 class PathError(NnlabValueError):
     """A path nnlab was asked to read or write cannot be used: a folder or special file, no writable parent,
     no such file."""
+
+
+def as_path_text(path, flag: str) -> str:
+    """``path`` as text (a ``str`` or ``os.PathLike``), or an ``NnlabTypeError`` naming ``flag``."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise NnlabTypeError(f"{flag}: expected a file path, got {path!r}") from None
 
 
 def _kind(mode: int) -> str:
@@ -78,7 +86,7 @@ def check_output_file(path, flag: str = "output") -> Path:
     separator, an existing directory/FIFO/socket/device, a parent that is a file or cannot be
     created or written.  Nothing is created.
     """
-    text = os.fspath(path)
+    text = as_path_text(path, flag)
     label = f"{flag} {text}"
     if not text or text.endswith((os.sep, "/")):
         raise PathError(f"{label}: expected a file name, got a folder name")
@@ -92,7 +100,7 @@ def check_output_file(path, flag: str = "output") -> Path:
 
 def check_output_dir(path, flag: str = "output") -> Path:
     """Check that ``path`` is, or can be created as, a writable folder; return it.  Nothing is created."""
-    text = os.fspath(path)
+    text = as_path_text(path, flag)
     label = f"{flag} {text}"
     if not text:
         raise PathError(f"{flag}: expected a folder name, got an empty string")
@@ -110,7 +118,7 @@ def check_input_file(path, flag: str = "input") -> Path:
 
     A FIFO is refused (reading it would wait forever for a writer), as are folders and devices.
     """
-    text = os.fspath(path)
+    text = as_path_text(path, flag)
     label = f"{flag} {text}"
     try:
         info = os.stat(text)

@@ -23,13 +23,14 @@ ends in one :class:`CheckpointError`.  Nothing is ever unpickled (``allow_pickle
 from __future__ import annotations
 
 import json
+import os
 import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from nnlab._io import atomic_savez
+from nnlab._io import PathError, as_path_text, atomic_savez
 from nnlab.errors import NnlabError, NnlabValueError
 from nnlab.layers import MODULE_TYPES, Module, build, describe, state_spec
 
@@ -67,7 +68,10 @@ def save(model, path, extra=None) -> Path:
 
 def checkpoint_path(path) -> Path:
     """The file :func:`save` writes for ``path``: ``path`` itself if it ends in ``.npz``, else ``path + ".npz"``."""
-    path = Path(path)
+    text = as_path_text(path, "save")
+    if not text or text.endswith(("/", os.sep)):
+        raise PathError(f"save: expected a file name, got {text!r}")
+    path = Path(text)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
@@ -239,7 +243,7 @@ def load_checkpoint(path):
     Raises:
         CheckpointError: for a missing, truncated, corrupted, hostile or unsupported file.
     """
-    path = Path(path)
+    path = Path(as_path_text(path, "load"))
     meta, arrays = _read(path)
     model = _build(meta, path)
     model.load_state_dict(arrays)
@@ -256,7 +260,7 @@ def load_into(model, path) -> dict:
 
     Returns the checkpoint's ``extra`` record.
     """
-    path = Path(path)
+    path = Path(as_path_text(path, "load_into"))
     meta, arrays = _read(path)
     theirs, ours = meta.get("architecture"), describe(model)
     if _without_mode(theirs) != _without_mode(ours):

@@ -20,6 +20,7 @@ import numpy as np
 
 from nnlab._checks import (
     as_float_array,
+    as_real_number,
     finite_output,
     overflow_error,
     require_finite,
@@ -122,9 +123,10 @@ def softmax_cross_entropy_backward(probs, Y_true):
     """
     probs = _check_probs(probs, "softmax_cross_entropy_backward")
     Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward", finite=True)
-    grad = np.subtract(probs, Y, dtype=probs.dtype)
+    with np.errstate(over="ignore"):  # a float64 target beyond float32's range: an inf, reported just below
+        grad = np.subtract(probs, Y, dtype=probs.dtype)
     grad /= probs.shape[0]
-    return grad
+    return finite_output(grad, "softmax_cross_entropy_backward")
 
 
 class Loss:
@@ -310,7 +312,7 @@ class L2Penalty:
 
     def __init__(self, lam: float):
         """Set the strength ``lam`` (a finite number >= 0)."""
-        lam = float(lam)
+        lam = as_real_number(lam, "lam", "L2Penalty")
         if not np.isfinite(lam) or lam < 0:
             raise NnlabValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")
         self.lam = lam

@@ -122,9 +122,8 @@ def fit(
     epochs = require_positive_int(epochs, "epochs", name)
     if batch_size is not None:
         batch_size = require_positive_int(batch_size, "batch_size", name)
-    _check_fit_options(name, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment)
-    if evaluate is not None:
-        evaluate = _checked_evaluate(evaluate, early_stopping.monitor if early_stopping else None, name)
+    evaluate, augment = _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping,
+                                         augment, progress)
     net = _network(model)
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
@@ -240,8 +239,14 @@ def fit(
     return history
 
 
-def _check_fit_options(name, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment) -> None:
-    """The checks of :func:`fit`'s remaining arguments: each of the right kind, named with its value if not."""
+def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment, progress):
+    """Check :func:`fit`'s other arguments (each of the right kind, else named with its value); return
+    ``(evaluate, augment)`` wrapped so that what they hand back is checked too."""
+    if not callable(getattr(model, "parameters", None)) or not callable(getattr(model, "forward", None)):
+        raise NnlabTypeError(f"{name}: model must be an nnlab module (Linear, Sequential, MLP ...), got {model!r}")
+    for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
+        if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
+            raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
     if not callable(loss_fn):
         raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
                              f"got {loss_fn!r}")
@@ -251,23 +256,47 @@ def _check_fit_options(name, loss_fn, optimizer, rng, penalty, evaluate, early_s
         raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
     if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
         raise NnlabTypeError(f"{name}: penalty must be an L2Penalty (or None), got {penalty!r}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise NnlabTypeError(f"{name}: progress must be True or False, got {progress!r}")
     for label, value in (("evaluate", evaluate), ("augment", augment)):
-        if value is not None and not callable(value):
-            raise NnlabTypeError(f"{name}: {label} must be a callable or None, got {value!r}")
-    if early_stopping is None:
-        return
+        if value is not None and (isinstance(value, type) or not callable(value)):
+            raise NnlabTypeError(f"{name}: {label} must be a function or None, got {value!r}")
+    monitor = None
+    if early_stopping is not None:
+        _check_early_stopping(name, early_stopping, evaluate)
+        monitor = early_stopping.monitor
+    return (None if evaluate is None else _checked_evaluate(evaluate, monitor, name),
+            None if augment is None else _checked_augment(augment, name))
+
+
+def _check_early_stopping(name, early_stopping, evaluate) -> None:
     if not isinstance(early_stopping, EarlyStopping):
         raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
+    if not isinstance(early_stopping.monitor, str):
+        raise NnlabTypeError(f"{name}: early_stopping.monitor must be a metric name, got {early_stopping.monitor!r}")
     if evaluate is None:
         raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
                               f"{early_stopping.monitor!r}")
     patience, delta = early_stopping.patience, early_stopping.min_delta
     if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
         raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
-    if early_stopping.mode not in ("min", "max"):
+    if not isinstance(early_stopping.mode, str) or early_stopping.mode not in ("min", "max"):
         raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
         raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+
+
+def _checked_augment(augment, name):
+    """``augment`` wrapped: it must return a float array shaped like the batch it was given (the cores trust it)."""
+    def checked(Xb, rng):
+        out = augment(Xb, rng)
+        if not isinstance(out, np.ndarray) or out.shape != Xb.shape or out.dtype != Xb.dtype:
+            got = f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+            raise NnlabValueError(f"{name}: augment must return an array of the batch's shape {Xb.shape} and dtype "
+                                  f"{Xb.dtype}, got {got}")
+        return out
+
+    return checked
 
 
 def _checked_evaluate(evaluate, monitor, name):
@@ -340,6 +369,7 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
 
     Shape: (rows, in_dim) -> (rows, out_dim).
     """
+    batch_size = require_positive_int(batch_size, "batch_size", "predict")
     model = _network(model)
     X = as_float_array(X, "X", "predict")
     if X.ndim != 2 or X.shape[0] == 0:
