@@ -284,6 +284,25 @@ def test_a_hostile_checkpoint_costs_no_more_memory_than_a_good_one_in_a_real_pro
     assert hostile_mb < good_mb + 20, (hostile_mb, good_mb)
 
 
+def test_members_that_together_claim_more_than_the_file_are_refused(tmp_path, rng):
+    """Each member's claimed size fits in the file, their sum does not (stored members overlapping, as in a
+    zip bomb): refused from the directory alone, before any member is opened."""
+    import struct
+
+    from nnlab.checkpoint import CheckpointError
+
+    path = nnlab.Linear(3, 2, rng=rng).save(tmp_path / "m.npz")
+    data = bytearray(path.read_bytes())
+    claim = len(data) - 1
+    start = data.find(b"PK\x01\x02")
+    while start != -1:  # each central-directory record: compressed and uncompressed size at offsets 20 and 24
+        data[start + 20:start + 28] = struct.pack("<II", claim, claim)
+        start = data.find(b"PK\x01\x02", start + 4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="members claim more bytes in total than the whole file"):
+        nnlab.load(path)
+
+
 # ---- resources --------------------------------------------------------------------------------------------------
 
 def test_a_network_too_large_for_memory_is_refused_before_it_is_built(tmp_path, capsys, no_work):
@@ -398,6 +417,17 @@ def test_a_diverging_stage_prints_no_numpy_warning(tmp_path, capsys):
                           "--no-progress")
     assert code == 1 and "DIVERGED" in out and err == ""
     assert "warning during the stage" not in (tmp_path / "stage3" / "metrics.json").read_text()
+
+
+def test_a_column_spanning_the_whole_float_range_is_read_without_a_warning(tmp_path):
+    """+-1e308 in a numeric column: read (and rescaled by a power of two) with no NumPy overflow warning, which
+    the identifier test's row-to-row differences used to raise (this file turns warnings into errors)."""
+    from nnlab.data.tabular import read_csv_table
+
+    rows = [(1e308, 0), (-1e308, 1)] + [(float(i), i % 2) for i in range(30)]
+    (tmp_path / "wide.csv").write_text("a,y\n" + "".join(f"{a!r},{y}\n" for a, y in rows))
+    table = read_csv_table(tmp_path / "wide.csv", "y")
+    assert table.features_used == ["a"]
 
 
 def test_warnings_in_worker_processes_do_not_reach_the_terminal(tmp_path):

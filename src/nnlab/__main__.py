@@ -4,4 +4,5 @@ import sys
 
 from nnlab.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # (the module table of the design doc imports every module: no run on import)
+    sys.exit(main())
