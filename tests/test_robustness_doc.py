@@ -328,9 +328,8 @@ def render() -> str:
     lines += [f"| `{who}` | {what} | {resp} |" for who, what, resp in rows]
     lines += [
         "",
-        "## Misuse: files, signals, checkpoints and resources",
-        "",
-        "The `nnlab` command as a careless user runs it, in a temporary folder `<tmp>`. Each refusal is checked",
+        "**Misuse: files, signals, checkpoints and resources.** The `nnlab` command as a careless user runs it,",
+        "in a temporary folder `<tmp>`. Each refusal is checked",
         "while this table is made: exit status 2, one line on stderr, and every file and folder under `<tmp>`",
         "as it was before (a `run` is pointed at `--out <tmp>/new/runs`, which must not appear). Hostile",
         "checkpoints are made by `tests/misuse_cases.py`; `tests/test_misuse.py` also measures what reading",
