@@ -251,6 +251,23 @@ def test_a_partial_folder_of_a_live_process_is_kept_or_refused(tmp_path):
                                                               tmp_path / ".stage3.partial"]
 
 
+def test_a_partial_folder_whose_process_id_was_reused_is_stale(tmp_path):
+    """The killed run's id now belongs to another program (a live process started at another time): removed."""
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = runner._started(live.pid)
+        if started is None:
+            pytest.skip("no /proc/<pid>/stat here: start times cannot be compared")
+        for sid, record in (("1", f"{live.pid} {started}"), ("2", f"{live.pid} {int(started) - 1}")):
+            (tmp_path / f".stage{sid}.partial").mkdir()
+            (tmp_path / f".stage{sid}.partial" / runner.OWNER).write_text(record)
+        assert runner.remove_stale_partials(tmp_path, ["3"]) == [tmp_path / ".stage2.partial"]
+    finally:
+        live.kill()
+        live.wait()
+    assert runner._owner_record() == f"{os.getpid()} {runner._started(os.getpid())}"
+
+
 # ---- hostile checkpoints, end to end ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", ["predict --model", "run 7 --load", "run 5 --load"])

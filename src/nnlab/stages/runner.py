@@ -77,15 +77,33 @@ def check_out(out, ids, flag: str = "--out") -> Path:
     return out
 
 
-def _owner(partial: Path) -> int | None:
-    """The process id recorded in a partial folder, or None (no record, or not readable)."""
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``), or None where that cannot be read."""
     try:
-        return int((partial / OWNER).read_text())
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[19]  # field 22 of stat(5); the name before ")" may hold spaces
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_record() -> str:
+    """What a partial folder's owner file holds: this process's id and, where known, its start time."""
+    started = _started(os.getpid())
+    return f"{os.getpid()}" + (f" {started}" if started else "")
+
+
+def _owner(partial: Path) -> tuple[int, str | None] | None:
+    """``(process id, start time or None)`` recorded in a partial folder, or None (no record, or not readable)."""
+    try:
+        pid, *started = (partial / OWNER).read_text().split()
+        return int(pid), (started[0] if started else None)
     except (OSError, ValueError):
         return None
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether the process that wrote an owner record still runs.  Why the start time: the id of a killed run
+    may since have been given to another program, which must not keep its folder forever."""
     if pid == os.getpid():
         return False  # a folder this process left (from an earlier call in the same session) is stale too
     try:
@@ -94,7 +112,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    now = _started(pid)
+    return started is None or now is None or now == started
 
 
 def _remove(path: Path) -> None:
@@ -117,8 +136,9 @@ def remove_stale_partials(out, ids) -> list[Path]:
     out = Path(out)
     stale = []
     for partial in sorted(out.glob(".stage*.partial")) if out.is_dir() else []:
-        pid = _owner(partial)
-        if pid is not None and _alive(pid):
+        owner = _owner(partial)
+        pid = owner[0] if owner else None
+        if owner is not None and _alive(*owner):
             if partial.name in {partial_folder(out, sid).name for sid in ids}:
                 raise NnlabRuntimeError(f"{partial} belongs to a running nnlab (process {pid}); wait for it to "
                                         "finish or choose another --out")
@@ -161,7 +181,7 @@ def run_stage(sid: str, config, out: Path, progress: bool = False, jobs: int = 1
     options = {"jobs": jobs} if "jobs" in inspect.signature(module.run).parameters else {}
     start = time.perf_counter()
     try:
-        (partial / OWNER).write_text(str(os.getpid()))
+        (partial / OWNER).write_text(_owner_record())
         with warnings.catch_warnings(record=True) as caught:
             # NumPy's floating-point warnings are recorded whatever the caller's filters say
             warnings.filterwarnings("always", category=RuntimeWarning)
