@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from misuse_cases import EXTRA, hostile_checkpoints, listing, signal_a_run
 
 import nnlab
 from nnlab.cli import main
@@ -32,6 +36,14 @@ def _diverging_fit():
     X = np.linspace(-2, 2, 20).reshape(-1, 1)
     return nnlab.fit(line, nnlab.MSELoss(), nnlab.SGD(line.parameters(), lr=5.0), X, 3 * X, epochs=1000,
                      name="demo")
+
+
+def _fit_with(**options):
+    """``fit`` on a tiny regression problem with ``options`` replacing its defaults."""
+    line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    parts = {"loss_fn": nnlab.MSELoss(), "epochs": 1, **options}
+    loss_fn = parts.pop("loss_fn")
+    return nnlab.fit(line, loss_fn, nnlab.SGD(line.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), **parts)
 
 
 def _cases(tmp: Path):
@@ -129,6 +141,15 @@ def _cases(tmp: Path):
         ("fit", "X and Y with different row counts", lambda: nnlab.fit(lin, nnlab.MSELoss(), nnlab.SGD(
             lin.parameters(), lr=0.1), np.zeros((3, 3)), np.zeros((2, 2)), epochs=1)),
         ("fit", "lr = 5 on a line (diverges; the history says so)", lambda: _diverging_fit().message),
+        ("fit", "batch_size = 0", lambda: _fit_with(batch_size=0)),
+        ("fit", "batch_size = -1", lambda: _fit_with(batch_size=-1)),
+        ("fit", "epochs = -3", lambda: _fit_with(epochs=-3)),
+        ("fit", "the class MSELoss instead of MSELoss()", lambda: _fit_with(loss_fn=nnlab.MSELoss)),
+        ("SoftmaxCrossEntropyLoss", "float labels [0.0, 1.0]",
+         lambda: nnlab.SoftmaxCrossEntropyLoss()(np.zeros((2, 2)), np.array([0.0, 1.0]))),
+        ("SoftmaxCrossEntropyLoss", "boolean labels",
+         lambda: nnlab.SoftmaxCrossEntropyLoss()(np.zeros((2, 2)), np.array([True, False]))),
+        ("SGD", "lr = '0.1' (text)", lambda: nnlab.SGD(params, lr="0.1")),
         ("EarlyStopping", "patience 0 (valid)", lambda: nnlab.EarlyStopping(patience=0).patience),
         ("History", "a fresh history (valid)", lambda: nnlab.History().diverged),
         ("load", "a missing file", lambda: nnlab.load(tmp / "missing.npz")),
@@ -180,10 +201,103 @@ def _cases(tmp: Path):
         ("nnlab run", "--save with 'all'", ["run", "all", "--save", "m.npz"]),
         ("nnlab predict", "a model file that does not exist", ["predict", "--model", "/no/m.npz", "--csv", "x.csv"]),
         ("nnlab predict", "a checkpoint that is not a zip",
-         ["predict", "--model", str(tmp / "junk.npz"), "--csv", "x.csv"]),
+         ["predict", "--model", str(tmp / "junk.npz"), "--csv", str(tmp / "new.csv")]),
         ("nnlab predict", "a category unseen in training, --strict",
          ["predict", "--model", str(tmp / "s7.npz"), "--csv", str(tmp / "new.csv"), "--strict"]),
     ]
+
+
+def _misuse_cases(tmp: Path):
+    """(topic, what, action) for issue 13's careless user: ``action`` is a command line that must be refused
+    (see :func:`_refuse`) or a callable that does something and describes what happened."""
+    inp = tmp / "in"
+    inp.mkdir()
+    model, csv = inp / "m.npz", inp / "x.csv"
+    nnlab.MLP(2, 3, 2, rng=np.random.default_rng(0)).save(model, extra=EXTRA)
+    csv.write_text("a,b\n1,2\n3,4\n")
+    (inp / "text.csv").write_text("a,b,y\n1,oops,0\n2,3,1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
+    (inp / "plain").write_text("a file, not a folder")
+    (inp / "somedir").mkdir()
+    os.mkfifo(inp / "fifo")
+    predict = ["predict", "--model", str(model), "--csv", str(csv)]
+    file, folder, fifo = str(inp / "plain"), str(inp / "somedir"), str(inp / "fifo")
+    rows = [
+        ("files", "predict `--out` a symbolic link", lambda: _write_through_a_link(tmp, predict)),
+        ("files", "predict `--out` a FIFO", [*predict, "--out", fifo]),
+        ("files", "predict `--out existdir/`", [*predict, "--out", folder + "/"]),
+        ("files", "predict `--out existdir`", [*predict, "--out", folder]),
+        ("files", "predict `--out /proc/...`", [*predict, "--out", "/proc/nnlab-misuse/p.csv"]),
+        ("files", "`run 5 --save somedir/`", ["run", "5", "--save", folder + "/"]),
+        ("files", "`run 5 --save` a FIFO", ["run", "5", "--save", fifo]),
+        ("files", "`run 5 --save /proc/foo/m.npz`", ["run", "5", "--save", "/proc/foo/m.npz"]),
+        ("files", "`run 1 --out some_file`", ["run", "1", "--out", file]),
+        ("files", "`run 1 --out /proc/foo`", ["run", "1", "--out", "/proc/foo"]),
+        ("files", "`report --report` a directory", ["report", "--report", folder, "--out", str(tmp / "new")]),
+        ("files", "`report --figures` a file", ["report", "--figures", file, "--out", str(tmp / "new")]),
+        ("input", "`run 7 --csv` a FIFO", ["run", "7", "--csv", fifo, "--target", "y"]),
+        ("input", "`run 7` a text value with `--categorical none`",
+         ["run", "7", "--csv", str(inp / "text.csv"), "--target", "y", "--categorical", "none"]),
+        ("input", "`run 7` a target column that is not there", ["run", "7", "--csv", str(inp / "text.csv"),
+                                                                "--target", "zz"]),
+        ("signals", "SIGTERM during `run 5`", lambda: _signal(tmp / "term", signal.SIGTERM)),
+        ("signals", "SIGKILL during `run 5`, then `run 1` into the same `--out`", lambda: _killed_then_rerun(tmp)),
+        ("resources", "`run 5 --hidden 100000000`", ["run", "5", "--hidden", "100000000", "--jobs", "1"]),
+        ("resources", "`run 3 --lr 1000` (diverges: NumPy overflows everywhere)", lambda: _diverging_run(tmp)),
+    ]
+    for name, (path, _) in hostile_checkpoints(inp).items():
+        rows.append(("checkpoints", f"predict `--model`: {name}", ["predict", "--model", str(path), "--csv", str(csv)]))
+        if name.startswith("5,000"):
+            rows.append(("checkpoints", f"`run 7 --load`: {name}", ["run", "7", "--load", str(path)]))
+    return rows
+
+
+def _quiet_main(argv) -> tuple[int, str, str]:
+    """``nnlab argv`` in this process: ``(exit status, stdout, stderr)``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _write_through_a_link(tmp: Path, predict) -> str:
+    target, link = tmp / "real.csv", tmp / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target.name)
+    code, out, err = _quiet_main([*predict, "--out", link])
+    kept = link.is_symlink() and os.readlink(link) == target.name
+    return (f"exit {code}: `{out.strip()}`; the link is {'kept' if kept else 'GONE'}, its target now starts "
+            f"`{target.read_text().splitlines()[0]}`")
+
+
+def _signal(out: Path, signum) -> str:
+    code, err = signal_a_run(out, "5", signum, "--jobs", "1")
+    left = [name for name, _ in listing(out)] if out.exists() else []
+    return f"exit {code}: `{err.strip()}`; left in `--out`: {', '.join(left) or 'nothing (not even the folder)'}"
+
+
+def _killed_then_rerun(tmp: Path) -> str:
+    out = tmp / "killed"
+    code, _ = signal_a_run(out, "5", signal.SIGKILL, "--jobs", "1")
+    left = ", ".join(name for name, _ in listing(out) if "/" not in name)
+    code, _, err = _quiet_main(["run", "1", "--quick", "--no-progress", "--out", out])
+    return (f"the kill leaves {left}; the next run exits {code} after one line: `{err.strip()}`, and `--out` then "
+            f"holds {', '.join(name for name, _ in listing(out) if '/' not in name)}")
+
+
+def _diverging_run(tmp: Path) -> str:
+    code, out, err = _quiet_main(["run", "3", "--quick", "--lr", "1000", "--jobs", "1", "--no-progress", "--out",
+                                  tmp / "diverged"])
+    return f"exit {code}; stderr {'empty' if not err else repr(err)}; the summary says DIVERGED: {'DIVERGED' in out}"
+
+
+def _refuse(argv, tmp: Path) -> str:
+    """Run a command that must be refused: exit 2, one line, and nothing in ``tmp`` created or changed."""
+    before = listing(tmp)
+    aimed = argv[0] == "run" and "--out" not in argv
+    code, _, err = _quiet_main([*argv, "--out", tmp / "new" / "runs"] if aimed else argv)
+    line = re.sub(r"only \S+ GB is available", "only (this machine's) GB is available", err.strip())
+    assert code == 2 and err.count("\n") == 1 and listing(tmp) == before, (argv, code, err)
+    return f"exit 2: `{line}`; nothing created".replace(str(tmp), "<tmp>")
 
 
 def _respond(action, tmp: Path) -> str:
@@ -208,6 +322,10 @@ def render() -> str:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows = [(who, what, _respond(action, tmp)) for who, what, action in _cases(tmp)]
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        misuse = [(topic, what, _refuse(action, tmp) if isinstance(action, list) else
+                   action().replace(str(tmp), "<tmp>")) for topic, what, action in _misuse_cases(tmp)]
     lines = [
         "# Robustness: bad input and the response",
         "",
@@ -220,6 +338,19 @@ def render() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{who}` | {what} | {resp} |" for who, what, resp in rows]
+    lines += [
+        "",
+        "**Misuse: files, signals, checkpoints and resources.** The `nnlab` command as a careless user runs it,",
+        "in a temporary folder `<tmp>`. Each refusal is checked",
+        "while this table is made: exit status 2, one line on stderr, and every file and folder under `<tmp>`",
+        "as it was before (a `run` is pointed at `--out <tmp>/new/runs`, which must not appear). Hostile",
+        "checkpoints are made by `tests/misuse_cases.py`; `tests/test_misuse.py` also measures what reading",
+        "them costs.",
+        "",
+        "| topic | input | response |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {topic} | {what} | {resp.replace('|', chr(92) + '|')} |" for topic, what, resp in misuse]
     return "\n".join(lines) + "\n"
 
 

@@ -119,7 +119,11 @@ def tanh_backward(x, dout):
     x = as_float_array(x, "x", "tanh_backward", finite=True)
     dout = as_float_array(dout, "dout", "tanh_backward", finite=True)
     require_same_shape(x, dout, ("x", "dout"), "tanh_backward")
-    return tanh_backward_core(np.tanh(x), dout)
+    # the core writes into tanh's output: it must have the wider dtype, or a float64 dout would overflow float32
+    t = np.tanh(x.astype(np.result_type(x, dout), copy=False))
+    if x.ndim == 0:  # NumPy hands back 0-d results as scalars, which the in-place core cannot write into
+        return tanh_backward_core(t.reshape(1), dout.reshape(1)).reshape(())
+    return tanh_backward_core(t, dout)
 
 
 def softmax(logits):

@@ -17,7 +17,8 @@ import math
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 
-from nnlab.errors import NnlabValueError
+from nnlab._checks import as_real_number
+from nnlab.errors import NnlabTypeError, NnlabValueError
 
 # BLAS ``y += a * x``, from SciPy's bundled OpenBLAS (NumPy exposes no axpy of its own).  Loaded when
 # nnlab is imported, not on the first step: a thread limit (threadpoolctl, as `nnlab bench` and parallel
@@ -26,7 +27,7 @@ _AXPY = {np.dtype(t).char: get_blas_funcs("axpy", dtype=t) for t in (np.float32,
 
 
 def _positive(value, name: str, where: str, allow_zero=False) -> float:
-    value = float(value)
+    value = as_real_number(value, name, where)
     ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
@@ -134,7 +135,9 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        b1, b2 = (float(b) for b in betas)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise NnlabTypeError(f"Adam: betas must be a pair of numbers (b1, b2), got {betas!r}")
+        b1, b2 = (as_real_number(b, "betas", "Adam") for b in betas)
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise NnlabValueError(f"Adam: betas must lie in [0, 1), got {betas}")
         self.betas = (b1, b2)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, scan_result
-from nnlab.errors import NnlabValueError
+from nnlab._checks import NonFiniteError, as_float_array, require_positive_int, scan_result
+from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.losses import Loss
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
@@ -88,7 +88,7 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     augment: Callable | None = None,
     progress: bool = False,
-    name: str = "training",
+    name: str = "fit",
 ) -> History:
     """Train ``model`` on ``(X, Y)``; return a :class:`History`.
 
@@ -113,7 +113,18 @@ def fit(
             minibatch (e.g. :func:`nnlab.data.augment.random_shift`).
         progress: show a tqdm bar when writing to a terminal.
         name: used in messages (e.g. ``"stage 1"``).
+
+    Raises:
+        NnlabTypeError, NnlabValueError: an argument of the wrong kind or value (``epochs=0``,
+            ``batch_size=1.5``, labels that are not integers ...), named with its value.
     """
+    if not isinstance(name, str):
+        raise NnlabTypeError(f"fit: name must be a string, got {name!r}")
+    epochs = require_positive_int(epochs, "epochs", name)
+    if batch_size is not None:
+        batch_size = require_positive_int(batch_size, "batch_size", name)
+    evaluate, augment = _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping,
+                                         augment, progress)
     net = _network(model)
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
@@ -229,6 +240,83 @@ def fit(
     return history
 
 
+def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment, progress):
+    """Check :func:`fit`'s other arguments (each of the right kind, else named with its value); return
+    ``(evaluate, augment)`` wrapped so that what they hand back is checked too."""
+    if not callable(getattr(model, "parameters", None)) or not callable(getattr(model, "forward", None)):
+        raise NnlabTypeError(f"{name}: model must be an nnlab module (Linear, Sequential, MLP ...), got {model!r}")
+    for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
+        if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
+            raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
+    if not callable(loss_fn):
+        raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
+                             f"got {loss_fn!r}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise NnlabTypeError(f"{name}: optimizer must have a step() method (e.g. nnlab.SGD), got {optimizer!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
+    if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
+        raise NnlabTypeError(f"{name}: penalty must be an L2Penalty (or None), got {penalty!r}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise NnlabTypeError(f"{name}: progress must be True or False, got {progress!r}")
+    for label, value in (("evaluate", evaluate), ("augment", augment)):
+        if value is not None and (isinstance(value, type) or not callable(value)):
+            raise NnlabTypeError(f"{name}: {label} must be a function or None, got {value!r}")
+    monitor = None
+    if early_stopping is not None:
+        _check_early_stopping(name, early_stopping, evaluate)
+        monitor = early_stopping.monitor
+    return (None if evaluate is None else _checked_evaluate(evaluate, monitor, name),
+            None if augment is None else _checked_augment(augment, name))
+
+
+def _check_early_stopping(name, early_stopping, evaluate) -> None:
+    if not isinstance(early_stopping, EarlyStopping):
+        raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
+    if not isinstance(early_stopping.monitor, str):
+        raise NnlabTypeError(f"{name}: early_stopping.monitor must be a metric name, got {early_stopping.monitor!r}")
+    if evaluate is None:
+        raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
+                              f"{early_stopping.monitor!r}")
+    patience, delta = early_stopping.patience, early_stopping.min_delta
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
+    if not isinstance(early_stopping.mode, str) or early_stopping.mode not in ("min", "max"):
+        raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
+        raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+
+
+def _checked_augment(augment, name):
+    """``augment`` wrapped: it must return a float array shaped like the batch it was given (the cores trust it)."""
+    def checked(Xb, rng):
+        out = augment(Xb, rng)
+        if not isinstance(out, np.ndarray) or out.shape != Xb.shape or out.dtype != Xb.dtype:
+            got = f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+            raise NnlabValueError(f"{name}: augment must return an array of the batch's shape {Xb.shape} and dtype "
+                                  f"{Xb.dtype}, got {got}")
+        return out
+
+    return checked
+
+
+def _checked_evaluate(evaluate, monitor, name):
+    """``evaluate`` wrapped so that a result that is not a dict of numbers, or lacks ``monitor``, is a clear error."""
+    def checked(epoch):
+        metrics = evaluate(epoch)
+        if not isinstance(metrics, dict):
+            raise NnlabTypeError(f"{name}: evaluate must return a dict of metrics, got {type(metrics).__name__}")
+        if monitor is not None and monitor not in metrics:
+            raise NnlabValueError(f"{name}: early stopping monitors {monitor!r}, but evaluate returned only "
+                                  f"{sorted(map(str, metrics))}")
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise NnlabTypeError(f"{name}: evaluate's {key!r} must be a number, got {value!r}")
+        return metrics
+
+    return checked
+
+
 def _network(model):
     """The module whose ``forward`` returns the output alone: an ``MLP``'s ``Sequential``, else the model."""
     return getattr(model, "net", model)
@@ -283,6 +371,7 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
     Shape: (rows, in_dim) -> (rows, out_dim); any (rows, ...) input the first layer takes (images
     (rows, C, H, W) for a ``Conv2d``) works the same way.
     """
+    batch_size = require_positive_int(batch_size, "batch_size", "predict")
     model = _network(model)
     X = as_float_array(X, "X", "predict")
     if X.ndim < 2 or X.shape[0] == 0:
