@@ -66,7 +66,7 @@ def _cases(tmp: Path):
         ("Linear", "forward with strings", lambda: lin.forward(np.array([["a", "b", "c"]]))),
         ("Linear", "backward before forward", lambda: fresh.backward(np.ones((1, 2)))),
         ("Linear", "in_dim = 0", lambda: nnlab.Linear(0, 2)),
-        ("MLP", 'nonlin="sigmoid"', lambda: nnlab.MLP(2, 3, 1, nonlin="sigmoid")),
+        ("MLP", 'nonlin="swish"', lambda: nnlab.MLP(2, 3, 1, nonlin="swish")),
         ("Sequential", "a layer that is not a Module", lambda: nnlab.Sequential(lin, "relu")),
         ("ReLU", "backward before forward", lambda: nnlab.ReLU().backward(np.ones(2))),
         ("Tanh", "backward before forward", lambda: nnlab.Tanh().backward(np.ones(2))),
