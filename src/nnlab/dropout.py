@@ -16,10 +16,11 @@ from nnlab.errors import NnlabValueError
 from nnlab.layers import Module, register_module
 
 
-def _probability(p) -> float:
+def check_probability(p, where: str = "Dropout", name: str = "p") -> float:
+    """``p`` as a float in [0, 1], or an error naming ``where`` and ``name``."""
     real = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
     if not real or not (math.isfinite(float(p)) and 0 <= float(p) <= 1):
-        raise NnlabValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        raise NnlabValueError(f"{where}: {name} must be a probability in [0, 1], got {p!r}")
     return float(p)
 
 
@@ -59,7 +60,7 @@ class Dropout(Module):
     keeps_output = False
 
     def __init__(self, p=0.5, rng=None):
-        self.p = _probability(p)
+        self.p = check_probability(p)
         self.rng = rng
         self.mask = None
         self._shape = None
@@ -110,5 +111,5 @@ class Dropout(Module):
     @classmethod
     def state_spec(cls, config: dict) -> dict[str, tuple]:
         """No arrays; checks ``p``."""
-        _probability(config["p"])
+        check_probability(config["p"])
         return {}

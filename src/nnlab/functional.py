@@ -347,7 +347,7 @@ def leaky_relu_backward(x, dout, negative_slope=0.01):
 def gelu_form(approximate, where: str) -> str:
     """``approximate`` if it names a GELU form (``"none"`` or ``"tanh"``), else an error naming ``where``."""
     if approximate not in GELU_FORMS:
-        raise NnlabValueError(f"{where}: approximate must be 'none' (exact, with erf) or 'tanh', got {approximate!r}")
+        raise NnlabValueError(f"{where}: approximate must be 'none' (exact) or 'tanh', got {approximate!r}")
     return approximate
 
 

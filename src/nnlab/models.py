@@ -12,7 +12,7 @@ import numpy as np
 
 from nnlab._checks import require_positive_int, scan_result
 from nnlab.activations import GELU, LeakyReLU, Sigmoid
-from nnlab.dropout import Dropout
+from nnlab.dropout import Dropout, check_probability
 from nnlab.errors import NnlabValueError
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh, register_module
 from nnlab.normalization import BatchNorm1d
@@ -59,7 +59,7 @@ def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None, dropou
     _activation(nonlin, "make_mlp")
     if norm is not None and norm not in NORMS:
         raise NnlabValueError(f"make_mlp: norm must be None or one of {', '.join(map(repr, NORMS))}, got {norm!r}")
-    Dropout(dropout)  # checks the probability before any layer is made
+    check_probability(dropout, "make_mlp", "dropout")
     if init is None:
         init = "he" if nonlin in HE_NONLINEARITIES else "xavier"
     layers: list[Module] = []
