@@ -19,7 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ORDER = ("1", "2", "3", "4", "5", "accuracy", "6", "7")
+ORDER = ("1", "2", "3", "4", "5", "accuracy", "6", "7", "ablation")
+#: Where section templates live (the ablation's, for now; issue 11 moves every section there).
+TEMPLATES = Path(__file__).parent / "report" / "templates"
 
 
 def g(x, digits=4) -> str:
@@ -492,6 +494,94 @@ their differences are within the noise of the test set.
 """
 
 
+def _render_template(name: str, values: dict, figures_rel: str, sid: str, figures: dict) -> str:
+    """Render ``templates/<name>.md.j2`` (Jinja2, strict about undefined values) with ``values``.
+
+    The filters (``pct``, ``points``, ``fixed``, ``num``, ``g``) and ``table``/``fig`` carry the
+    names of issue 11's renderer, so the template moves over unchanged when that lands.
+    """
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters.update(pct=pct, g=g, points=lambda x, d=2: f"{100 * float(x):.{d}f} percentage points",
+                       fixed=lambda x, d=2: f"{float(x):.{d}f}", num=lambda x: f"{float(x):g}")
+
+    def fig(key, caption):
+        return _fig(figures_rel, sid, {"figures": figures}, key, caption)
+
+    def table(header, rows, formats=None):
+        return _table(header, rows)
+
+    return env.get_template(f"{name}.md.j2").render(**values, fig=fig, table=table)
+
+
+def _choices(row: dict) -> str:
+    """What a row chose in each split, e.g. ``"dropout 0.1 in 3 splits, 0.3 in 2"``."""
+    if not row["tuned"]:
+        return ""
+    parts = []
+    for name in row["tuned"]:
+        picked = [choice[name] for choice in row["chosen"]]
+        counts = [(v, picked.count(v)) for v in row["tuned"][name] if v in picked]
+        parts.append(f"{name} " + ", ".join(f"{v:g} in {n} split{'s' if n != 1 else ''}" for v, n in counts))
+    return "; ".join(parts)
+
+
+def _value(v) -> str:
+    """A setting as the ablation table writes it: ``(256, 256)`` as ``256-256``, numbers compactly."""
+    if isinstance(v, list):
+        return "-".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "none" if v is None else str(v)
+
+
+def _recipe_change(row: dict) -> str:
+    """``"optimizer sgd → adam; lr 0.01 → 0.001"``; a tuned setting reads ``"dropout 0 → chosen"``."""
+    return "; ".join(f"{c['field']} {_value(c['before'])} → {'chosen' if c['after'] is None else _value(c['after'])}"
+                     for c in row["changes"]) or "—"
+
+
+def ablation_context(result: dict, docs: Path) -> dict:
+    """The ablation template's values: each dataset's rows, formatted cells, and the times file if present."""
+    c = result["config"]
+    times_path = Path(docs) / "ablation_times.json"
+    measured = json.loads(times_path.read_text()) if times_path.exists() else None
+    stale = measured is not None and measured.get("config") != c  # times of another configuration are not these
+    if stale:
+        measured = None
+    datasets = []
+    for name, m in result["metrics"].items():
+        cpu = (measured or {}).get("cpu_seconds", {}).get(name, {})
+        rows, cells = [], []
+        for r in m["rows"]:
+            finals = cpu.get(r["key"], {}).get("final")
+            seconds = f"{sum(finals) / len(finals):.2f}" if finals else "n/a"
+            change = r["change"]
+            delta = "—" if change is None else f"{100 * change['mean']:+.2f} ± {100 * change['se']:.2f} pts"
+            tuned = _choices(r)
+            cells.append((r["key"], r["label"], _recipe_change(r), tuned or "—", pct(r["test_accuracy"]["mean"]),
+                          pct(r["test_accuracy"]["std"]), delta, f"{r['work_gmac']:.1f}", seconds))
+            rows.append({"key": r["key"], "label": r["label"], "acc": r["test_accuracy"], "change": change,
+                         "tuned": tuned})
+        datasets.append({"name": name, "m": m, "rows": rows, "table": cells, "scale": m["pixel_scale"],
+                         "first_epochs": m["rows"][0]["epochs"], "last_epochs": m["rows"][-1]["epochs"]})
+    first = next(iter(result["metrics"].values()))
+    cpu_total = sum(r["total"] for d in (measured or {}).get("cpu_seconds", {}).values() for r in d.values())
+    return {"c": c, "datasets": datasets, "splits": first["splits"], "base": first["base"],
+            "work_passes": first["work_passes"],
+            "t_critical": first["rows"][1]["change"]["t_critical"], "level": first["rows"][1]["change"]["level"],
+            "times": {"file": "docs/ablation_times.json", "found": measured is not None, "stale": stale,
+                      "cpu_total": cpu_total,
+                      **({"command": measured["command"], "wall": measured["wall_seconds"], "jobs": measured["jobs"],
+                          "load_before": measured["load_average_before"]} if measured else {})}}
+
+
+def ablation_section(r, F, docs) -> str:
+    return _render_template("ablation", ablation_context(r, docs), F, "ablation", r["figures"])
+
+
 def closing(results) -> str:
     return """## What each component buys
 
@@ -535,7 +625,8 @@ Configurations are in each stage's `metrics.json`. The library is described in `
 """]
     r = results
     sections = {"1": stage1, "2": lambda res, F: stage2(res, F, r["1"]["metrics"]), "3": stage3, "4": stage4,
-                "5": stage5, "accuracy": accuracy_section, "6": stage6, "7": stage7}
+                "5": stage5, "accuracy": accuracy_section, "6": stage6, "7": stage7,
+                "ablation": lambda res, F: ablation_section(res, F, docs)}
     parts += [sections[sid](r[sid], F) for sid in ORDER if sid in r]
     bench = docs / "benchmarks.md"
     robust = docs / "robustness.md"

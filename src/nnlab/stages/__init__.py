@@ -3,7 +3,7 @@
 ``STAGES`` maps the command-line id (``nnlab run ID``) to its module, in run order.
 """
 
-from nnlab.stages import accuracy, stage1, stage2, stage3, stage4, stage5, stage6, stage7
+from nnlab.stages import ablation, accuracy, stage1, stage2, stage3, stage4, stage5, stage6, stage7
 from nnlab.stages.common import Result
 
 STAGES = {
@@ -15,6 +15,7 @@ STAGES = {
     "accuracy": accuracy,
     "6": stage6,
     "7": stage7,
+    "ablation": ablation,
 }
 
 __all__ = ["STAGES", "Result"]
