@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 
 #: Agreement of single forward/backward computations (a few roundings apart).
 EXACT = {"rtol": 1e-12, "atol": 1e-14}
-#: Agreement after many optimizer steps (rounding differences are amplified by the dynamics).
-TRAJECTORY = {"rtol": 1e-9, "atol": 1e-12}
+#: Agreement after 30 optimizer steps (measured: within 1e-13 relative; rounding grows with the steps).
+TRAJECTORY = {"rtol": 1e-12, "atol": 1e-14}
 
 
 @pytest.fixture(autouse=True)
@@ -215,8 +215,8 @@ SCHEDULES = {
                        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=25, eta_min=0.01)),
 }
 #: PyTorch updates the rate recursively (each epoch's rate from the last); nnlab uses the closed form. The two
-#: agree to rounding, except that the recursion's rounding grows where the cosine nears eta_min = 0.
-SCHEDULE_TOL = {"rtol": 1e-10, "atol": 1e-15}
+#: agree to rounding (measured: within 4e-14 relative over 150 epochs).
+SCHEDULE_TOL = {"rtol": 1e-12, "atol": 1e-15}
 
 
 @pytest.mark.parametrize("which", SCHEDULES)
