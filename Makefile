@@ -23,16 +23,18 @@ venv: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/nnlab report --out $(OUT)
 
-## Set up and run every check: lint, the test suite (notebooks included), and REPORT.md against a fresh run.
+## Set up and run every check: lint, the test suite (notebooks included, on two worker processes), and
+## REPORT.md and docs/generated/ against a fresh run. One BLAS thread per process: with more, the small
+## matrix products of these networks slow down on a busy machine.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests notebooks --nbmake
-	$(VENV)/bin/nnlab report --check
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NNLAB_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 tests notebooks --nbmake
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(VENV)/bin/nnlab report --check
 
-## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk).
-docs: docs/design.pdf
-
-docs/design.pdf: docs/design.tex
+## The design document: docs/design.tex -> docs/design.pdf (needs texlive-latex-recommended and latexmk);
+## its module table and CLI synopsis (docs/generated/) are generated from the code first.
+docs: $(STAMP)
+	$(PY) -m nnlab.report.docgen docs/generated
 	cd docs && latexmk -pdf -interaction=nonstopmode -halt-on-error design.tex >/dev/null && latexmk -c design.tex >/dev/null
 
 ## The speed comparison (not part of the tests: timings are noisy); rewrites docs/benchmarks.md.

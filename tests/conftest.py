@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded generator, and figures kept inside pytest's tmp dir."""
+"""Shared fixtures: a seeded generator, figures kept inside pytest's tmp dir, and one quick run of every stage."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,30 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread():
+    """One BLAS thread, as the stage runner uses: small GEMMs on a busy machine slow down with more."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _figures_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("NNLAB_FIGURES", str(tmp_path / "figures"))
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    """Every stage in quick mode, run once through the stage runner in one process.
+
+    Returns ``(runs, folder)``: stage id -> :class:`nnlab.stages.runner.StageRun`, and the
+    folder holding ``stage<ID>/`` (Stage 6 is skipped when TensorFlow is missing).
+    """
+    from nnlab.stages import STAGES
+    from nnlab.stages.runner import run_stages
+
+    out = tmp_path_factory.mktemp("quick_runs")
+    runs = run_stages({sid: m.Config().quick() for sid, m in STAGES.items()}, out, jobs=1, skip_missing=True)
+    return {run.stage: run for run in runs}, out

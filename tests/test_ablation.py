@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nnlab import report
 from nnlab.cli import main
+from nnlab.report import context, sections
+from nnlab.report.format import pct
 from nnlab.stages import ablation
 from nnlab.stages.ablation import ROWS, Config, Row, base_spec, choose, paired_change, rows_of
 from nnlab.stages.ablation_timing import write_times
@@ -15,12 +16,11 @@ from nnlab.stages.common import write_metrics
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
-    """The quick study run twice through the CLI: on one process and on two."""
+def runs(quick_runs, tmp_path_factory):
+    """The quick study's folder from the session's run of every stage (one process), and a run on two processes."""
     out = tmp_path_factory.mktemp("ablation")
-    for jobs in (1, 2):
-        write_metrics(ablation.run(Config().quick(), out / f"jobs{jobs}", jobs=jobs), out / f"jobs{jobs}")
-    return out
+    write_metrics(ablation.run(Config().quick(), out, jobs=2), out)
+    return {"one": quick_runs[1] / "stageablation", "two": out}
 
 
 def test_cli_runs_the_quick_ablation(tmp_path, capsys):
@@ -32,17 +32,17 @@ def test_cli_runs_the_quick_ablation(tmp_path, capsys):
     assert "mnist: + longer" in capsys.readouterr().out
 
 
-def test_metrics_are_byte_identical_across_runs_and_worker_counts(quick_runs):
-    one, two = (quick_runs / f"jobs{j}" / "metrics.json" for j in (1, 2))
+def test_metrics_are_byte_identical_across_runs_and_worker_counts(runs):
+    one, two = (runs[k] / "metrics.json" for k in ("one", "two"))
     assert one.read_bytes() == two.read_bytes()
     text = one.read_text()
     assert "seconds" not in text  # measured times live in times.json, never in metrics.json
-    times = json.loads((quick_runs / "jobs1" / "times.json").read_text())
+    times = json.loads((runs["one"] / "times.json").read_text())
     assert set(times["mnist"]) == {row.key for row in ROWS}
 
 
-def test_every_row_is_recorded_with_its_paired_change(quick_runs):
-    m = json.loads((quick_runs / "jobs1" / "metrics.json").read_text())["metrics"]
+def test_every_row_is_recorded_with_its_paired_change(runs):
+    m = json.loads((runs["one"] / "metrics.json").read_text())["metrics"]
     for d in m.values():
         assert [r["key"] for r in d["rows"]] == [row.key for row in ROWS]
         assert d["rows"][0]["change"] is None
@@ -56,8 +56,8 @@ def test_every_row_is_recorded_with_its_paired_change(quick_runs):
         assert all(r["work_gmac"] > 0 for r in d["rows"])
 
 
-def test_tuned_rows_choose_from_their_grids_on_every_split(quick_runs):
-    m = json.loads((quick_runs / "jobs1" / "metrics.json").read_text())["metrics"]
+def test_tuned_rows_choose_from_their_grids_on_every_split(runs):
+    m = json.loads((runs["one"] / "metrics.json").read_text())["metrics"]
     for name, d in m.items():
         rows = {r["key"]: r for r in d["rows"]}
         for key in ("adamw", "dropout"):
@@ -114,27 +114,32 @@ def test_rows_add_one_thing_each():
     assert Row("x", "x", grid={"shift": {"digits": (1,), "mnist": (1, 2)}}).tuned("digits") == []
 
 
-def test_report_section_reads_its_numbers_from_the_metrics(quick_runs, tmp_path):
-    result = json.loads((quick_runs / "jobs1" / "metrics.json").read_text())
-    text = report.ablation_section(result, "docs/figures", tmp_path)  # no times file in tmp_path
-    assert "which has not been written yet" in " ".join(text.split())
+def _section(result, docs):
+    values = context.ablation({"ablation": result}, docs)
+    return sections.render_section("ablation", values, "docs/figures", "ablation", result["figures"])
+
+
+def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
+    result = json.loads((runs["one"] / "metrics.json").read_text())
+    text = _section(result, tmp_path)  # no times file in tmp_path
+    assert "which has not been written yet" in " ".join(text.split()) and "CPU s per training" not in text
     for name, d in result["metrics"].items():
         assert f"### {name} ({d['n_images']} images" in text
         for r in d["rows"]:
             assert f"- **{r['key']}**:" in text
-            assert report.pct(r["test_accuracy"]["mean"]) in text
-        verdict = "meets" if d["meets_goal"] else f"misses the goal of {report.pct(d['goal'], 1)} by"
+            assert pct(r["test_accuracy"]["mean"]) in text
+        verdict = "meets" if d["meets_goal"] else f"misses the goal of {pct(d['goal'], 1)} by"
         assert verdict in text
     assert "None" not in text and "nan" not in text
     record = write_times(tmp_path / "ablation_times.json", jobs=1, out=tmp_path / "run", config=Config().quick())
     assert record["cpu_seconds"].keys() == {"digits", "mnist"} and record["wall_seconds"] > 0
     # the timed run is the same study: its metrics.json equals the untimed one's
-    assert (tmp_path / "run" / "metrics.json").read_text() == (quick_runs / "jobs1" / "metrics.json").read_text()
-    timed = " ".join(report.ablation_section(result, "docs/figures", tmp_path).split())
+    timed_metrics = tmp_path / "run" / "stageablation" / "metrics.json"
+    assert timed_metrics.read_text() == (runs["one"] / "metrics.json").read_text()
+    timed = " ".join(_section(result, tmp_path).split())
     assert f"took {record['wall_seconds']:.1f} s of wall time on 1 processes" in timed and "| n/a |" not in timed
     assert "python -m nnlab.stages.ablation_timing" in timed
     record["config"]["mnist_epochs"] += 1  # times measured for another configuration are not shown
     (tmp_path / "ablation_times.json").write_text(json.dumps(record))
-    stale = report.ablation_section(result, "docs/figures", tmp_path)
-    rows = [line for line in stale.splitlines() if line.startswith("| ") and "---" not in line and "row |" not in line]
-    assert "written for another configuration" in stale and all(line.endswith("| n/a |") for line in rows)
+    stale = _section(result, tmp_path)
+    assert "written for another configuration" in stale and "CPU s per training" not in stale

@@ -92,12 +92,14 @@ def test_stage5_runs_on_user_mnist_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("stage", ["5", "7"])
-def test_training_stages_are_bit_reproducible(tmp_path, capsys, stage):
-    for name in ("a", "b", "c"):
-        seed = "7" if name == "c" else "3"
-        assert _run(capsys, "run", stage, "--quick", "--seed", seed, "--out", str(tmp_path / name))[0] == 0
-    a, b, c = ((tmp_path / n / f"stage{stage}" / "metrics.json").read_bytes() for n in "abc")
-    assert a == b and a != c
+def test_training_stages_are_bit_reproducible(quick_runs, tmp_path, capsys, stage):
+    """The command (its default workers) repeats the shared quick run byte for byte; another seed changes it."""
+    _, earlier = quick_runs
+    for name, seed in (("same", []), ("other", ["--seed", "7"])):
+        assert _run(capsys, "run", stage, "--quick", *seed, "--out", str(tmp_path / name))[0] == 0
+    same, other = ((tmp_path / n / f"stage{stage}" / "metrics.json").read_bytes() for n in ("same", "other"))
+    first = (earlier / f"stage{stage}" / "metrics.json").read_bytes()
+    assert same == first and other != first
 
 
 def test_diverged_run_is_marked(tmp_path, capsys):
@@ -106,3 +108,51 @@ def test_diverged_run_is_marked(tmp_path, capsys):
     metrics = (tmp_path / "stage1" / "metrics.json").read_text()
     assert '"diverged": true' in metrics and "training diverged at epoch" in metrics
     assert (tmp_path / "stage1" / "stage1_loss.png").exists()
+
+
+def test_a_failing_stage_leaves_no_partial_folder_and_keeps_the_old_result(tmp_path, monkeypatch):
+    from nnlab.stages import stage2
+    from nnlab.stages.runner import run_stage
+
+    run_stage("2", stage2.Config().quick(), tmp_path)
+    before = (tmp_path / "stage2" / "metrics.json").read_bytes()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(stage2, "run", boom)
+    with pytest.raises(RuntimeError, match="planted"):
+        run_stage("2", stage2.Config().quick(), tmp_path)
+    assert not (tmp_path / ".stage2.partial").exists()
+    assert (tmp_path / "stage2" / "metrics.json").read_bytes() == before
+
+
+def test_the_runner_stamps_a_diverged_stage_for_the_report_too(tmp_path, monkeypatch):
+    import dataclasses
+
+    from nnlab import plots
+    from nnlab.stages import stage1
+    from nnlab.stages.runner import run_stage
+
+    stamped = []
+    monkeypatch.setattr(plots, "stamp", lambda path, text: stamped.append((path.name, text)))
+    run = run_stage("1", dataclasses.replace(stage1.Config().quick(), lr=5.0), tmp_path)
+    assert run.result.diverged
+    assert sorted(stamped) == sorted((name, "DIVERGED") for name in run.result.figures.values())
+
+
+def test_a_single_stage_gets_every_worker_and_stages_together_get_one(tmp_path, monkeypatch):
+    from nnlab.stages import runner
+
+    seen = {}
+
+    def fake(sid, config, out, progress, jobs, skip_missing):
+        seen[sid] = jobs
+        return runner.StageRun(sid, None, 0.0, skipped="fake")
+
+    monkeypatch.setattr(runner, "_run_or_skip", fake)
+    runner.run_stages({"3": None}, tmp_path, jobs=2)
+    assert seen == {"3": 2}
+    seen.clear()
+    runner.run_stages({"1": None, "accuracy": None, "3": None}, tmp_path, jobs=1)
+    assert seen == {"1": 1, "accuracy": 1, "3": 1}

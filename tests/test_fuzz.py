@@ -197,7 +197,7 @@ def test_random_command_lines(argv, monkeypatch, capsys):
     """Random argument strings: parsing and validation answer 0 or a one-line exit 2 (stages are stubbed)."""
     from nnlab import cli
 
-    monkeypatch.setattr(cli, "run_stages", lambda args: 0)
+    monkeypatch.setattr(cli, "run_command", lambda args: 0)
     monkeypatch.setattr(cli, "run_predict", lambda args: 0)
     try:
         code = main(argv)

@@ -9,18 +9,12 @@ from nnlab.stages import STAGES
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stages")
-    done = {}
-    for sid in ("1", "2", "3", "4", "5"):
-        module = STAGES[sid]
-        folder = out / sid
-        folder.mkdir()
-        done[sid] = (module.run(module.Config().quick(), folder), folder)
-    return done
+def results(quick_runs):
+    runs, out = quick_runs
+    return {sid: (runs[sid].result, out / f"stage{sid}") for sid in ("1", "2", "3", "4", "5", "accuracy")}
 
 
-@pytest.mark.parametrize("sid", ["1", "2", "3", "4", "5"])
+@pytest.mark.parametrize("sid", ["1", "2", "3", "4", "5", "accuracy"])
 def test_stage_writes_every_figure_it_names(results, sid):
     result, folder = results[sid]
     assert result.figures
@@ -39,19 +33,31 @@ def test_stage1_learns_the_line_and_finds_the_stability_edge(results):
     assert m["sweep"]["0.8"]["diverged"] and not m["sweep"]["0.05"]["diverged"]
 
 
+def test_stage1_noise_floor_is_the_drawn_noise_minus_what_the_line_absorbs(results):
+    n = results["1"][0].metrics["noise"]
+    assert n["noise_mean_square"] - n["absorbed_by_line"] == pytest.approx(n["mse_ols"], rel=1e-12)
+    assert 0 < n["absorbed_by_line"] < n["noise_mean_square"]
+
+
 def test_stage2_gradients_and_collapse(results):
     m = results["2"][0].metrics
     assert m["finite_difference"]["max_error"] < 1e-7
+    assert m["finite_difference"]["planted_slip_error"] > 0.1  # the slip is visible at this scale
     assert m["collapse_max_abs_gap"] < 1e-12
     assert m["loss_final"] < m["loss_first"] / 10
     assert abs(m["w_collapsed"] - m["w_ols"]) < 0.1
 
 
-def test_stage3_longer_training_fits_better(results):
-    runs = results["3"][0].metrics["runs"]
+def test_stage3_longer_training_fits_better_and_capacity_is_measured(results):
+    m = results["3"][0].metrics
+    runs = m["runs"]
     for r in runs.values():
         assert r["train_mse_long"] <= r["train_mse_short"] <= r["loss_first"]
-    assert set(runs) == {"relu", "tanh"}
+        assert 0 <= r["span_error_long"] <= m["sine_variance"]
+    assert set(runs) == set(m["adam"]) == {"relu", "tanh"}
+    # with zero initial biases every ReLU kink is at x = 0: the initial units draw no more than a line
+    assert runs["relu"]["span_error_init"] == pytest.approx(m["line_mse"], rel=1e-6)
+    assert m["random_kinks_span_error"] < m["line_mse"] / 10
 
 
 def test_stage4_ridge_match_and_hand_predictions(results):
@@ -61,8 +67,22 @@ def test_stage4_ridge_match_and_hand_predictions(results):
         assert abs(p["model"] - p["by_hand"]) < 1e-3
     norms = [s["weight_norm"] for s in m["sweep"].values()]
     assert norms[2] > norms[3] > norms[4]  # lambda 0.1 > 1 > 10: shrinkage
-    cf = [np.linalg.norm(s["closed_form_W"]) for s in m["sweep"].values()]
+    cf = [s["closed_form_norm"] for s in m["sweep"].values()]
     assert all(a >= b for a, b in zip(cf, cf[1:]))
+    spread = [s["leave_one_out"]["weight_spread"] for s in m["sweep"].values()]
+    assert spread[0] > spread[-1]
+    r2 = m["sweep"]["10"]["closed_form_r2"]
+    assert 0 < r2 < 1 and r2 == pytest.approx(1 - m["sweep"]["10"]["closed_form_fit_mse"] / m["mean_predictor_mse"])
+
+
+def test_stage4_leave_one_out_refits_without_the_row():
+    from nnlab.stages.stage4 import leave_one_out, ridge_closed_form
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 2)), rng.normal(size=6)
+    loo = leave_one_out(X, y, 0.1)
+    w, _ = ridge_closed_form(X[1:], y[1:], 0.1)
+    np.testing.assert_allclose(loo["weights"][0], w)
 
 
 def test_stage5_accuracy_well_above_chance(results):
@@ -72,14 +92,42 @@ def test_stage5_accuracy_well_above_chance(results):
     cm = np.array(m["held_out"]["confusion"])
     assert cm.sum() == m["held_out"]["split_sizes"]["test"]
     assert m["mnist"]["test_acc"] > 0.15  # 4 quick epochs on 1,000 images: above chance (0.1)
+    assert m["digits_same_recipe"]["epochs"] == m["mnist"]["epochs"]
 
 
-def test_accuracy_study_quick_has_every_column(tmp_path):
-    module = STAGES["accuracy"]
-    config = module.Config().quick()
-    config = type(config)(**{**config.__dict__, "datasets": ("digits",)})
-    result = module.run(config, tmp_path)
-    table = result.metrics["digits"]["table"]
-    assert set(table) == {"nnlab (chosen recipe)", "sklearn MLPClassifier", "sklearn LogisticRegression"}
-    assert table["nnlab (chosen recipe)"]["mean"] > 0.5
-    assert len(result.metrics["digits"]["selection"]) == 3
+def test_most_confused_reports_every_tie():
+    from nnlab.stages.stage5 import most_confused
+
+    cm = np.array([[5, 2, 0], [2, 5, 1], [0, 2, 5]])
+    assert most_confused(cm) == {"count": 2, "pairs": [[0, 1], [1, 0], [2, 1]]}
+
+
+def test_accuracy_study_quick_has_every_column(results):
+    m = results["accuracy"][0].metrics
+    for study in m.values():
+        assert set(study["table"]) == {"nnlab (recipe chosen per split)", "sklearn MLPClassifier",
+                                       "sklearn LogisticRegression"}
+        assert study["table"]["nnlab (recipe chosen per split)"]["mean"] > 0.5
+        for split in study["splits"]:
+            assert len(split["selection"]) == len(study["candidates"])
+            assert split["fit_rows"] + split["validation_rows"] == split["train_rows"]
+            assert split["train_rows"] + split["test_rows"] == study["n_images"]
+        assert study["test_rows"] == sorted({s["test_rows"] for s in study["splits"]})
+
+
+def test_stage_modules_share_one_interface():
+    for module in STAGES.values():
+        assert callable(module.run) and hasattr(module, "Config") and hasattr(module, "TITLE")
+
+
+def test_metrics_are_byte_identical_with_one_and_two_workers(quick_runs, tmp_path):
+    """The stages that share out their own work, and the stages side by side, give the same bytes as one process."""
+    from nnlab.stages.runner import run_stages
+
+    _, sequential = quick_runs
+    ids = ("1", "2", "3", "5", "accuracy")  # each fans out, or runs side by side with the others
+    run_stages({sid: STAGES[sid].Config().quick() for sid in ids}, tmp_path, jobs=2)
+    for sid in ids:
+        a = (sequential / f"stage{sid}" / "metrics.json").read_bytes()
+        b = (tmp_path / f"stage{sid}" / "metrics.json").read_bytes()
+        assert a == b, f"stage {sid}: metrics.json differs between 1 and 2 workers"

@@ -15,9 +15,9 @@ import nnlab
 torch = pytest.importorskip("torch")
 
 #: Agreement of single forward/backward computations (a few roundings apart).
-EXACT = {"rtol": 1e-12, "atol": 1e-14}
+EXACT = dict(rtol=1e-12, atol=1e-14)
 #: Agreement after 30 optimizer steps (measured: within 1e-13 relative; rounding grows with the steps).
-TRAJECTORY = {"rtol": 1e-12, "atol": 1e-14}
+TRAJECTORY = dict(rtol=1e-12, atol=1e-14)
 
 
 @pytest.fixture(autouse=True)
@@ -216,7 +216,7 @@ SCHEDULES = {
 }
 #: PyTorch updates the rate recursively (each epoch's rate from the last); nnlab uses the closed form. The two
 #: agree to rounding (measured: within 4e-14 relative over 150 epochs).
-SCHEDULE_TOL = {"rtol": 1e-12, "atol": 1e-15}
+SCHEDULE_TOL = dict(rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("which", SCHEDULES)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from nnlab.errors import NnlabError
+from nnlab.parallel import available_cores
 
 EXIT_USAGE = 2
 
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="shrink every stage to seconds (for tests)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--threads", type=_positive_int, default=1, help="BLAS threads (default 1, see docs)")
+    run.add_argument("--jobs", type=_positive_int, default=available_cores(),
+                     help="worker processes (default: one per core)")
     opts = run.add_argument_group("stage options (each applies where the stage has it)")
     opts.add_argument("--lr", type=_positive_float, help="learning rate")
     opts.add_argument("--epochs", type=_positive_int, help="training epochs (Stage 1: steps)")
@@ -118,11 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="run every stage and write REPORT.md with its figures")
     rep.add_argument("--out", default="runs/latest", help="folder for the stages' results (default runs/latest)")
     rep.add_argument("--reuse", action="store_true", help="reuse results already in --out instead of rerunning")
-    rep.add_argument("--check", action="store_true", help="regenerate in memory; fail if REPORT.md differs")
+    rep.add_argument("--check", action="store_true",
+                     help="regenerate in a temporary folder; fail if REPORT.md or docs/generated/ differs")
     rep.add_argument("--report", default="REPORT.md", help="report file (default REPORT.md)")
     rep.add_argument("--figures", default="docs/figures", help="where the report's figures go")
     rep.add_argument("--docs", default="docs", help="folder holding benchmarks.md and robustness.md")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep.add_argument("--jobs", type=_positive_int, default=available_cores(),
+                     help="worker processes (default: one per core)")
     pred = sub.add_parser("predict", help="apply a saved model to a CSV file")
     pred.add_argument("--model", required=True, help="checkpoint written by nnlab run 5|7 --save")
     pred.add_argument("--csv", required=True, help="CSV with the model's feature columns")
@@ -187,53 +192,26 @@ def _print_summary(result, seconds: float) -> None:
         print(f"  ! {msg}")
 
 
-def run_stages(args) -> int:
-    """Run the requested stage(s); returns the exit status."""
-    from threadpoolctl import threadpool_limits
-
+def run_command(args) -> int:
+    """``nnlab run``: run the requested stage(s) through the stage runner; returns the exit status."""
     from nnlab.stages import STAGES
-    from nnlab.stages.common import write_metrics
+    from nnlab.stages.runner import run_stages
 
     ids = list(STAGES) if args.stage == "all" else [args.stage]
     configs = {sid: _configure(STAGES[sid], args, args.quick, explicit=args.stage != "all") for sid in ids}
     _check_inputs(args, configs)
     out = Path(args.out)
-    progress = not args.no_progress
-    timings = {}
-    diverged = False
-    with threadpool_limits(args.threads):
-        for sid in ids:
-            final = out / f"stage{sid}"
-            tmp = out / f".stage{sid}.partial"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            start = time.perf_counter()
-            try:
-                result = STAGES[sid].run(configs[sid], tmp, progress=progress)
-                write_metrics(result, tmp)
-            except ImportError as exc:
-                shutil.rmtree(tmp, ignore_errors=True)
-                if args.stage != "all":
-                    raise
-                print(f"\nskipping stage {sid}: {exc}", file=sys.stderr)
-                continue
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            timings[sid] = time.perf_counter() - start
-            if result.diverged:  # never let a diverged run's figures pass for a good one
-                from nnlab.plots import stamp
-
-                for name in result.figures.values():
-                    stamp(tmp / name, "DIVERGED")
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-            diverged |= result.diverged
-            _print_summary(result, timings[sid])
+    start = time.perf_counter()
+    runs = run_stages(configs, out, jobs=args.jobs, progress=not args.no_progress, skip_missing=args.stage == "all",
+                      threads=args.threads)
+    for run in runs:
+        if run.skipped:
+            print(f"\nskipping stage {run.stage}: {run.skipped}", file=sys.stderr)
+        else:
+            _print_summary(run.result, run.seconds)
     if len(ids) > 1:
-        core = sum(t for sid, t in timings.items() if sid in {"1", "2", "3", "4", "5"})
-        print(f"\nStages 1-5 took {core:.1f} s; everything {sum(timings.values()):.1f} s. Results in {out}/")
-    return 1 if diverged else 0
+        print(f"\nAll stages took {time.perf_counter() - start:.1f} s on {args.jobs} process(es). Results in {out}/")
+    return 1 if any(run.result is not None and run.result.diverged for run in runs) else 0
 
 
 def run_report(args) -> int:
@@ -241,10 +219,10 @@ def run_report(args) -> int:
     from nnlab import report
 
     if args.check:
-        return report.check(Path(args.report), Path(args.figures), Path(args.docs))
+        return report.check(Path(args.report), Path(args.figures), Path(args.docs), jobs=args.jobs)
     start = time.perf_counter()
     report.write(Path(args.out), Path(args.report), Path(args.figures), Path(args.docs), args.reuse,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, jobs=args.jobs)
     print(f"wrote {args.report} and its figures in {args.figures}/ ({time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -278,7 +256,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            return run_stages(args)
+            return run_command(args)
         if args.command == "predict":
             return run_predict(args)
         if args.command == "report":

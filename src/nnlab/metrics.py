@@ -54,6 +54,18 @@ def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: f
     return float(metric(y_true, y_other)), float(low), float(high)
 
 
+def paired_difference(metric, y_true, pred_a, pred_b, n_boot: int, seed: int, level: float = 0.95):
+    """``(estimate, low, high)`` of ``metric(y, a) - metric(y, b)``, both scored on the same resampled rows.
+
+    Pairing matters: two models judged on the same test rows share that sample's luck, which
+    two separate intervals side by side ignore.  An interval that holds 0 says the test rows
+    cannot tell the two models apart.
+    """
+    pair = np.stack([np.asarray(pred_a), np.asarray(pred_b)], axis=1)  # resampled together, row by row
+    return bootstrap_interval(lambda t, both: metric(t, both[:, 0]) - metric(t, both[:, 1]), y_true, pair,
+                              n_boot, seed, level)
+
+
 def _roc_auc(y_true, score, positive):
     return skm.roc_auc_score(np.asarray(y_true) == positive, score)
 
@@ -71,6 +83,10 @@ def classification_scores(y_true, y_pred, proba, classes, n_boot: int, seed: int
     if len(labels) == 2 and proba is not None:
         out["roc_auc"] = bootstrap_interval(lambda t, s: _roc_auc(t, s, labels[1]), y_true, proba[:, 1], n_boot, seed)
     return out
+
+
+#: The metric each task's headline number uses, by name (higher is better for accuracy, lower for RMSE).
+HEADLINE = {"classification": ("accuracy", skm.accuracy_score), "regression": ("rmse", skm.root_mean_squared_error)}
 
 
 def regression_scores(y_true, y_pred, n_boot: int, seed: int) -> dict:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,14 +37,15 @@ import numpy as np
 
 from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
-from nnlab.data import stratified_split
 from nnlab.losses import SoftmaxCrossEntropyLoss
+from nnlab.parallel import run_calls
+from nnlab.selection import choose, inner_split, outer_split, summarise
 from nnlab.stages.common import Result, config_dict
-from nnlab.stages.stage5 import load_images, three_way_split
+from nnlab.stages.stage5 import load_images
 from nnlab.train import predict
 
 TITLE = "Ablation - what each component buys"
-#: Its own work fills every core (the runner that lands with issue 11 reads this).
+#: Its own work fills every core: the runner runs it by itself, with all the workers.
 RUN_ALONE = True
 #: Mean test accuracy the best recipe must reach.
 GOALS = {"digits": 0.985, "mnist": 0.975}
@@ -127,11 +127,13 @@ def dataset_arrays(dataset: str, limit=None, mnist_dir=None):
 
 
 def rows_of(y, seed: int, part: str):
-    """``(fit_rows, eval_rows)`` of split ``seed``: 70 % / 10 % for ``"select"``, 80 % / 20 % for ``"test"``."""
-    if part == "select":
-        fit_rows, val_rows, _ = three_way_split(y, seed)
-        return fit_rows, val_rows
-    return stratified_split(y, (0.8, 0.2), np.random.default_rng(seed))
+    """``(fit_rows, eval_rows)`` of split ``seed`` (:mod:`nnlab.selection`'s nested split).
+
+    ``"select"``: the inner fitting and validation rows, both inside the split's training
+    rows; ``"test"``: the training rows and the test rows.
+    """
+    train, test = outer_split(y, seed)
+    return inner_split(y, train, seed) if part == "select" else (train, test)
 
 
 def weight_count(spec: ClassifierSpec, n_features: int) -> int:
@@ -156,24 +158,13 @@ def train_and_score(dataset: str, spec: ClassifierSpec, seed: int, part: str, li
             "work": WORK_PASSES * len(fit_rows) * spec.epochs * weight_count(spec, X.shape[1]), "seconds": seconds}
 
 
-def _one_blas_thread(fn, args):
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        return fn(*args)
-
-
 def run_tasks(tasks: list, jobs: int) -> list:
-    """``[train_and_score(*args) for args in tasks]`` over ``jobs`` processes (the largest trainings first).
+    """``[train_and_score(*args) for args in tasks]`` over ``jobs`` processes, the largest trainings started first.
 
     Every task seeds its own generator and uses one BLAS thread, so the results do not depend on ``jobs``.
     """
-    if jobs <= 1 or len(tasks) <= 1:
-        return [_one_blas_thread(train_and_score, args) for args in tasks]
-    from joblib import Parallel, delayed
-
     order = sorted(range(len(tasks)), key=lambda i: -_expected_work(tasks[i]))
-    done = Parallel(n_jobs=jobs, backend="loky")(delayed(_one_blas_thread)(train_and_score, tasks[i]) for i in order)
+    done = run_calls([(train_and_score, tasks[i]) for i in order], jobs)
     results = [None] * len(tasks)
     for i, r in zip(order, done):
         results[i] = r
@@ -185,18 +176,6 @@ def _expected_work(task) -> int:
     dataset, spec = task[0], task[1]
     features, images = (64, 1797) if dataset == "digits" else (784, 5000)
     return images * spec.epochs * weight_count(spec, features)
-
-
-def choose(scores: list[dict]) -> int:
-    """The winning candidate: highest validation accuracy, then lowest validation loss, then the earlier one."""
-    return min(range(len(scores)), key=lambda i: (-scores[i]["accuracy"], scores[i]["loss"], i))
-
-
-def summarise(values) -> dict:
-    """Mean, sample standard deviation, min, max and the values."""
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()),
-            "max": float(v.max()), "values": v}
 
 
 def paired_change(now, before) -> dict:
@@ -305,14 +284,13 @@ def _dataset_metrics(dataset: str, c: Config, records: dict) -> dict:
             "first_vs_best": paired_change(records[rows[best]["key"]]["test"], records[ROWS[0].key]["test"])}
 
 
-def run(config: Config, out_dir: Path, progress: bool = False, jobs: int | None = None) -> Result:
-    """Run the ablation over ``jobs`` processes (default: every core); draw one figure per dataset.
+def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
+    """Run the ablation over ``jobs`` processes; draw one figure per dataset.
 
     The measured CPU times go to ``times.json`` in ``out_dir``, not into the result: the
     result (``metrics.json``) is the same whatever ``jobs`` and however busy the machine.
     """
     out_dir = Path(out_dir)
-    jobs = jobs or available_cores()
     found = study(config, jobs)
     metrics, figures, summary = {}, {}, []
     for d in config.datasets:
@@ -327,11 +305,3 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int | None 
             summary.append((f"{d}: + {r['key']}", f"{a['mean']:.4f} ± {a['std']:.4f}"))
     (out_dir / "times.json").write_text(json.dumps(found["seconds"], indent=2, sort_keys=True) + "\n")
     return Result("ablation", TITLE, config_dict(config), metrics, figures, summary)
-
-
-def available_cores() -> int:
-    """How many processes to use by default: the cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1

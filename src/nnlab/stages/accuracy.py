@@ -1,14 +1,17 @@
 """Stage 5's accuracy study: nnlab's best classifier against scikit-learn, over 5 seeded splits.
 
-For each dataset (8x8 digits, 5,000 MNIST images), pixels scaled to [0, 1]:
+For each dataset (8x8 digits, 5,000 MNIST images), pixels scaled to [0, 1], and for
+each of 5 seeds (the nested protocol of :mod:`nnlab.selection`):
 
-1. **Choose** nnlab's configuration on *validation* data only: a few candidate
-   recipes are trained on the training part of seed 0's split (70 %) and scored
-   on its validation part (10 %); the test part is not looked at.
-2. **Evaluate** the chosen recipe on 5 stratified 80 / 20 splits (seeds 0-4),
-   trained on the 80 % and tested once on the 20 %, next to scikit-learn's
-   ``MLPClassifier()`` (defaults) and ``LogisticRegression`` on the identical
-   splits.  Reported: mean, standard deviation, min and max test accuracy.
+1. **Choose** nnlab's recipe among a few candidates inside the split's 80 % training
+   rows only: each candidate is trained on 70 % of all rows and scored on the other
+   10 %; the split's 20 % test rows are not looked at.
+2. **Evaluate** the chosen recipe, retrained on the 80 %, once on the 20 % test rows,
+   next to scikit-learn's ``MLPClassifier()`` (defaults) and ``LogisticRegression``
+   trained on the identical rows.  Reported: mean, standard deviation, min and max
+   test accuracy over the splits, and which recipe each split chose.
+
+The trainings share out over ``jobs`` processes.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import numpy as np
 
 from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
-from nnlab.data import stratified_split
+from nnlab.losses import SoftmaxCrossEntropyLoss
+from nnlab.parallel import run_calls
+from nnlab.selection import outer_split, split_task, summarise, summarise_splits
 from nnlab.stages.common import Result, config_dict
-from nnlab.stages.stage5 import load_images, three_way_split
-from nnlab.train import accuracy
+from nnlab.stages.stage5 import load_images
+from nnlab.train import predict
 
 TITLE = "Stage 5 - accuracy study against scikit-learn"
+#: Its own work fills every core: the runner runs it by itself, with all the workers.
+RUN_ALONE = True
 
 CANDIDATES = {
     "digits": [
@@ -68,11 +75,21 @@ def _scaled(spec: ClassifierSpec, factor: float) -> ClassifierSpec:
     return replace(spec, epochs=max(1, round(spec.epochs * factor)))
 
 
-def _baselines(X_tr, y_tr, X_te, y_te, seed):
+def fit_and_score(spec: ClassifierSpec, X, y, fit_rows, eval_rows, seed) -> dict:
+    """Train ``spec`` on ``X[fit_rows]`` (seeded by ``seed``); accuracy and cross-entropy on ``X[eval_rows]``."""
+    model, _ = train_classifier(spec, X[fit_rows], y[fit_rows], 10, np.random.default_rng(seed))
+    logits = predict(model, X[eval_rows].astype(spec.dtype))
+    loss, _ = SoftmaxCrossEntropyLoss()(logits, y[eval_rows])
+    return {"accuracy": float(np.mean(logits.argmax(axis=1) == y[eval_rows])), "loss": float(loss)}
+
+
+def baselines(X, y, train_rows, test_rows, seed) -> dict:
+    """Test accuracy of scikit-learn's ``MLPClassifier()`` (defaults) and ``LogisticRegression`` on one split."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
+    X_tr, y_tr, X_te, y_te = X[train_rows], y[train_rows], X[test_rows], y[test_rows]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp = MLPClassifier(random_state=seed).fit(X_tr, y_tr)
@@ -81,55 +98,63 @@ def _baselines(X_tr, y_tr, X_te, y_te, seed):
             "sklearn LogisticRegression": float(logreg.score(X_te, y_te))}
 
 
-def _stats(values):
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "min": float(v.min()),
-            "max": float(v.max()), "values": v}
-
-
-def study(name: str, c: Config, progress=False):
-    """Choose on validation, then evaluate over seeds; returns the dataset's metrics."""
+def _data(name: str, c: Config):
     X, y, _, scale = load_images(name, c.mnist_dir, c.mnist_limit if name == "mnist" else None)
-    X = X / scale
-    candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
-    tr, va, _ = three_way_split(y, c.seeds[0])
-    selection = []
-    for spec in candidates:
-        model, _ = train_classifier(spec, X[tr], y[tr], 10, np.random.default_rng(c.seeds[0]), progress=progress,
-                                    name=f"{name}: choosing")
-        selection.append({"recipe": spec.describe(), "val_acc": accuracy(model, X[va].astype(spec.dtype), y[va])})
-    best = candidates[int(np.argmax([s["val_acc"] for s in selection]))]
+    return X / scale, y
 
-    scores: dict[str, list[float]] = {"nnlab (chosen recipe)": []}
-    for seed in c.seeds:
-        train, test = stratified_split(y, (0.8, 0.2), np.random.default_rng(seed))
-        model, _ = train_classifier(best, X[train], y[train], 10, np.random.default_rng(seed), progress=progress,
-                                    name=f"{name}: seed {seed}")
-        scores["nnlab (chosen recipe)"].append(accuracy(model, X[test].astype(best.dtype), y[test]))
-        if c.baselines:
-            for key, acc in _baselines(X[train], y[train], X[test], y[test], seed).items():
-                scores.setdefault(key, []).append(acc)
-    table = {k: _stats(v) for k, v in scores.items()}
-    nn = table["nnlab (chosen recipe)"]["mean"]
+
+def study_calls(name: str, c: Config, X, y) -> list:
+    """The independent trainings of one dataset: one nested-selection task and one baseline task per seed."""
+    candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
+    calls = [(split_task, (candidates, X, y, seed, fit_and_score)) for seed in c.seeds]
+    if c.baselines:
+        calls += [(baselines, (X, y, *outer_split(y, seed), seed)) for seed in c.seeds]
+    return calls
+
+
+def study_metrics(name: str, c: Config, n_images: int, done: list) -> dict:
+    """One dataset's metrics from the results of its :func:`study_calls` (in the same order)."""
+    candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
+    nested = summarise_splits(done[: len(c.seeds)])
+    scores = {"nnlab (recipe chosen per split)": nested["test_accuracy"]["values"]}
+    for per_seed in done[len(c.seeds):]:
+        for key, acc in per_seed.items():
+            scores.setdefault(key, []).append(acc)
+    table = {k: summarise(v) for k, v in scores.items()}
+    nn = table["nnlab (recipe chosen per split)"]["mean"]
     ref = table.get("sklearn MLPClassifier", {}).get("mean")
     return {
-        "n_images": len(y), "test_size": int(round(0.2 * len(y))), "selection": selection,
-        "chosen": best.describe(), "chosen_spec": best.as_dict(), "table": table, "target": TARGETS[name],
+        "n_images": n_images, "candidates": [s.describe() for s in candidates],
+        "candidate_specs": [s.as_dict() for s in candidates], "splits": nested["splits"],
+        "test_rows": sorted({s["test_rows"] for s in nested["splits"]}), "table": table, "target": TARGETS[name],
         "meets_target": bool(nn >= TARGETS[name]), "beats_mlpclassifier": None if ref is None else bool(nn > ref),
     }
 
 
-def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
+def study(name: str, c: Config, jobs: int = 1) -> dict:
+    """Nested selection and evaluation over the seeds for one dataset; returns its metrics."""
+    X, y = _data(name, c)
+    return study_metrics(name, c, len(y), run_calls(study_calls(name, c, X, y), jobs))
+
+
+def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
     """Run the study on every dataset; write a comparison figure; return the :class:`Result`."""
     out_dir = Path(out_dir)
+    data = {name: _data(name, config) for name in config.datasets}
+    # Every dataset's trainings go into one pool, so that no worker waits at a boundary between
+    # datasets; the largest dataset's go first, so that the pool does not end on one long task.
+    calls = {name: study_calls(name, config, *data[name]) for name in config.datasets}
+    first = sorted(config.datasets, key=lambda name: -data[name][0].size)
+    done = iter(run_calls([call for name in first for call in calls[name]], jobs))
+    results = {name: [next(done) for _ in calls[name]] for name in first}
     metrics, summary, figs = {}, [], {}
     for name in config.datasets:
-        m = study(name, config, progress)
+        m = study_metrics(name, config, len(data[name][1]), results[name])
         metrics[name] = m
         for model, s in m["table"].items():
             summary.append((f"{name}: {model}", f"{s['mean']:.4f} ± {s['std']:.4f} (min {s['min']:.4f})"))
         fig_path = plots.dots(out_dir / f"accuracy_{name}.png",
-                              {k.replace("sklearn ", "").replace(" (chosen recipe)", ""): s["values"]
+                              {k.replace("sklearn ", "").replace(" (recipe chosen per split)", ""): s["values"]
                                for k, s in m["table"].items()},
                               f"{name}: test accuracy on {len(config.seeds)} seeded 80/20 splits",
                               ylabel="test accuracy", target=(m["target"], f"target {m['target']:.3f}"))

@@ -75,6 +75,12 @@ def config_dict(config) -> dict:
     return jsonable(dataclasses.asdict(config))
 
 
+def least_squares_line(x, y) -> tuple[float, float, float]:
+    """The least-squares line through the points ``(x, y)`` (both (n,)): ``(w, b, mean((w x + b - y)^2))``."""
+    w, b = np.polyfit(x, y, 1)
+    return float(w), float(b), float(np.mean((w * x + b - y) ** 2))
+
+
 def fmt(x, digits=4) -> str:
     """Format a number compactly for summary tables."""
     if isinstance(x, (int, np.integer)):

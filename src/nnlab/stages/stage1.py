@@ -9,7 +9,9 @@ the handout's.  Measured on top:
 * the learned ``w, b`` against the truth and the least-squares optimum;
 * a learning-rate sweep that finds where training diverges, against the bound
   ``lr < 2 / lambda_max`` from the loss's curvature (its Hessian);
-* the "x all near zero" experiment: which parameter learns, and why.
+* the "x all near zero" experiment: which parameter learns, and why;
+* the noise floor from the noise actually drawn: its mean square, and the part of
+  it that the least-squares line absorbs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from nnlab.data import make_line
 from nnlab.layers import Linear
 from nnlab.losses import MSELoss
 from nnlab.optim import SGD
-from nnlab.stages.common import Result, config_dict, fmt
+from nnlab.parallel import pmap
+from nnlab.stages.common import Result, config_dict, fmt, least_squares_line
 from nnlab.train import fit
 from nnlab.utils import seed_everything
 
@@ -83,8 +86,31 @@ def _diverges(x, y, w0, b0, lr, epochs) -> bool:
     return hist.diverged or hist.step_loss[-1] > hist.step_loss[0]
 
 
-def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
-    """Run Stage 1; write its figures into ``out_dir``; return its :class:`Result`."""
+def _sweep_point(x, y, w0, b0, lr, epochs) -> dict:
+    """One learning rate of the sweep: the loss curve and whether it diverged."""
+    _, h, _, _ = _train_line(x, y, w0, b0, lr, epochs)
+    return {"final_loss": h.step_loss[-1] if h.step_loss else float("nan"),
+            "diverged": bool(h.diverged or h.step_loss[-1] > h.step_loss[0]), "curve": h.step_loss}
+
+
+def noise_floor(x, y, y_true) -> dict:
+    """Split the least-squares line's MSE into the drawn noise and the part of it the line absorbs.
+
+    With ``e = y - y_true`` and ``yhat`` the least-squares line, ``yhat - y_true`` is the
+    projection of ``e`` onto ``span(x, 1)`` (``y_true`` lies in it), so by Pythagoras
+    ``mean(e^2) = mean((y - yhat)^2) + mean((yhat - y_true)^2)``.
+    """
+    w_ols, b_ols, mse_ols = least_squares_line(x, y)
+    noise = y - y_true
+    return {"noise_mean_square": float(np.mean(noise**2)), "noise_mean": float(np.mean(noise)),
+            "absorbed_by_line": float(np.mean((w_ols * x + b_ols - y_true) ** 2)), "mse_ols": mse_ols}
+
+
+def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
+    """Run Stage 1; write its figures into ``out_dir``; return its :class:`Result`.
+
+    ``jobs`` processes share the learning-rate sweep.
+    """
     c = config
     out_dir = Path(out_dir)
     seed_everything(c.seed)
@@ -92,16 +118,11 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     w0, b0 = float(np.random.randn()), float(np.random.randn())
     lin, hist, path_w, path_b = _train_line(x, y, w0, b0, c.lr, c.epochs)
     w, b = float(lin.W[0, 0]), float(lin.b[0])
-    w_ols, b_ols = np.polyfit(x, y, 1)
-    mse_ols = float(np.mean((w_ols * x + b_ols - y) ** 2))
+    w_ols, b_ols, mse_ols = least_squares_line(x, y)
 
     # Learning-rate sweep, and the measured edge of stability by bisection.
     curv = curvature(x)
-    sweep = {}
-    for lr in c.sweep_lrs:
-        _, h, _, _ = _train_line(x, y, w0, b0, lr, c.epochs)
-        sweep[lr] = {"final_loss": h.step_loss[-1] if h.step_loss else float("nan"),
-                     "diverged": bool(h.diverged or h.step_loss[-1] > h.step_loss[0]), "curve": h.step_loss}
+    sweep = dict(zip(c.sweep_lrs, pmap(_sweep_point, [(x, y, w0, b0, lr, c.epochs) for lr in c.sweep_lrs], jobs)))
     lo, hi = 0.5 * curv["lr_critical"], 1.5 * curv["lr_critical"]
     for _ in range(c.bisect_iters):
         mid = 0.5 * (lo + hi)
@@ -146,14 +167,15 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     }
     metrics = {
         "w": w, "b": b, "true_a": c.true_a, "true_b": c.true_b, "w_init": w0, "b_init": b0,
-        "w_ols": float(w_ols), "b_ols": float(b_ols), "mse_ols": mse_ols,
+        "w_ols": w_ols, "b_ols": b_ols, "mse_ols": mse_ols,
         "loss_first": hist.step_loss[0], "loss_final": hist.step_loss[-1],
         "curvature": curv, "lr_critical_theory": float(curv["lr_critical"]), "lr_critical_measured": lr_measured,
         "sweep": {f"{lr:g}": {k: v for k, v in s.items() if k != "curve"} for lr, s in sweep.items()},
-        "normal": normal_progress, "near_zero": near_zero,
+        "normal": normal_progress, "near_zero": near_zero, "n": c.n, "x_range": [float(x.min()), float(x.max())],
+        "noise": noise_floor(x, y, c.true_a * x + c.true_b),
     }
     summary = [
-        ("learned w (true 2.5)", fmt(w)), ("learned b (true -0.7)", fmt(b)),
+        (f"learned w (true {c.true_a:g})", fmt(w)), (f"learned b (true {c.true_b:g})", fmt(b)),
         ("least-squares w, b", f"{fmt(w_ols)}, {fmt(b_ols)}"),
         ("MSE first -> last step", f"{fmt(hist.step_loss[0])} -> {fmt(hist.step_loss[-1])}"),
         ("lr bound 2/lambda_max (theory)", fmt(curv["lr_critical"])),

@@ -8,7 +8,14 @@ trained for the long budget (15,000 epochs) with a snapshot at the short one
 
 Bias and variance are measured, not guessed: the error against the noisy
 training targets, and the error against the noise-free sine on a fine grid (the
-part that generalises).  The noise floor is ``noise**2 = 0.01``.
+part that generalises).  Whether the misfit is the optimiser's or the network's is
+measured too:
+
+* **optimiser**: the same network from the same start, trained by Adam for the same
+  number of epochs;
+* **capacity**: the error of the best possible output layer (least squares against the
+  sine itself) on the hidden units at the start, after the handout's training, and on
+  32 ReLU units with random kinks.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import numpy as np
 
 from nnlab import plots
 from nnlab.data import make_sine
+from nnlab.functional import relu
 from nnlab.losses import MSELoss
 from nnlab.models import MLP
-from nnlab.optim import SGD
-from nnlab.stages.common import Result, config_dict, fmt
+from nnlab.optim import SGD, Adam
+from nnlab.parallel import pmap
+from nnlab.stages.common import Result, config_dict, fmt, least_squares_line
 from nnlab.train import fit
 from nnlab.utils import seed_everything
 
@@ -43,73 +52,117 @@ class Config:
     long_epochs: int = 15000
     nonlins: tuple = ("relu", "tanh")
     seed: int = 42
+    adam_lr: float = 1e-3
+    grid_points: int = 1001
 
     def quick(self) -> Config:
         """A seconds-long version for tests."""
         return Config(**{**config_dict(self), "epochs": 300, "long_epochs": 1500})
 
 
-def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
-    """Run Stage 3; write its figures into ``out_dir``; return its :class:`Result`."""
+def span_error(H, target) -> float:
+    """How far ``target`` lies from everything an output layer on the features ``H`` can draw.
+
+    Args:
+        H: (m, k) hidden activations on a grid; target: (m,) the function on that grid.
+    Returns:
+        ``mean(([H, 1] c - target)^2)`` for the least-squares ``c``: the error of the best
+        possible output layer (the network's capacity with these hidden units), whatever
+        the optimiser finds.
+    """
+    A = np.c_[H, np.ones(len(H))]
+    coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+    return float(np.mean((A @ coef - target) ** 2))
+
+
+def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: bool) -> dict:
+    """One network from the seeded start: its curve, errors at both budgets, fits, and a readout of its hidden units."""
+    X, Y = x.reshape(-1, 1), y.reshape(-1, 1)
+    model = MLP(1, c.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(c.seed))
+    span_init = span_error(model.forward(grid)[1], clean)
+    opt = SGD(model.parameters(), lr=c.lr) if optimizer == "sgd" else Adam(model.parameters(), lr=c.adam_lr)
+    snapshot = {}
+
+    def snap(epoch):
+        if epoch + 1 == c.epochs:
+            snapshot["train_pred"] = model.predict(X).ravel()
+            snapshot["grid_pred"] = model.predict(grid).ravel()
+        return {}
+
+    hist = fit(model, MSELoss(), opt, X, Y, epochs=max(c.epochs, c.long_epochs), evaluate=snap, progress=progress,
+               name=f"stage 3 ({nonlin}, {optimizer})")
+    train_long = model.predict(X).ravel()
+    span_long = span_error(model.forward(grid)[1], clean)
+    short = len(hist.step_loss) >= c.epochs and snapshot
+    return {
+        "train_mse_short": hist.step_loss[c.epochs - 1] if short else float("nan"),
+        "truth_mse_short": float(np.mean((snapshot["grid_pred"] - clean) ** 2)) if short else float("nan"),
+        "train_mse_long": float(np.mean((train_long - y) ** 2)),
+        "truth_mse_long": float(np.mean((model.predict(grid).ravel() - clean) ** 2)),
+        "loss_first": hist.step_loss[0], "diverged": hist.diverged, "message": hist.message,
+        "span_error_init": span_init, "span_error_long": span_long,
+        "curve": hist.step_loss, "fit_short": snapshot.get("train_pred"), "fit_long": train_long,
+    }
+
+
+def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
+    """Run Stage 3; write its figures into ``out_dir``; return its :class:`Result`.
+
+    ``jobs`` processes share the training runs (each activation with each optimizer).
+    """
     c = config
     out_dir = Path(out_dir)
     seed_everything(c.seed)
     x, y = make_sine(c.n, c.noise)
-    X, Y = x.reshape(-1, 1), y.reshape(-1, 1)
-    grid = np.linspace(-1, 1, 1001).reshape(-1, 1)
-    clean = np.sin(2 * math.pi * grid)
+    grid = np.linspace(-1, 1, c.grid_points).reshape(-1, 1)
+    clean = np.sin(2 * math.pi * grid).ravel()
 
-    runs, curves, fits_short, fits_long, messages = {}, {}, {}, {}, []
-    diverged = False
-    for nonlin in c.nonlins:
-        model = MLP(1, c.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(c.seed))
-        snapshot = {}
+    plan = [(nonlin, opt) for opt in ("sgd", "adam") for nonlin in c.nonlins]
+    trained = dict(zip(plan, pmap(_train, [(c, nonlin, opt, x, y, grid, clean, progress and jobs <= 1)
+                                           for nonlin, opt in plan], jobs)))
+    keys = ("train_mse_short", "truth_mse_short", "train_mse_long", "truth_mse_long", "loss_first", "span_error_init",
+            "span_error_long")
+    runs = {nonlin: {k: trained[nonlin, "sgd"][k] for k in keys} for nonlin in c.nonlins}
+    adam = {nonlin: {k: trained[nonlin, "adam"][k] for k in ("train_mse_long", "truth_mse_long", "diverged")}
+            for nonlin in c.nonlins}
+    messages = [t["message"] for t in trained.values() if t["diverged"]]
 
-        def snap(epoch, model=model, snapshot=snapshot):
-            if epoch + 1 == c.epochs:
-                snapshot["train_pred"] = model.predict(X).ravel()
-                snapshot["grid_pred"] = model.predict(grid)
-            return {}
-
-        hist = fit(model, MSELoss(), SGD(model.parameters(), lr=c.lr), X, Y, epochs=max(c.epochs, c.long_epochs),
-                   evaluate=snap, progress=progress, name=f"stage 3 ({nonlin})")
-        diverged |= hist.diverged
-        if hist.diverged:
-            messages.append(hist.message)
-        train_long = model.predict(X).ravel()
-        grid_long = model.predict(grid)
-        runs[nonlin] = {
-            "train_mse_short": hist.step_loss[c.epochs - 1] if len(hist.step_loss) >= c.epochs else float("nan"),
-            "train_mse_long": float(np.mean((train_long - y) ** 2)),
-            "truth_mse_short": float(np.mean((snapshot["grid_pred"] - clean) ** 2)) if snapshot else float("nan"),
-            "truth_mse_long": float(np.mean((grid_long - clean) ** 2)),
-            "loss_first": hist.step_loss[0],
-        }
-        curves[nonlin] = hist.step_loss
-        if snapshot:
-            fits_short[nonlin] = snapshot["train_pred"]
-        fits_long[nonlin] = train_long
+    # As many ReLU units as the network has, with kinks spread at random over the data: what can they draw?
+    rng = np.random.default_rng(c.seed)
+    kinks, slopes = rng.uniform(x.min(), x.max(), c.hidden), rng.choice([-1.0, 1.0], c.hidden)
+    random_kinks_span_error = span_error(relu(slopes * (grid - kinks)), clean)
+    _, _, line_mse = least_squares_line(grid.ravel(), clean)  # the best any straight line can do
 
     truth = (x, np.sin(2 * math.pi * x))
     figs = {
-        "loss": plots.curves(out_dir / "stage3_loss.png", {f"{k} MLP": v for k, v in curves.items()},
-                             f"Stage 3: MSE over {c.long_epochs} epochs (lr {c.lr:g})", xlabel="epoch",
-                             ylabel="MSE", logy=True, hline=(c.noise**2, "noise floor")),
-        "fit_short": plots.fit(out_dir / "stage3_fit_short.png", x, y, {f"{k}, {c.epochs} epochs": v
-                               for k, v in fits_short.items()}, f"Stage 3: predictions after {c.epochs} epochs",
-                               truth=truth),
-        "fit_long": plots.fit(out_dir / "stage3_fit_long.png", x, y, {f"{k}, {c.long_epochs} epochs": v
-                              for k, v in fits_long.items()}, f"Stage 3: predictions after {c.long_epochs} epochs",
-                              truth=truth),
+        "loss": plots.curves(out_dir / "stage3_loss.png",
+                             {f"{nonlin} MLP, {'Adam' if opt == 'adam' else 'handout SGD'}": t["curve"]
+                              for (nonlin, opt), t in trained.items()},
+                             f"Stage 3: MSE over {c.long_epochs} epochs", xlabel="epoch", ylabel="MSE", logy=True,
+                             hline=(c.noise**2, "noise variance")),
+        "fit_short": plots.fit(out_dir / "stage3_fit_short.png", x, y, {f"{k}, {c.epochs} epochs": trained[k, "sgd"][
+                               "fit_short"] for k in c.nonlins if trained[k, "sgd"]["fit_short"] is not None},
+                               f"Stage 3: predictions after {c.epochs} epochs (lr {c.lr:g})", truth=truth),
+        "fit_long": plots.fit(out_dir / "stage3_fit_long.png", x, y, {f"{k}, {c.long_epochs} epochs": trained[k, "sgd"][
+                              "fit_long"] for k in c.nonlins},
+                              f"Stage 3: predictions after {c.long_epochs} epochs (lr {c.lr:g})", truth=truth),
+        "fit_adam": plots.fit(out_dir / "stage3_fit_adam.png", x, y, {f"{k}, Adam, {c.long_epochs} epochs": trained[
+                              k, "adam"]["fit_long"] for k in c.nonlins},
+                              f"Stage 3: the same networks trained by Adam (lr {c.adam_lr:g})", truth=truth),
     }
-    slope, intercept = np.polyfit(grid.ravel(), clean.ravel(), 1)
-    line_mse = float(np.mean((slope * grid + intercept - clean) ** 2))  # the best any straight line can do
-    metrics = {"runs": runs, "noise_floor": c.noise**2, "line_mse": line_mse}
+    metrics = {
+        "runs": runs, "adam": adam, "random_kinks_span_error": random_kinks_span_error, "n": c.n,
+        "x_range": [float(x.min()), float(x.max())], "grid_points": c.grid_points,
+        "noise_floor": c.noise**2, "noise_mean_square": float(np.mean((y - truth[1]) ** 2)),
+        "sine_variance": float(np.var(clean)), "line_mse": line_mse,
+        "parameters": sum(p.value.size for p in MLP(1, c.hidden, 1, rng=np.random.default_rng(0)).parameters()),
+    }
     summary = []
     for k, r in runs.items():
         summary.append((f"{k}: train MSE {c.epochs} / {c.long_epochs} ep",
                         f"{fmt(r['train_mse_short'])} / {fmt(r['train_mse_long'])}"))
         summary.append((f"{k}: MSE vs true sine {c.epochs} / {c.long_epochs} ep",
                         f"{fmt(r['truth_mse_short'])} / {fmt(r['truth_mse_long'])}"))
+        summary.append((f"{k}: MSE vs true sine, Adam {c.long_epochs} ep", fmt(adam[k]["truth_mse_long"])))
     return Result("3", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
-                  diverged=diverged, messages=messages)
+                  diverged=bool(messages), messages=messages)

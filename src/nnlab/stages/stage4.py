@@ -5,9 +5,14 @@ standardized, a ``Linear(3, 1)`` trained on MSE + ``lam * sum(W**2)`` with lr 0.
 for 1,000 epochs.  Measured on top:
 
 * weights on standardized features and in original units, and the feature ranking;
-* the closed-form ridge solution of the *same* loss, and how far 1,000 epochs are
-  from it (the loss's curvature says how slowly the last direction converges);
-* a lambda sweep (0, 1e-2, 1e-1, 1, 10): every weight and the fit against lambda;
+* the closed-form ridge solution of the *same* loss (the exact minimum), and how far
+  1,000 epochs are from it (the loss's curvature says how slowly the last direction
+  converges);
+* a lambda sweep (0, 1e-2, 1e-1, 1, 10): every weight after gradient descent and at the
+  exact minimum, the fit as MSE and as R^2 against the mean predictor, how much the
+  exact weights move when one person is left out, and the left-out person's error;
+* why single weights can grow while the norm falls: the data's principal directions
+  and how much of each one lambda keeps;
 * the scores of ``[0.30, 21, 0]`` and ``[0.30, 65, 0]``, from the model and by hand.
 """
 
@@ -29,6 +34,7 @@ from nnlab.utils import seed_everything, standardize_features, unstandardize_lin
 
 TITLE = "Stage 4 - credit-score weights with L2 regularisation"
 PEOPLE = {"A": [0.30, 21, 0], "B": [0.30, 65, 0]}
+PRINTED_DECIMALS = 6  # the original-unit weights as a reader would copy them for the by-hand scores
 
 
 @dataclass
@@ -48,16 +54,57 @@ class Config:
         return Config(**{**config_dict(self), "epochs": 300, "converge_max_epochs": 60000})
 
 
-def ridge_closed_form(Xn, y, lam):
-    """Minimiser of ``mean((Xn w + b - y)^2) + lam * ||w||^2`` for column-centred ``Xn``.
+def ridge_closed_form(X, y, lam):
+    """Minimiser ``(w, b)`` of ``mean((X w + b - y)^2) + lam * ||w||^2`` (the bias is not penalised).
 
-    Setting the gradient to zero gives ``b = mean(y)`` (the columns have mean 0, so
-    the bias decouples) and ``(Xn^T Xn / n + lam I) w = Xn^T (y - mean y) / n``.
+    Setting the gradient to zero gives ``b = mean(y) - mean(X) w`` and, with the centred
+    columns ``Xc = X - mean(X)``, ``(Xc^T Xc / n + lam I) w = Xc^T (y - mean y) / n``.
+    (For standardised ``X`` the columns already have mean 0 and ``b = mean(y)``.)
+    Least squares solves the system, so a singular one (``lam = 0``, few rows) gives
+    its minimum-norm solution.
+
+    Args:
+        X: (n, d) features; y: (n,) or (n, 1) targets; lam: the L2 strength.
     """
-    n, d = Xn.shape
-    yc = y.ravel() - y.mean()
-    w = np.linalg.solve(Xn.T @ Xn / n + lam * np.eye(d), Xn.T @ yc / n)
-    return w, float(y.mean())
+    n, d = X.shape
+    mean_x, mean_y = X.mean(axis=0), float(np.mean(y))
+    Xc, yc = X - mean_x, np.ravel(y) - mean_y
+    w = np.linalg.lstsq(Xc.T @ Xc / n + lam * np.eye(d), Xc.T @ yc / n, rcond=None)[0]
+    return w, float(mean_y - mean_x @ w)
+
+
+def leave_one_out(X, y, lam) -> dict:
+    """Refit the exact minimum without each row in turn.
+
+    Returns:
+        ``weight_spread``: root-mean-square distance of the n leave-one-out weight vectors
+        from their mean; ``mse``: mean squared error on each left-out row; ``mean_mse``:
+        the same for the mean predictor (the mean of the other rows).
+    """
+    y = np.ravel(y)
+    fits, errors, mean_errors = [], [], []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        w, b = ridge_closed_form(X[keep], y[keep], lam)
+        fits.append(w)
+        errors.append(float(X[i] @ w + b - y[i]) ** 2)
+        mean_errors.append(float(y[keep].mean() - y[i]) ** 2)
+    fits = np.array(fits)
+    spread = float(np.sqrt(np.mean(np.sum((fits - fits.mean(axis=0)) ** 2, axis=1))))
+    return {"weights": fits, "weight_spread": spread, "mse": float(np.mean(errors)),
+            "mean_mse": float(np.mean(mean_errors))}
+
+
+def principal_directions(Xn, lams) -> dict:
+    """Eigen-directions of ``Xn^T Xn / n`` and the share ``d / (d + lam)`` of each that the exact minimum keeps.
+
+    In these directions the ridge solution is the unregularised one with component ``i``
+    multiplied by ``d_i / (d_i + lam)``: flat directions (small ``d``) shrink first.
+    """
+    n = Xn.shape[0]
+    d, V = np.linalg.eigh(Xn.T @ Xn / n)
+    return {"eigenvalues": d, "vectors": V.T,
+            "kept": {f"{lam:g}": d / (d + lam) for lam in lams}}
 
 
 def loss_hessian(Xn, lam):
@@ -75,12 +122,22 @@ def train_credit(Xn, y, lam, lr, epochs, init):
     return lin, hist
 
 
-def train_to_convergence(Xn, y, lam, init, tol, max_epochs):
-    """Gradient descent with the fastest safe step, ``lr = 1 / lambda_max``, until ``|grad| < tol``.
+def stable_lr_bound(Xn, lam) -> float:
+    """Stage 1's bound: gradient descent on this quadratic loss converges iff ``lr < 2 / lambda_max``.
 
-    Returns the layer, the epochs used and the final gradient norm.
+    ``lambda_max`` is the largest curvature over the weights (the Hessian's eigenvalues)
+    and the bias (curvature 2).
     """
-    lr = 1.0 / max(np.linalg.eigvalsh(loss_hessian(Xn, lam)).max(), 2.0)  # 2.0 is the bias's curvature
+    return 2.0 / max(np.linalg.eigvalsh(loss_hessian(Xn, lam)).max(), 2.0)
+
+
+def train_to_convergence(Xn, y, lam, init, tol, max_epochs):
+    """Gradient descent with ``lr = 1 / lambda_max`` (half of the bound ``2 / lambda_max``) until ``|grad| < tol``.
+
+    Half the bound makes the steepest direction converge in one step and keeps a margin.
+    Returns the layer, the epochs used, the final gradient norm and the learning rate.
+    """
+    lr = stable_lr_bound(Xn, lam) / 2
     lin = Linear(Xn.shape[1], 1)
     lin.W[...], lin.b[...] = init
     opt, loss, pen = SGD(lin.parameters(), lr=lr), MSELoss(), L2Penalty(lam)
@@ -98,7 +155,10 @@ def train_to_convergence(Xn, y, lam, init, tol, max_epochs):
 
 
 def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
-    """Run Stage 4; write its figures into ``out_dir``; return its :class:`Result`."""
+    """Run Stage 4; write its figures into ``out_dir``; return its :class:`Result`.
+
+    (Its runs take a fraction of a second each: too little to be worth a worker process.)
+    """
     c = config
     out_dir = Path(out_dir)
     seed_everything(c.seed)
@@ -122,8 +182,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     slow_rate = 1 - c.lr * eig.min()
 
     # Predictions: the model on standardized inputs, and by hand from printed original-unit weights.
-    printed_W = np.round(W_orig, 6)
-    printed_b = round(b_orig, 6)
+    printed_W = np.round(W_orig, PRINTED_DECIMALS)
+    printed_b = round(b_orig, PRINTED_DECIMALS)
     preds = {}
     for who, row in PEOPLE.items():
         z = (np.array(row, dtype=float).reshape(1, -1) - mu) / sigma
@@ -134,7 +194,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             "hand_terms": [float(w * v) for w, v in zip(printed_W, row)],
         }
 
-    # Lambda sweep: same initial weights and budget; closed form alongside.
+    # Lambda sweep: same initial weights and budget; the exact minimum alongside.
+    mean_mse = float(np.var(y))  # the MSE of predicting mean(y) for everyone
     sweep = {}
     for lam in c.lams:
         m, h = train_credit(Xn, y, lam, c.lr, c.epochs, init_wb)
@@ -143,7 +204,10 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         cf_mse = float(np.mean((Xn @ w_lam + b_lam - y.ravel()) ** 2))
         sweep[f"{lam:g}"] = {"lam": lam, "W_std": m.W.ravel().copy(), "b": float(m.b[0]), "fit_mse": fit_mse,
                              "closed_form_W": w_lam, "closed_form_fit_mse": cf_mse,
-                             "total_loss": h.step_loss[-1], "weight_norm": float(np.linalg.norm(m.W))}
+                             "r2": 1 - fit_mse / mean_mse, "closed_form_r2": 1 - cf_mse / mean_mse,
+                             "total_loss": h.step_loss[-1], "weight_norm": float(np.linalg.norm(m.W)),
+                             "closed_form_norm": float(np.linalg.norm(w_lam)),
+                             "leave_one_out": leave_one_out(Xn, y, lam)}
 
     lams = np.array(c.lams, dtype=float)
     weight_series = {}
@@ -179,8 +243,12 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                       "grad_norm": conv_gnorm, "gap_to_closed_form": float(np.max(np.abs(conv.W.ravel() - w_cf)))},
         "hessian_eigenvalues": eig, "slow_mode_rate_per_epoch": slow_rate,
         "slow_mode_left_after_epochs": float(slow_rate**c.epochs),
-        "feature_correlation": np.corrcoef(X.T), "predictions": preds,
-        "printed_W_orig": printed_W, "printed_b_orig": printed_b, "sweep": sweep,
+        "feature_correlation": np.corrcoef(X.T), "predictions": preds, "mean_predictor_mse": mean_mse,
+        "principal_directions": principal_directions(Xn, c.lams), "lr_bound": stable_lr_bound(Xn, c.lam),
+        "rows": int(X.shape[0]), "features": list(CREDIT_FEATURES), "feature_min": X.min(axis=0),
+        "feature_max": X.max(axis=0),
+        "printed_W_orig": printed_W, "printed_b_orig": printed_b, "printed_decimals": PRINTED_DECIMALS,
+        "sweep": sweep,
     }
     summary = [(f"w_std {name}", f"{fmt(W_std[j])} (closed form {fmt(w_cf[j])})")
                for j, name in enumerate(CREDIT_FEATURES)]

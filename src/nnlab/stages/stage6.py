@@ -12,10 +12,12 @@ Cross-checks, all produced here:
   closed-form ridge solution of the same loss, agree within ``tolerance``;
 * **same shrinkage**: the three agree across the lambda sweep.
 
-``model.fit`` pays Keras's bookkeeping on every epoch (tens of milliseconds here), so the
-1,000-epoch handout run dominates the stage's time.  The convergence runs use the same Keras model and optimizer in a
-compiled ``tf.function`` loop (~0.2 ms a step), which gives the same weights as
-``model.fit`` (checked in ``metrics["compiled_loop_vs_fit"]``).
+``model.fit`` pays Keras's bookkeeping (callbacks, logs, a data pass) on every epoch,
+so the convergence runs use the same Keras model and optimizer in a compiled
+``tf.function`` loop instead; from the same start and for the same number of steps it
+gives the same weights as ``model.fit`` (measured: ``metrics["compiled_loop_vs_fit"]``).
+The handout's run and each lambda of the sweep are independent and share out over
+``jobs`` processes; each seeds TensorFlow itself, so the numbers do not depend on ``jobs``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from nnlab.data import CREDIT_FEATURES, credit_table
 from nnlab.layers import Linear
 from nnlab.losses import L2Penalty, MSELoss
 from nnlab.optim import SGD
+from nnlab.parallel import run_calls
 from nnlab.stages.common import Result, config_dict, fmt
-from nnlab.stages.stage4 import PEOPLE, loss_hessian, ridge_closed_form, train_to_convergence
+from nnlab.stages.stage4 import PEOPLE, ridge_closed_form, stable_lr_bound, train_to_convergence
 from nnlab.train import fit
 from nnlab.utils import seed_everything, standardize_features, unstandardize_linear_weights
 
@@ -116,28 +119,30 @@ def _keras_weights(model):
     return kernel[:, 0].astype(np.float64), float(bias[0])
 
 
-def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
-    """Run Stage 6; write its figures into ``out_dir``; return its :class:`Result`."""
-    tf = import_tensorflow()
-    c = config
-    out_dir = Path(out_dir)
-    seed_everything(c.seed)
+def _seeded_model(tf, c: Config, lam, lr):
+    """The handout's model built right after seeding: the same initial weights in any process."""
     tf.keras.utils.set_random_seed(c.seed)
-    X, y = credit_table()
-    Xn, mu, sigma = standardize_features(X)
+    model = build_keras_model(tf, lam, lr)
+    return model, [w.copy() for w in model.get_weights()]
 
-    model = build_keras_model(tf, c.lam, c.lr)
-    init = [w.copy() for w in model.get_weights()]
+
+def _handout_run(c: Config, Xn, y, mu, sigma) -> dict:
+    """The handout's programme through ``model.fit``, nnlab's float32 twin, and the compiled loop against ``fit``."""
+    tf = import_tensorflow()
+    model, init = _seeded_model(tf, c, c.lam, c.lr)
     losses = []
 
     class LossHistory(tf.keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             losses.append(float(logs["loss"]))  # data loss + L2 penalty
 
-    model.fit(Xn, y, epochs=c.epochs, batch_size=len(y), verbose=0, callbacks=[LossHistory()])
+    # The five rows go in as one cached batch: given NumPy arrays, model.fit rebuilds its data adapter
+    # and reshuffles on every epoch, bookkeeping that outweighs five rows' arithmetic. The batch, the
+    # model, the optimizer and the number of epochs are the handout's.
+    batch = tf.data.Dataset.from_tensor_slices((Xn.astype(np.float32), y.astype(np.float32))).batch(len(y)).cache()
+    model.fit(batch, epochs=c.epochs, verbose=0, shuffle=False, callbacks=[LossHistory()])
     W_std, b_std = _keras_weights(model)
     W_orig, b_orig = unstandardize_linear_weights(W_std, b_std, mu, sigma)
-    order = np.argsort(-np.abs(W_std))
     preds = {}
     for who, row in PEOPLE.items():
         z = (np.array(row, dtype=float).reshape(1, -1) - mu) / sigma
@@ -150,32 +155,54 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     twin.b[...] = init[1]
     twin_hist = fit(twin, MSELoss(), SGD(twin.parameters(), lr=c.lr), Xn.astype(np.float32),
                     y.astype(np.float32), epochs=c.epochs, penalty=L2Penalty(c.lam), name="stage 6 (nnlab twin)")
-    twin_gap = float(np.max(np.abs(twin.W.ravel() - W_std)))
 
     # The compiled loop against model.fit, from the same start, same number of steps.
     check = build_keras_model(tf, c.lam, c.lr)
     check.set_weights(init)
     keras_compiled_descent(tf, check, Xn, y, c.epochs)
-    loop_gap = float(np.max(np.abs(_keras_weights(check)[0] - W_std)))
+    return {"init": init, "losses": losses, "W_std": W_std, "b_std": b_std, "W_orig": W_orig, "b_orig": b_orig,
+            "predictions": preds, "twin_W": twin.W.ravel().copy(), "twin_b": float(twin.b[0]),
+            "twin_loss_final": twin_hist.step_loss[-1],
+            "loop_gap": float(np.max(np.abs(_keras_weights(check)[0] - W_std))), "tensorflow": tf.__version__}
 
-    # Three-way agreement at every lambda: Keras and nnlab trained to convergence, and the closed form.
-    sweep = {}
+
+def _three_way(c: Config, lam, Xn, y) -> dict:
+    """Keras and nnlab trained to convergence from Keras's initial weights, and the closed form, at one lambda."""
+    tf = import_tensorflow()
+    # lr 0.1 diverges at lam = 10 (above Stage 1's bound 2 / lambda_max); both use half the bound
+    safe_lr = stable_lr_bound(Xn, lam) / 2
+    km, init = _seeded_model(tf, c, lam, safe_lr)
+    keras_compiled_descent(tf, km, Xn, y, c.converge_steps)
+    kw, kb = _keras_weights(km)
     nn_init = (init[0].T.astype(np.float64), init[1].astype(np.float64))
-    for lam in c.lams:
-        # lr 0.1 diverges at lam = 10 (above 2 / lambda_max); both use the safe step 1 / lambda_max
-        safe_lr = 1.0 / max(np.linalg.eigvalsh(loss_hessian(Xn, lam)).max(), 2.0)
-        km = build_keras_model(tf, lam, safe_lr)
-        km.set_weights(init)
-        keras_compiled_descent(tf, km, Xn, y, c.converge_steps)
-        kw, kb = _keras_weights(km)
-        nn, *_ = train_to_convergence(Xn, y, lam, nn_init, tol=1e-10, max_epochs=60000)
-        cw, cb = ridge_closed_form(Xn, y, lam)
-        trio = {"keras": kw, "nnlab": nn.W.ravel().copy(), "closed_form": cw}
-        worst = max(float(np.max(np.abs(a - b))) for a in trio.values() for b in trio.values())
-        sweep[f"{lam:g}"] = {**trio, "lam": lam, "bias": {"keras": kb, "nnlab": float(nn.b[0]), "closed_form": cb},
-                             "max_abs_disagreement": worst, "agree": worst <= c.tolerance,
-                             "weight_norm": float(np.linalg.norm(cw))}
+    nn, *_ = train_to_convergence(Xn, y, lam, nn_init, tol=1e-10, max_epochs=60000)
+    cw, cb = ridge_closed_form(Xn, y, lam)
+    trio = {"keras": kw, "nnlab": nn.W.ravel().copy(), "closed_form": cw}
+    worst = max(float(np.max(np.abs(a - b))) for a in trio.values() for b in trio.values())
+    return {**trio, "lam": lam, "bias": {"keras": kb, "nnlab": float(nn.b[0]), "closed_form": cb},
+            "max_abs_disagreement": worst, "agree": worst <= c.tolerance, "weight_norm": float(np.linalg.norm(cw)),
+            "lr": safe_lr}
+
+
+def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
+    """Run Stage 6; write its figures into ``out_dir``; return its :class:`Result`.
+
+    ``jobs`` processes share the handout's run and the lambda sweep.
+    """
+    import_tensorflow()  # fail early, with the install hint, when TensorFlow is missing
+    c = config
+    out_dir = Path(out_dir)
+    seed_everything(c.seed)
+    X, y = credit_table()
+    Xn, mu, sigma = standardize_features(X)
+    done = run_calls([(_handout_run, (c, Xn, y, mu, sigma))] + [(_three_way, (c, lam, Xn, y)) for lam in c.lams],
+                     jobs)
+    h = done[0]
+    sweep = {f"{lam:g}": s for lam, s in zip(c.lams, done[1:])}
     main = sweep[f"{c.lam:g}"]
+    W_std, init = h["W_std"], h["init"]
+    twin_gap = float(np.max(np.abs(h["twin_W"] - W_std)))
+    order = np.argsort(-np.abs(W_std))
 
     lams = np.array(c.lams, dtype=float)
     series = {}
@@ -185,7 +212,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             series[f"{name} ({who.replace('_', ' ')})"] = (lams, [s[who][j] for s in sweep.values()],
                                                            {"color": f"C{j}", **style})
     figs = {
-        "loss": plots.curves(out_dir / "stage6_loss.png", {"Keras: MSE + L2": losses},
+        "loss": plots.curves(out_dir / "stage6_loss.png", {"Keras: MSE + L2": h["losses"]},
                              f"Stage 6: Keras credit model with L2 (lam={c.lam:g})", ylabel="total loss", logy=True),
         "three_way": plots.bars(out_dir / "stage6_three_way.png", list(CREDIT_FEATURES),
                                 {"Keras (converged)": main["keras"], "nnlab (converged)": main["nnlab"],
@@ -195,16 +222,18 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                                      "Stage 6: shrinkage in Keras, nnlab and closed form", xlabel="lambda (symlog)",
                                      ylabel="weight (standardized)", logx=True),
     }
+    preds = h["predictions"]
     metrics = {
-        "W_std": W_std, "b_std": b_std, "W_orig": W_orig, "b_orig": b_orig, "loss_first": losses[0],
-        "loss_final": losses[-1],
+        "features": list(CREDIT_FEATURES), "W_std": W_std, "b_std": h["b_std"], "W_orig": h["W_orig"],
+        "b_orig": h["b_orig"],
+        "loss_first": h["losses"][0], "loss_final": h["losses"][-1],
         "ranking": [{"feature": CREDIT_FEATURES[k], "abs_weight": float(abs(W_std[k])),
                      "direction": "+" if W_std[k] >= 0 else "-"} for k in order],
         "predictions": preds, "keras_init": {"W": init[0].ravel(), "b": init[1]},
-        "nnlab_twin": {"W_std": twin.W.ravel(), "b_std": float(twin.b[0]), "max_abs_gap_to_keras": twin_gap,
-                       "loss_final": twin_hist.step_loss[-1]},
-        "compiled_loop_vs_fit": loop_gap, "tolerance": c.tolerance, "sweep": sweep,
-        "all_agree": all(s["agree"] for s in sweep.values()), "tensorflow": tf.__version__,
+        "nnlab_twin": {"W_std": h["twin_W"], "b_std": h["twin_b"], "max_abs_gap_to_keras": twin_gap,
+                       "loss_final": h["twin_loss_final"]},
+        "compiled_loop_vs_fit": h["loop_gap"], "tolerance": c.tolerance, "sweep": sweep,
+        "all_agree": all(s["agree"] for s in sweep.values()), "tensorflow": h["tensorflow"],
     }
     summary = [(f"Keras w_std {n} ({c.epochs} epochs)", fmt(W_std[j])) for j, n in enumerate(CREDIT_FEATURES)]
     summary += [

@@ -37,10 +37,13 @@ from nnlab.data.preprocess import export_state, make_preprocessor
 from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
 from nnlab.errors import NnlabRuntimeError
 from nnlab.estimators import MLPClassifier, MLPRegressor
-from nnlab.metrics import classification_scores, regression_scores
+from nnlab.metrics import HEADLINE, classification_scores, paired_difference, regression_scores
 from nnlab.stages.common import Result, config_dict
 
 TITLE = "Stage 7 - your own network on a real data set"
+#: Share of the rows set aside as the test split, and share of the remaining rows the networks early-stop on.
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.2
 
 _WIDTHS = (16, 32, 64, 128)
 _COMMON = {"mlp__hidden_layer_sizes": [(w,) * depth for depth in (1, 2) for w in _WIDTHS],
@@ -127,11 +130,11 @@ def check_class_sizes(table: Table, folds: int) -> None:
 
 
 def split_rows(table: Table, seed: int):
-    """Non-test and test row indices (80 / 20 %), stratified, fixed by ``seed``."""
+    """Non-test and test row indices (``TEST_FRACTION`` of the rows for the test), stratified, fixed by ``seed``."""
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(table.y))
-    pool, test = train_test_split(rows, test_size=0.2, random_state=seed, stratify=strata(table))
+    pool, test = train_test_split(rows, test_size=TEST_FRACTION, random_state=seed, stratify=strata(table))
     return np.sort(pool), np.sort(test)
 
 
@@ -140,8 +143,8 @@ def make_pipeline(table: Table, c: Config, **mlp_params):
     from sklearn.pipeline import Pipeline
 
     kind = MLPClassifier if table.task == "classification" else MLPRegressor
-    mlp = kind(max_iter=c.max_epochs, early_stopping=True, validation_fraction=0.2, n_iter_no_change=c.patience,
-               random_state=c.seed, **mlp_params)
+    mlp = kind(max_iter=c.max_epochs, early_stopping=True, validation_fraction=VALIDATION_FRACTION,
+               n_iter_no_change=c.patience, random_state=c.seed, **mlp_params)
     return Pipeline([("prep", make_preprocessor(table.numeric, table.categorical, table.prescale, c.impute,
                                                 c.max_categories)), ("mlp", mlp)])
 
@@ -150,7 +153,7 @@ def describe(params: dict) -> str:
     """One line naming a candidate's choices, for tables."""
     p = {k.removeprefix("mlp__"): v for k, v in params.items()}
     opt = f"Adam(lr={p['learning_rate_init']:g})" if p["solver"] == "adam" else \
-        f"SGD(lr={p['learning_rate_init']:g}, m=0.9)"
+        f"SGD(lr={p['learning_rate_init']:g}, m={MLPClassifier().momentum:g})"
     text = f"{'-'.join(map(str, p['hidden_layer_sizes']))} {p['activation']}, {opt}, batch {p['batch_size']}"
     return text + (f", alpha {p['alpha']:g}" if p["alpha"] else "")
 
@@ -263,13 +266,23 @@ def _score(task, y_te, pred, proba, classes, n_boot, seed) -> dict:
     return regression_scores(y_te, pred, n_boot, seed)
 
 
-def score_models(table: Table, models: dict, X_te, y_te, c: Config) -> dict:
-    """Test metrics of every fitted model; the bootstraps run on ``c.n_jobs`` processes (they dominate the time)."""
+def score_models(table: Table, models: dict, X_te, y_te, c: Config) -> tuple[dict, dict]:
+    """Test metrics of every fitted model, and the first model's headline difference from each other one.
+
+    Returns ``(scores, differences)``: ``scores[name]`` holds each metric's ``(estimate, low,
+    high)``; ``differences[name]`` the paired bootstrap interval of the first model's headline
+    metric minus that model's.  The bootstraps run on ``c.n_jobs`` processes (they dominate the time).
+    """
     from joblib import Parallel, delayed
 
     preds = {name: _predictions(table, model, X_te) for name, model in models.items()}
-    jobs = (delayed(_score)(table.task, y_te, *preds[name], c.n_boot, c.seed) for name in models)
-    return dict(zip(models, Parallel(n_jobs=c.n_jobs)(jobs)))
+    jobs = [delayed(_score)(table.task, y_te, *preds[name], c.n_boot, c.seed) for name in models]
+    first, *others = models
+    _, metric = HEADLINE[table.task]
+    jobs += [delayed(paired_difference)(metric, y_te, preds[first][0], preds[name][0], c.n_boot, c.seed)
+             for name in others]
+    out = Parallel(n_jobs=c.n_jobs)(jobs)
+    return dict(zip(models, out[: len(models)])), dict(zip(others, out[len(models):]))
 
 
 def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
@@ -359,9 +372,9 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     models = {"nnlab MLP (chosen by CV)": final}
     if c.baselines:
         models.update(_baselines(table, X_pool, y_pool, c))
-    table_rows = score_models(table, models, X_te, y_te, c)
+    table_rows, differences = score_models(table, models, X_te, y_te, c)
     figs = _figures(out_dir, table, mlp, results, cm, y_te, pred, c)
-    headline = "accuracy" if table.task == "classification" else "rmse"
+    headline, _ = HEADLINE[table.task]
     counts = np.unique(table.y, return_counts=True)[1].tolist() if table.task == "classification" else None
     metrics = {
         "data": {"source": table.source, "description": table.description, "rows": n,
@@ -377,7 +390,10 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         "chosen": best["recipe"], "chosen_params": best["params"],
         "final_training": {"epochs_run": mlp.n_iter_, "best_epoch": mlp.best_epoch_,
                            "stopped_early": mlp.n_iter_ < c.max_epochs},
-        "table": table_rows, "confusion": cm, "headline": headline,
+        "table": table_rows, "differences": differences, "confusion": cm, "headline": headline,
+        "protocol": {"test_fraction": TEST_FRACTION, "validation_fraction": VALIDATION_FRACTION,
+                     "impute": c.impute, "sgd_momentum": mlp.get_params()["momentum"],
+                     "search_space": [{k.removeprefix("mlp__"): v for k, v in grid.items()} for grid in SEARCH_SPACE]},
     }
     summary = [("data", f"{table.source}: {n} rows, {len(table.features_used)} feature columns"),
                ("task", f"{table.task}: {table.task_reason}"),

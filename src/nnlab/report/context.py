@@ -1,0 +1,368 @@
+"""What each stage's template needs beyond its ``metrics.json``: derived numbers and computed words.
+
+Each ``stageN(results)`` returns the values one template renders.  Comparative words
+("better", "falls", "a tie") are decided here from the numbers, so the prose stays true
+when a number changes; the templates only format.  ``results`` maps a stage id to the
+contents of its ``metrics.json`` (``config``, ``metrics``, ``figures``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _base(results: dict, sid: str) -> dict:
+    r = results[sid]
+    return {"c": r["config"], "m": r["metrics"]}
+
+
+def _monotone(values) -> str:
+    """``"falls"``, ``"rises"`` or ``"is not monotone"`` for a sequence of numbers."""
+    steps = np.diff(np.asarray(values, dtype=float))
+    if np.all(steps < 0):
+        return "falls"
+    if np.all(steps > 0):
+        return "rises"
+    return "is not monotone"
+
+
+def stage1(results: dict) -> dict:
+    """Stage 1: the sweep against the bound, the noise against its distribution."""
+    ctx = _base(results, "1")
+    m, c = ctx["m"], ctx["c"]
+    bound = m["lr_critical_theory"]
+    sweep = [(float(lr), s) for lr, s in m["sweep"].items()]
+    mismatched = [lr for lr, s in sweep if s["diverged"] != (lr > bound)]
+    noise = m["noise"]
+    ctx.update(
+        sweep_rows=[(f"{lr:g}", s["final_loss"], "yes" if s["diverged"] else "no") for lr, s in sweep],
+        sweep_consistent=not mismatched, sweep_mismatched=[f"{lr:g}" for lr in mismatched],
+        edge_gap=abs(m["lr_critical_measured"] / bound - 1),
+        noise_variance=c["noise"] ** 2,
+        noise_side="below" if noise["noise_mean_square"] < c["noise"] ** 2 else "above",
+        final_gap=m["loss_final"] - m["mse_ols"],
+    )
+    return ctx
+
+
+def stage2(results: dict) -> dict:
+    """Stage 2: monotone descent, the planted-bug scale, the collapse against Stage 1."""
+    ctx = _base(results, "2")
+    m = ctx["m"]
+    ctx.update(
+        fd_rows=sorted(m["finite_difference"]["errors"].items()),
+        stage1=results["1"]["metrics"] if "1" in results else None,
+        gap_to_optimum=m["loss_final"] - m["mse_ols"],
+        rise_in_ulps=m["largest_rise"] / np.spacing(m["loss_final"]),
+        rises_are_rounding=m["largest_rise"] <= 64 * np.spacing(m["loss_final"]),
+        collapse_gap_w=abs(m["w_collapsed"] - m["w_ols"]), collapse_gap_b=abs(m["b_collapsed"] - m["b_ols"]),
+    )
+    return ctx
+
+
+def stage3(results: dict) -> dict:
+    """Stage 3: which activation fits better, optimiser against capacity, fractions of the sine's variance."""
+    ctx = _base(results, "3")
+    m = ctx["m"]
+    runs, adam = m["runs"], m["adam"]
+    names = {"relu": "ReLU", "tanh": "tanh"}
+
+    def better(key):
+        return names[min(runs, key=lambda k: runs[k][key])]
+
+    def times(a, b):
+        return f"{a / b:.2g} times lower than" if a >= b else f"{b / a:.2g} times higher than"
+
+    order = list(runs)
+    ctx.update(
+        order=order, names=names, better_short=better("truth_mse_short"), better_long=better("truth_mse_long"),
+        run_rows=[(names[k], runs[k]["train_mse_short"], runs[k]["truth_mse_short"], runs[k]["train_mse_long"],
+                   runs[k]["truth_mse_long"]) for k in order],
+        overfitting=[names[k] for k in order if runs[k]["train_mse_long"] < m["noise_mean_square"]
+                     or runs[k]["truth_mse_long"] > runs[k]["truth_mse_short"]],
+        variance_share={k: r["truth_mse_long"] / m["sine_variance"] for k, r in runs.items()},
+        line_share=m["line_mse"] / m["sine_variance"],
+        above_noise={k: r["train_mse_long"] / m["noise_mean_square"] for k, r in runs.items()},
+        adam_above_noise={k: a["train_mse_long"] / m["noise_mean_square"] for k, a in adam.items()},
+        adam_vs_sgd={k: times(runs[k]["truth_mse_long"], a["truth_mse_long"]) for k, a in adam.items()},
+        longer={k: {"train": _monotone([r["train_mse_short"], r["train_mse_long"]]),
+                    "truth": _monotone([r["truth_mse_short"], r["truth_mse_long"]])} for k, r in runs.items()},
+        below_noise=[names[k] for k, r in runs.items() if r["train_mse_long"] < m["noise_mean_square"]],
+        adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
+        capacity_suffices=all(runs[k]["span_error_long"] < runs[k]["truth_mse_long"] / 2 for k in order),
+        all_falling=all(r["train_mse_long"] < r["train_mse_short"] for r in runs.values()),
+        init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
+                                                               rel_tol=1e-6)],
+    )
+    return ctx
+
+
+def stage4(results: dict) -> dict:
+    """Stage 4: labelled GD and exact weights, single weights against the norm, and why."""
+    ctx = _base(results, "4")
+    m, c = ctx["m"], ctx["c"]
+    names = m["features"]
+    sweep = m["sweep"]
+    lams = list(sweep)
+    exact = np.array([s["closed_form_W"] for s in sweep.values()])
+    cf = m["closed_form"]["W_std"]
+    exact_rank = sorted(range(len(names)), key=lambda i: -abs(cf[i]))
+    gd_rank = [x["feature"] for x in m["ranking"]]
+    growing = []
+    for j, name in enumerate(names):
+        mags = np.abs(exact[:, j])
+        rises = [(lams[k - 1], lams[k]) for k in range(1, len(lams)) if mags[k] > mags[k - 1]]
+        if rises:
+            growing.append({"feature": name, "rises": [f"from λ = {a} to {b}" for a, b in rises],
+                            "magnitudes": mags.tolist()})
+    pd = m["principal_directions"]
+    flat = np.array(pd["vectors"][0])
+    top2 = sorted(np.argsort(-np.abs(flat))[:2])
+    pair = [names[k] for k in top2]
+    pair_opposite = bool(flat[top2[0]] * flat[top2[1]] < 0)
+    loo = {lam: s["leave_one_out"] for lam, s in sweep.items()}
+    best_loo = min(loo, key=lambda lam: loo[lam]["mse"])
+    corr = np.array(m["feature_correlation"])
+    ages = (m["feature_min"][names.index("age")], m["feature_max"][names.index("age")])
+    A, B = m["predictions"]["A"], m["predictions"]["B"]
+    differs = [names[j] for j in range(len(names)) if A["features"][j] != B["features"][j]]
+    ctx.update(
+        lam_rows=[(lam, *exact[k], s["closed_form_norm"], s["weight_norm"])
+                  for k, (lam, s) in enumerate(sweep.items())],
+        fit_rows=[(lam, s["closed_form_fit_mse"], s["closed_form_r2"], s["r2"], s["leave_one_out"]["weight_spread"],
+                   s["leave_one_out"]["mse"]) for lam, s in sweep.items()],
+        mean_loo_mse=next(iter(loo.values()))["mean_mse"],
+        lam_header=["λ", *(f"{n} (exact)" for n in names), "‖w‖ (exact)", "‖w‖ (gradient descent)"],
+        worse_than_mean=[lam for lam, v in loo.items() if v["mse"] >= v["mean_mse"]],
+        main_spread=loo[f"{c['lam']:g}"]["weight_spread"], main_norm=sweep[f"{c['lam']:g}"]["closed_form_norm"],
+        names=names,
+        weight_rows=[(n, m["W_std"][i], cf[i], m["W_orig"][i]) for i, n in enumerate(names)],
+        gd_rank=gd_rank, exact_rank=[names[i] for i in exact_rank], same_rank=gd_rank == [names[i] for i in
+                                                                                            exact_rank],
+        signs={n: "+" if cf[i] >= 0 else "-" for i, n in enumerate(names)},
+        lams=lams, exact=exact, norms_exact=[s["closed_form_norm"] for s in sweep.values()],
+        norms_gd=[s["weight_norm"] for s in sweep.values()],
+        norm_trend=_monotone([s["closed_form_norm"] for s in sweep.values()]),
+        growing=growing, flat=flat.tolist(), flat_pair=pair, flat_pair_opposite=pair_opposite,
+        pair_changes=[{"feature": names[k], "before": abs(exact[0, k]), "after": abs(exact[1, k]),
+                       "trend": "grows" if abs(exact[1, k]) > abs(exact[0, k]) else "falls"} for k in top2],
+        kept={lam: pd["kept"][lam] for lam in lams},
+        r2_trend=_monotone([s["closed_form_r2"] for s in sweep.values()]),
+        spread_trend=_monotone([s["leave_one_out"]["weight_spread"] for s in sweep.values()]),
+        loo=loo, best_loo=best_loo,
+        corr_util_late=corr[names.index("utilization"), names.index("late_payments")],
+        corr_age_late=corr[names.index("age"), names.index("late_payments")],
+        lr_share=c["lr"] / m["lr_bound"], ages=ages, differs=differs,
+        age_gap=B["features"][names.index("age")] - A["features"][names.index("age")],
+        extrapolates=[who for who, p in m["predictions"].items()
+                      if not ages[0] <= p["features"][names.index("age")] <= ages[1]],
+        people=list(m["predictions"]),
+    )
+    return ctx
+
+
+def stage5(results: dict) -> dict:
+    """Stage 5: ties in the confusions, sweep comparisons, the like-with-like MNIST comparison."""
+    ctx = _base(results, "5")
+    m = ctx["m"]
+    mc = m["held_out"]["most_confused"]
+    ctx["confusions"] = [f"a true {t} read as {p}" for t, p in mc["pairs"]]
+    ctx["handout_minus_test"] = m["handout"]["final_acc_on_training_data"] - m["held_out"]["test_acc"]
+    sweeps = sorted(m["sweeps"].items(), key=lambda kv: (kv[1]["kind"], kv[1]["value"]))
+    hs = [v for _, v in sweeps if v["kind"] == "H"]
+    lrs = [v for _, v in sweeps if v["kind"] == "lr"]
+    top_acc = max(v["val_acc_final"] for v in hs)
+    ctx.update(
+        sweep_rows=[(k, v["val_acc_final"], v["val_acc_best"], v["train_loss_final"],
+                     v["epochs_to_95"] if v["epochs_to_95"] is not None else "never") for k, v in sweeps],
+        hs=[v["value"] for v in hs], lrs=[v["value"] for v in lrs],
+        h_top_acc=top_acc, h_best=[v["value"] for v in hs if v["val_acc_final"] == top_acc],
+        h_loss_trend=_monotone([v["train_loss_final"] for v in hs]),
+        h_losses=[v["train_loss_final"] for v in hs], h_loss_max=max(v["train_loss_final"] for v in hs),
+        lr_loss_trend=_monotone([v["train_loss_final"] for v in lrs]),
+        lr_losses=[v["train_loss_final"] for v in lrs],
+        lr_reach=[(v["value"], v["epochs_to_95"]) for v in lrs],
+    )
+    if "mnist" in m:
+        mn, dg = m["mnist"], m["digits_same_recipe"]
+        n_mn, n_dg = mn["split_sizes"]["test"], dg["split_sizes"]["test"]
+        # standard error of a difference of two independent test accuracies (binomial)
+        se = math.sqrt(mn["test_acc"] * (1 - mn["test_acc"]) / n_mn + dg["test_acc"] * (1 - dg["test_acc"]) / n_dg)
+        gap = dg["test_acc"] - mn["test_acc"]
+        ctx.update(mnist_gap=gap, gap_se=se, gap_is_noise=abs(gap) < 2 * se,
+                   harder="MNIST" if gap > 0 else "the 8×8 digits",
+                   both_undertrained=mn["train_acc"] < 1 and dg["train_acc"] < 1)
+    return ctx
+
+
+def accuracy(results: dict) -> dict:
+    """The accuracy study: per-split choices with ties, and the verdicts."""
+    ctx = _base(results, "accuracy")
+    studies = {}
+    for name, s in ctx["m"].items():
+        table = sorted(s["table"].items(), key=lambda kv: not kv[0].startswith("nnlab"))
+        nn = s["table"]["nnlab (recipe chosen per split)"]
+        ref = s["table"].get("sklearn MLPClassifier")
+        chosen_counts = [sum(sp["chosen"] == i for sp in s["splits"]) for i in range(len(s["candidates"]))]
+        split_rows = []
+        for sp in s["splits"]:
+            chosen = str(sp["chosen"] + 1)
+            if sp["tied_with"]:
+                chosen += f" (tied with {', '.join(str(i + 1) for i in sp['tied_with'])}; lower validation loss)"
+            split_rows.append((sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), chosen,
+                               sp["test_scores"]["accuracy"]))
+        paired = {}
+        if ref is not None:
+            diffs = [a - b for a, b in zip(nn["values"], ref["values"])]
+            paired = {"higher": sum(d > 0 for d in diffs), "equal": sum(d == 0 for d in diffs),
+                      "lower": sum(d < 0 for d in diffs), "mean": sum(diffs) / len(diffs)}
+        studies[name] = {
+            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts, "paired": paired,
+            "ties": sum(bool(sp["tied_with"]) for sp in s["splits"]),
+            "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(s["candidates"]))),
+                             "chosen", "test accuracy"],
+            "split_rows": split_rows, "split_formats": [None, *(["pct"] * len(s["candidates"])), None, "pct"],
+            "model_rows": [(k, v["mean"], v["std"], v["min"], v["max"]) for k, v in table],
+        }
+    ctx["studies"] = studies
+    return ctx
+
+
+def stage6(results: dict) -> dict:
+    """Stage 6: the weights and the three-way sweep as rows; where the handout's step would diverge."""
+    from nnlab.report.format import g
+
+    ctx = _base(results, "6")
+    m, c = ctx["m"], ctx["c"]
+    ctx.update(
+        w_rows=[(n, m["W_std"][i], m["W_orig"][i]) for i, n in enumerate(m["features"])],
+        rows=[(lam, f"{s['max_abs_disagreement']:.1e}", "yes" if s["agree"] else "NO",
+               ", ".join(g(w) for w in s["keras"]), ", ".join(g(w) for w in s["closed_form"]))
+              for lam, s in m["sweep"].items()],
+        unstable=[lam for lam, s in m["sweep"].items() if c["lr"] >= 2 * s["lr"]],
+    )
+    return ctx
+
+
+def stage7(results: dict) -> dict:
+    """Stage 7: the data's story, the search space, each model's score and nnlab's paired differences."""
+    ctx = _base(results, "7")
+    m = ctx["m"]
+    d, head = m["data"], m["headline"]
+    lower_is_better = head == "rmse"
+    metric_names = list(next(iter(m["table"].values())).keys())
+    ours = next(k for k in m["table"] if k.startswith("nnlab"))
+    ordered = sorted(m["table"].items(), key=lambda kv: kv[0] != ours)
+    best_name = (min if lower_is_better else max)(m["table"], key=lambda k: m["table"][k][head][0])
+    diff_rows, verdicts = [], {}
+    for name, (delta, low, high) in m["differences"].items():
+        if low <= 0 <= high:
+            verdicts[name] = "cannot tell apart"
+        else:
+            verdicts[name] = "nnlab better" if (delta < 0) == lower_is_better else "nnlab worse"
+        diff_rows.append((name, f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]", verdicts[name]))
+    space = m["protocol"]["search_space"]
+    grid = space[0]
+    names = [str(f) for f in d["feature_names"]]
+    ctx.update(
+        head=head, metric_names=metric_names, ours=ours, best_name=best_name,
+        rows=[(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))
+              for name, v in ordered],
+        diff_rows=diff_rows, indistinguishable=[k for k, v in verdicts.items() if v == "cannot tell apart"],
+        classes_text=", ".join(f"{n}: {k}" for n, k in zip(d["classes"], d.get("class_counts") or [])),
+        breast_cancer=d["source"].endswith("load_breast_cancer"),
+        properties=sum(f.startswith("mean ") for f in names),
+        depths=sorted({len(h) for h in grid["hidden_layer_sizes"]}),
+        widths=sorted({w for h in grid["hidden_layer_sizes"] for w in h}),
+        lrs={g_["solver"][0]: g_["learning_rate_init"] for g_ in space},
+        pool=m["split"]["train"] + m["split"]["validation"],
+        diverged_folds=sum(s["diverged_folds"] for s in m["search"]),
+        rank_rows=[(i + 1, s["recipe"], s["cv_loss"]) for i, s in enumerate(m["search"])],
+    )
+    return ctx
+
+
+def closing(results: dict) -> dict:
+    """What each component buys: numbers from Stages 2-5."""
+    stages = [k for k in ("2", "3", "4", "5") if k in results]
+    growing = stage4(results)["growing"] if "4" in results else []
+    return {"this": {k: results[k]["metrics"] for k in stages}, "cfg": {k: results[k]["config"] for k in stages},
+            "growing": growing, "grows_most": max(growing, key=lambda gr: max(gr["magnitudes"]) / gr["magnitudes"][0])
+            if growing else None,
+            "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01)}
+
+
+def _choices(row: dict) -> str:
+    """What a row chose in each split, e.g. ``"dropout 0.1 in 3 splits, 0.3 in 2"``."""
+    if not row["tuned"]:
+        return ""
+    parts = []
+    for name in row["tuned"]:
+        picked = [choice[name] for choice in row["chosen"]]
+        counts = [(v, picked.count(v)) for v in row["tuned"][name] if v in picked]
+        parts.append(f"{name} " + ", ".join(f"{v:g} in {n} split{'s' if n != 1 else ''}" for v, n in counts))
+    return "; ".join(parts)
+
+
+def _value(v) -> str:
+    """A setting as the ablation table writes it: ``(256, 256)`` as ``256-256``, numbers compactly."""
+    if isinstance(v, list):
+        return "-".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "none" if v is None else str(v)
+
+
+def _recipe_change(row: dict) -> str:
+    """``"optimizer sgd → adam; lr 0.01 → 0.001"``; a tuned setting reads ``"dropout 0 → chosen"``."""
+    return "; ".join(f"{c['field']} {_value(c['before'])} → {'chosen' if c['after'] is None else _value(c['after'])}"
+                     for c in row["changes"]) or "—"
+
+
+def ablation(results: dict, docs) -> dict:
+    """The ablation: each dataset's rows as table cells and sentences, and the measured times if they fit.
+
+    The times come from ``docs/ablation_times.json`` (written by a separate timed run, never by
+    the report); times measured for another configuration of the study are not shown.
+    """
+    from nnlab.report.format import pct
+
+    result = results["ablation"]
+    c = result["config"]
+    times_path = Path(docs) / "ablation_times.json"
+    measured = json.loads(times_path.read_text()) if times_path.exists() else None
+    stale = measured is not None and measured.get("config") != c  # times of another configuration are not these
+    if stale:
+        measured = None
+    datasets = []
+    for name, m in result["metrics"].items():
+        cpu = (measured or {}).get("cpu_seconds", {}).get(name, {})
+        rows, cells = [], []
+        for r in m["rows"]:
+            finals = cpu.get(r["key"], {}).get("final")
+            change = r["change"]
+            delta = "—" if change is None else f"{100 * change['mean']:+.2f} ± {100 * change['se']:.2f} pts"
+            tuned = _choices(r)
+            cells.append((r["key"], r["label"], _recipe_change(r), tuned or "—", pct(r["test_accuracy"]["mean"]),
+                          pct(r["test_accuracy"]["std"]), delta, f"{r['work_gmac']:.1f}")
+                         + ((f"{sum(finals) / len(finals):.2f}",) if measured else ()))
+            rows.append({"key": r["key"], "label": r["label"], "acc": r["test_accuracy"], "change": change,
+                         "tuned": tuned})
+        header = ["row", "adds", "recipe change", "tuned (choice per split)", "mean test accuracy", "std",
+                  "change vs row above", "work (10⁹ multiply-adds)"] + (["CPU s per training"] if measured else [])
+        datasets.append({"name": name, "m": m, "rows": rows, "header": header, "table": cells,
+                         "scale": m["pixel_scale"],
+                         "first_epochs": m["rows"][0]["epochs"], "last_epochs": m["rows"][-1]["epochs"]})
+    first = next(iter(result["metrics"].values()))
+    cpu_total = sum(r["total"] for d in (measured or {}).get("cpu_seconds", {}).values() for r in d.values())
+    return {"c": c, "datasets": datasets, "splits": first["splits"], "base": first["base"],
+            "work_passes": first["work_passes"],
+            "t_critical": first["rows"][1]["change"]["t_critical"], "level": first["rows"][1]["change"]["level"],
+            "times": {"file": "docs/ablation_times.json", "found": measured is not None, "stale": stale,
+                      "cpu_total": cpu_total,
+                      **({"command": measured["command"], "wall": measured["wall_seconds"], "jobs": measured["jobs"],
+                          "load_before": measured["load_average_before"]} if measured else {})}}

@@ -1,0 +1,95 @@
+"""REPORT.md is rendered from results alone: every value present, nothing typed, config changes reach the text."""
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from nnlab import report
+from nnlab.errors import NnlabValueError
+from nnlab.report import context, format, sections
+from nnlab.stages import stage1
+from nnlab.stages.runner import run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACEHOLDERS = re.compile(r"\{\{|\}\}|\{%|%\}|\bNone\b|\bnan\b|\binf\b|\bn/a\b|Undefined")
+
+
+@pytest.fixture(scope="module")
+def results(quick_runs):
+    _, out = quick_runs
+    return {sid: json.loads((out / f"stage{sid}" / "metrics.json").read_text()) for sid in report.ORDER
+            if (out / f"stage{sid}" / "metrics.json").exists()}
+
+
+def _stage_sections(text):
+    """The generated part of the report (the copied Speed and Robustness sections may quote NaN on purpose)."""
+    head, _, tail = text.partition("\n## Speed\n")
+    return head + "\n" + tail.partition("\n## What each component buys\n")[2]
+
+
+def test_whole_report_renders_from_quick_results_without_placeholders(results):
+    text = report.render(results, "docs/figures", ROOT / "docs")
+    for sid in ("1", "2", "3", "4", "5", "accuracy", "7"):
+        assert sid in results
+    stage_text = _stage_sections(text)
+    found = sorted(set(PLACEHOLDERS.findall(stage_text)))
+    assert not found, f"unrendered or missing values in the report: {found}"
+    for sid, res in results.items():
+        for name in res["figures"].values():
+            assert f"stage{sid}/{name}" in text, f"figure {name} of stage {sid} is not in the report"
+
+
+def test_a_missing_value_is_an_error_not_a_blank(results):
+    broken = json.loads(json.dumps(results))
+    del broken["1"]["metrics"]["noise"]
+    with pytest.raises((jinja2.UndefinedError, KeyError)):
+        report.render(broken, "docs/figures", ROOT / "docs")
+
+
+def test_a_missing_number_is_an_error_not_none(results):
+    broken = json.loads(json.dumps(results))
+    broken["4"]["metrics"]["gap_to_closed_form"] = None
+    with pytest.raises(NnlabValueError, match="expected a number"):
+        report.render(broken, "docs/figures", ROOT / "docs")
+
+
+def test_filters_refuse_what_is_not_a_finite_number():
+    for bad in (None, float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(NnlabValueError):
+            format.g(bad)
+    assert format.g(0.000123456) == "1.235e-04" and format.pct(0.98254) == "98.25%"
+
+
+def test_every_template_is_used():
+    used = {"header", "speed", "robustness", "closing"} | {name for _, name, _ in sections.SECTIONS}
+    files = {p.name.removesuffix(".md.j2") for p in sections.TEMPLATES.glob("*.md.j2")}
+    assert files == used
+
+
+def test_changing_a_config_value_changes_the_text(tmp_path, results):
+    base = stage1.Config().quick()
+    texts = {}
+    for epochs in (base.epochs, 150):
+        run = run_stage("1", dataclasses.replace(base, epochs=epochs), tmp_path / str(epochs))
+        res = json.loads((tmp_path / str(epochs) / "stage1" / "metrics.json").read_text())
+        texts[epochs] = sections.render_section("stage1", context.stage1({**results, "1": res}), "f", "1",
+                                              res["figures"])
+        assert run.result.config["epochs"] == epochs
+    assert f"run for {base.epochs} steps" in texts[base.epochs] and "run for 150 steps" in texts[150]
+    assert "150" not in texts[base.epochs].replace("0.150", "")
+
+
+def test_no_number_is_typed_into_a_template():
+    """Digits in a template's prose are only the maths it derives (indices, 0, 1, 2 in formulas), never results."""
+    allowed = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|`[^`]*`|\b[0-2]\b|Stage \d\.\d|Stages? \d( to \d)?|L2|float(32|64)"
+                         r"|8×8|28×28|\[0, 1\]|95%|100%")
+    found = {}
+    for path in sections.TEMPLATES.glob("*.md.j2"):
+        prose = allowed.sub("", path.read_text())
+        digits = re.findall(r"\d+(?:\.\d+)?", prose)
+        found[path.name] = digits
+    assert not any(found.values()), f"templates type numbers into their prose: {found}"
