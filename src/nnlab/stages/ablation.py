@@ -201,7 +201,10 @@ def _tasks(c: Config, dataset: str, spec: ClassifierSpec, seed: int, part: str):
 
 
 def study(c: Config, jobs: int) -> dict:
-    """Every row on every split of every dataset; returns ``{dataset: {row key: record}}`` plus the CPU seconds."""
+    """Every row on every split of every dataset.
+
+    Returns ``{"records": {dataset: {row key: record}}, "seconds": {dataset: {row key: CPU seconds}}}``.
+    """
     splits = [(d, s) for d in c.datasets for s in c.seeds]
     current = {(d, s): base_spec(d, c) for d, s in splits}
     records = {d: {row.key: {"chosen": [], "selection": [], "test": [None] * len(c.seeds), "work": 0}
@@ -263,7 +266,7 @@ def _dataset_metrics(dataset: str, c: Config, records: dict) -> dict:
     for row in ROWS:
         rec = records[row.key]
         acc = summarise(rec["test"])
-        entry = {"key": row.key, "label": row.label, "changes": rec.get("changes", []),
+        entry = {"key": row.key, "label": row.label, "changes": rec["changes"],
                  "recipe_first_split": rec["recipe_first_split"],
                  "test_accuracy": acc, "tuned": rec["tuned"], "chosen": rec["chosen"], "selection": rec["selection"],
                  "candidates": rec["candidates"], "epochs": rec["epochs"], "work_gmac": rec["work"] / 1e9,
@@ -277,8 +280,8 @@ def _dataset_metrics(dataset: str, c: Config, records: dict) -> dict:
     sizes = {"fit": len(fit_rows), "validation": len(val_rows), "train": len(train_rows), "test": len(test_rows)}
     return {"n_images": len(y), "pixel_scale": scale, "splits": len(c.seeds), "split_rows": sizes,
             "base": base_spec(dataset, c).as_dict(), "base_recipe": base_spec(dataset, c).describe(), "rows": rows,
-            "best": rows[best]["key"],
-            "best_mean": best_mean, "goal": GOALS[dataset], "meets_goal": bool(best_mean >= GOALS[dataset]),
+            "best": rows[best]["key"], "best_mean": best_mean, "goal": GOALS[dataset],
+            "meets_goal": bool(best_mean >= GOALS[dataset]),
             "shortfall": max(0.0, GOALS[dataset] - best_mean), "margin": best_mean - GOALS[dataset],
             "work_passes": WORK_PASSES,
             "first_vs_best": paired_change(records[rows[best]["key"]]["test"], records[ROWS[0].key]["test"])}
