@@ -7,6 +7,8 @@ clip_grad_norm.  The tolerances are the ones each comparison achieves with room 
 rounding (printed in the commit report), not loosened until something passes.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,8 @@ def _torch_twin(net):
                 t.bias.copy_(_t(m.beta))
                 t.running_mean.copy_(_t(m.running_mean))
                 t.running_var.copy_(_t(m.running_var))
+        elif isinstance(m, nnlab.Dropout):
+            t = torch.nn.Dropout(m.p)
         else:
             t = {nnlab.ReLU: torch.nn.ReLU, nnlab.Tanh: torch.nn.Tanh, nnlab.Sigmoid: torch.nn.Sigmoid}[type(m)]()
         layers.append(t)
@@ -252,3 +256,123 @@ def test_clip_grad_norm_matches_torch(scale, rng):
     assert total == pytest.approx(ttotal.item(), rel=1e-14)
     for p, t in zip(net.parameters(), tparams):
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-14, atol=0)
+
+
+# --- a trained model in evaluation mode -------------------------------------------------------------------
+
+def _trained_network(rng):
+    """A batch-normalised network with dropout, trained a little (its running statistics are not the initial ones)."""
+    net = nnlab.make_mlp([4, 8, 6, 3], dropout=0.5, norm="batch", rng=rng)
+    X = rng.normal(loc=1.0, scale=2.0, size=(40, 4))
+    nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.Adam(net.parameters(), lr=0.01), X,
+              rng.integers(0, 3, size=40), epochs=3, batch_size=8, rng=rng)
+    return net, X
+
+
+def _predict_matches_torch_in_evaluation_mode(net, X):
+    tnet = _torch_twin(net).eval()
+    with torch.no_grad():
+        expected = tnet(_t(X)).numpy()
+    np.testing.assert_allclose(nnlab.train.predict(net, X), expected, **EXACT)
+
+
+def test_predict_of_a_trained_network_matches_torch_in_evaluation_mode(rng):
+    """``predict`` switches off dropout and normalises with the running statistics, as ``model.eval()`` does."""
+    net, X = _trained_network(rng)
+    assert all(m.training for m in net)  # the caller's mode, given back by fit
+    _predict_matches_torch_in_evaluation_mode(net, X)
+
+
+# --- planted bugs: each comparison above fails on a plausible mistake -------------------------------------
+
+_bn_backward, _bn_forward, _dropout_forward = nnlab.BatchNorm1d._backward, nnlab.BatchNorm1d._forward, \
+    nnlab.Dropout._forward
+
+
+def _simplified_backward(self, dout, inplace=False, need_dx=True):
+    """BatchNorm's common mistake: ``dx = dout * gamma / std``, as if the batch statistics were constants."""
+    _bn_backward(self, dout.copy(), inplace=False, need_dx=False)  # dgamma and dbeta stay right
+    return dout * self.gamma * self._inv_std
+
+
+def _biased_running_var(self, x, inplace=False):
+    """The running variance moved towards the *biased* batch variance (the one used to normalise)."""
+    before, var = self.running_var.copy(), x.var(axis=0)
+    out = _bn_forward(self, x, inplace)
+    if self.training:
+        self.running_var[...] = (1 - self.momentum) * before + self.momentum * var
+    return out
+
+
+def _decay_through_the_gradient(self):
+    """AdamW's decay added to the gradient (Adam with L2), so that Adam's scaling divides it."""
+    self._adam_step(self.weight_decay)
+
+
+def _gelu_slope_without_second_term(x, dout, approximate="none", out=None):
+    """GELU's derivative as ``Phi(x)`` alone, the ``x phi(x)`` term forgotten."""
+    import scipy.special
+
+    return np.multiply(dout, scipy.special.ndtr(x), out=out)
+
+
+def _unscaled_mask(self, x, inplace=False):
+    """Dropout that zeroes values but forgets to scale the kept ones by ``1 / (1 - p)``."""
+    out = _dropout_forward(self, x.copy(), inplace=False)
+    if self.mask is not None:
+        self.mask = (self.mask != 0).astype(x.dtype)
+        out = x * self.mask
+    return out
+
+
+@contextlib.contextmanager
+def _mode_left_alone(module, training):
+    """A ``predict`` that never switches the model's mode: a model left in training mode predicts in it."""
+    yield module
+
+
+PLANTED = {
+    "batchnorm: simplified backward": (
+        nnlab.BatchNorm1d, "_backward", _simplified_backward,
+        lambda rng: test_batchnorm_matches_torch_over_training_steps_then_in_evaluation(rng)),
+    "batchnorm: biased running variance": (
+        nnlab.BatchNorm1d, "_forward", _biased_running_var,
+        lambda rng: test_batchnorm_matches_torch_over_training_steps_then_in_evaluation(rng)),
+    "adamw: decay through the gradient": (
+        nnlab.AdamW, "step", _decay_through_the_gradient,
+        lambda rng: test_optimizer_trajectories_match_torch("adamw", rng)),
+    "gelu: derivative without x phi(x)": (
+        nnlab.activations, "gelu_backward_core", _gelu_slope_without_second_term,
+        lambda rng: test_activation_and_gradient_match_torch("gelu", rng)),
+    "dropout: unscaled mask": (
+        nnlab.Dropout, "_forward", _unscaled_mask,
+        lambda rng: test_dropout_with_torchs_mask_matches_torch(0.5, rng)),
+}
+
+
+@pytest.mark.parametrize("bug", PLANTED)
+def test_each_planted_bug_fails_its_torch_comparison(bug, monkeypatch, rng):
+    """The comparisons can fail: with one mistake planted, the comparison that covers it raises."""
+    owner, name, wrong, check = PLANTED[bug]
+    check(np.random.default_rng(1234))  # passes as written
+    monkeypatch.setattr(owner, name, wrong)
+    with pytest.raises(AssertionError):
+        check(rng)
+
+
+def test_gradcheck_catches_the_gelu_slope_without_its_second_term(monkeypatch, rng):
+    """The float64 gradient check catches the GELU mistake too (BatchNorm's: tests/test_normalization.py)."""
+    x = rng.normal(size=(3, 5))
+    assert nnlab.gradcheck(nnlab.GELU(), x).passed
+    monkeypatch.setattr(nnlab.activations, "gelu_backward_core", _gelu_slope_without_second_term)
+    wrong = nnlab.gradcheck(nnlab.GELU(), x)
+    assert not wrong.passed and wrong.errors["input"] > 0.01
+
+
+def test_predict_in_training_mode_fails_the_torch_comparison(monkeypatch, rng):
+    """Planted: ``predict`` without its switch to evaluation mode (dropout draws, batch statistics)."""
+    net, X = _trained_network(rng)
+    _predict_matches_torch_in_evaluation_mode(net, X)
+    monkeypatch.setattr(nnlab.train, "mode", _mode_left_alone)
+    with pytest.raises(AssertionError):
+        _predict_matches_torch_in_evaluation_mode(net, X)
