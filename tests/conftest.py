@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded generator, figures kept inside pytest's tmp dir, and one quick run of every stage."""
+"""Shared fixtures: a seeded generator, float64 PyTorch, figures in pytest's tmp dir, one quick run of every stage."""
 
 import numpy as np
 import pytest
@@ -21,6 +21,16 @@ def _one_blas_thread():
 @pytest.fixture(autouse=True)
 def _figures_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("NNLAB_FIGURES", str(tmp_path / "figures"))
+
+
+@pytest.fixture
+def float64_torch():
+    """PyTorch computing in float64 for one test; its default dtype is given back afterwards."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(old)
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,8 @@ import nnlab
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def _float64_torch():
-    """Compare in float64; restore torch's default afterwards so other tests see float32."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+#: every test compares in float64 (the fixture gives torch its default dtype back afterwards)
+pytestmark = pytest.mark.usefixtures("float64_torch")
 
 
 def _torch_mlp(net):

@@ -22,12 +22,8 @@ EXACT = dict(rtol=1e-12, atol=1e-14)
 TRAJECTORY = dict(rtol=1e-12, atol=1e-14)
 
 
-@pytest.fixture(autouse=True)
-def _float64_torch():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+#: every test compares in float64 (the fixture gives torch its default dtype back afterwards)
+pytestmark = pytest.mark.usefixtures("float64_torch")
 
 
 def _t(a):
