@@ -8,7 +8,7 @@ from scipy import stats
 
 from nnlab.cli import main
 from nnlab.report import context, sections
-from nnlab.report.format import pct
+from nnlab.report.format import pct, points
 from nnlab.stages import ablation
 from nnlab.stages.ablation import ROWS, Config, Row, base_spec, choose, paired_change, rows_of
 from nnlab.stages.ablation_timing import write_times
@@ -128,8 +128,12 @@ def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
         for r in d["rows"]:
             assert f"- **{r['key']}**:" in text
             assert pct(r["test_accuracy"]["mean"]) in text
-        verdict = "meets" if d["meets_goal"] else f"misses the goal of {pct(d['goal'], 1)} by"
-        assert verdict in text
+        verdict = "meets" if d["meets_goal"] else "misses"
+        best = next(r for r in d["rows"] if r["key"] == d["best"])
+        distance = points(d["margin"] if d["meets_goal"] else d["shortfall"])
+        se = points(best["test_accuracy"]["std"] / np.sqrt(d["splits"]))
+        assert (f"{verdict} the goal of {pct(d['goal'], 1)} (by {distance}; the standard error of that mean over "
+                f"the {d['splits']} splits is {se})") in " ".join(text.split())
     assert "None" not in text and "nan" not in text
     record = write_times(tmp_path / "ablation_times.json", jobs=1, out=tmp_path / "run", config=Config().quick())
     assert record["cpu_seconds"].keys() == {"digits", "mnist"} and record["wall_seconds"] > 0
