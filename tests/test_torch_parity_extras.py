@@ -11,6 +11,8 @@ import contextlib
 
 import numpy as np
 import pytest
+from torch_twin import as_tensor as _t
+from torch_twin import torch_twin as _torch_twin
 
 import nnlab
 
@@ -24,34 +26,6 @@ TRAJECTORY = dict(rtol=1e-12, atol=1e-14)
 
 #: every test compares in float64 (the fixture gives torch its default dtype back afterwards)
 pytestmark = pytest.mark.usefixtures("float64_torch")
-
-
-def _t(a):
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
-def _torch_twin(net):
-    """A ``torch.nn.Sequential`` with the same layers and the same numbers as the nnlab ``Sequential``."""
-    layers = []
-    for m in net:
-        if isinstance(m, nnlab.Linear):
-            t = torch.nn.Linear(m.in_dim, m.out_dim)
-            with torch.no_grad():
-                t.weight.copy_(_t(m.W))
-                t.bias.copy_(_t(m.b))
-        elif isinstance(m, nnlab.BatchNorm1d):
-            t = torch.nn.BatchNorm1d(m.num_features, eps=m.eps, momentum=m.momentum)
-            with torch.no_grad():
-                t.weight.copy_(_t(m.gamma))
-                t.bias.copy_(_t(m.beta))
-                t.running_mean.copy_(_t(m.running_mean))
-                t.running_var.copy_(_t(m.running_var))
-        elif isinstance(m, nnlab.Dropout):
-            t = torch.nn.Dropout(m.p)
-        else:
-            t = {nnlab.ReLU: torch.nn.ReLU, nnlab.Tanh: torch.nn.Tanh, nnlab.Sigmoid: torch.nn.Sigmoid}[type(m)]()
-        layers.append(t)
-    return torch.nn.Sequential(*layers)
 
 
 def _torch_params(tnet):
