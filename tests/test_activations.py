@@ -195,3 +195,13 @@ def test_gelu_keeps_its_negative_tail_to_the_last_digits():
         # (2e-13: SciPy's erfc, and the exponential, carry about that much relative error 20 standard deviations out)
         np.testing.assert_allclose(gelu(xs, form), want[:, 0], rtol=2e-13, atol=0)
         np.testing.assert_allclose(gelu_backward(xs, np.ones_like(xs), form), want[:, 1], rtol=2e-13, atol=0)
+
+
+@pytest.mark.parametrize("backward", [nnlab.relu_backward, nnlab.tanh_backward, nnlab.sigmoid_backward,
+                                      nnlab.leaky_relu_backward, nnlab.gelu_backward])
+def test_mixed_precision_backward_computes_in_the_wider_type(backward):
+    """A float64 dout beyond float32's range with a float32 x: float64 out, finite (the fuzzer's case gave inf)."""
+    x, dout = np.zeros((1, 1), np.float32), np.full((1, 1), 3.40282357e38)
+    out = backward(x, dout)
+    assert out.dtype == np.float64 and np.all(np.isfinite(out))
+    assert backward(dout, x).dtype == np.float64

@@ -48,11 +48,13 @@ def row_sum(z):
 
 
 def _pair(x, dout, where: str):
-    """``x`` and ``dout`` checked as a backward function's arguments: finite float arrays of one shape."""
+    """``x`` and ``dout`` checked as a backward function's arguments: finite float arrays of one shape and dtype."""
     x = as_float_array(x, "x", where, finite=True)
     dout = as_float_array(dout, "dout", where, finite=True)
     require_same_shape(x, dout, ("x", "dout"), where)
-    return x, dout
+    # mixed precision computes in the wider type: a float64 dout may lie beyond float32's range
+    dtype = np.result_type(x, dout)
+    return x.astype(dtype, copy=False), dout.astype(dtype, copy=False)
 
 
 def _rowwise(core, *arrays):
