@@ -46,6 +46,12 @@ def _fit_with(**options):
     return nnlab.fit(line, loss_fn, nnlab.SGD(line.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), **parts)
 
 
+def _batch_norm_last_row():
+    net = nnlab.make_mlp([2, 3, 1], norm="batch", rng=np.random.default_rng(0))
+    return nnlab.fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.1), np.ones((3, 2)), np.ones((3, 1)),
+                     epochs=1, batch_size=2, rng=np.random.default_rng(0))
+
+
 def _cases(tmp: Path):
     lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
     fresh = nnlab.Linear(3, 2)
@@ -78,7 +84,7 @@ def _cases(tmp: Path):
         ("Linear", "forward with strings", lambda: lin.forward(np.array([["a", "b", "c"]]))),
         ("Linear", "backward before forward", lambda: fresh.backward(np.ones((1, 2)))),
         ("Linear", "in_dim = 0", lambda: nnlab.Linear(0, 2)),
-        ("MLP", 'nonlin="sigmoid"', lambda: nnlab.MLP(2, 3, 1, nonlin="sigmoid")),
+        ("MLP", 'nonlin="swish"', lambda: nnlab.MLP(2, 3, 1, nonlin="swish")),
         ("Conv2d", "flat rows (4, 9) instead of images", lambda: nnlab.Conv2d(1, 2, 3).forward(np.ones((4, 9)))),
         ("Conv2d", "2 channels into a 1-channel layer",
          lambda: nnlab.Conv2d(1, 2, 3).forward(np.ones((1, 2, 5, 5)))),
@@ -130,6 +136,31 @@ def _cases(tmp: Path):
         ("SGD", "momentum = 1", lambda: nnlab.SGD(params, lr=0.1, momentum=1)),
         ("Adam", "lr = nan", lambda: nnlab.Adam(params, lr=float("nan"))),
         ("Optimizer", "empty parameter list", lambda: nnlab.SGD([], lr=0.1)),
+        ("SGD", "nesterov=True without momentum", lambda: nnlab.SGD(params, lr=0.1, nesterov=True)),
+        ("RMSprop", "alpha = 1", lambda: nnlab.RMSprop(params, lr=0.01, alpha=1.0)),
+        ("AdamW", "weight_decay = -0.01", lambda: nnlab.AdamW(params, weight_decay=-0.01)),
+        ("StepLR", "step_size = 0", lambda: nnlab.StepLR(nnlab.SGD(params, lr=0.1), step_size=0)),
+        ("StepLR", "a list instead of an optimizer", lambda: nnlab.StepLR([0.1], step_size=2)),
+        ("CosineAnnealingLR", "eta_min = -1", lambda: nnlab.CosineAnnealingLR(nnlab.SGD(params, lr=0.1), 10, -1)),
+        ("clip_grad_norm", "max_norm = inf", lambda: nnlab.clip_grad_norm(params, float("inf"))),
+        ("Dropout", "p = 1.5", lambda: nnlab.Dropout(1.5)),
+        ("Dropout", "backward before forward", lambda: nnlab.Dropout().backward(np.ones((1, 2)))),
+        ("BatchNorm1d", "one row in training mode", lambda: nnlab.BatchNorm1d(3).forward(np.ones((1, 3)))),
+        ("BatchNorm1d", "input of width 4 for 3 features", lambda: nnlab.BatchNorm1d(3).forward(np.ones((2, 4)))),
+        ("BatchNorm1d", "momentum = 2", lambda: nnlab.BatchNorm1d(3, momentum=2)),
+        ("Sigmoid", "backward before forward", lambda: nnlab.Sigmoid().backward(np.ones(2))),
+        ("LeakyReLU", "negative_slope = nan", lambda: nnlab.LeakyReLU(float("nan"))),
+        ("GELU", 'approximate="fast"', lambda: nnlab.GELU(approximate="fast")),
+        ("sigmoid", "x = -1000 (valid: no overflow)", lambda: nnlab.sigmoid(np.array([-1000.0, 1000.0])).tolist()),
+        ("sigmoid_backward", "NaN in x", lambda: nnlab.sigmoid_backward(NAN, np.ones((1, 2)))),
+        ("leaky_relu", "negative_slope = 'a'", lambda: nnlab.leaky_relu(np.ones(2), "a")),
+        ("leaky_relu_backward", "shapes (2,) and (3,)", lambda: nnlab.leaky_relu_backward(np.ones(2), np.ones(3))),
+        ("gelu", "approximate='erf'", lambda: nnlab.gelu(np.ones(2), approximate="erf")),
+        ("gelu_backward", "x = -1e200 (valid: the tail is 0, not NaN)",
+         lambda: nnlab.gelu_backward(np.array([-1e200]), np.ones(1), "tanh").tolist()),
+        ("make_mlp", 'norm="layer"', lambda: nnlab.make_mlp([4, 3, 2], norm="layer")),
+        ("make_mlp", "dropout = -0.1", lambda: nnlab.make_mlp([4, 3, 2], dropout=-0.1)),
+        ("fit", "BatchNorm1d and a last batch of one row", _batch_norm_last_row),
         ("gradcheck", "a float32 model",
          lambda: nnlab.gradcheck(nnlab.Linear(2, 2, dtype=np.float32), np.ones((1, 2)))),
         ("gradcheck", "a loss without its target", lambda: nnlab.gradcheck(nnlab.MSELoss(), np.ones((1, 2)))),
