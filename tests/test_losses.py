@@ -11,6 +11,7 @@ from nnlab import (
     SoftmaxCrossEntropyLoss,
     assert_close,
     cross_entropy,
+    mse,
     softmax,
     softmax_cross_entropy_backward,
 )
@@ -143,3 +144,44 @@ def test_l2_penalty_value_and_gradient_skip_biases(rng):
 def test_l2_penalty_rejects_negative_lambda():
     with pytest.raises(ValueError, match="lam"):
         L2Penalty(-1)
+
+
+_HALF = np.array([[0.5, 0.5]])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: mse(np.array([1.0, np.nan]), np.ones(2)), "mse: yhat holds 1 non-finite"),
+    (lambda: mse(np.ones(2), np.array([1.0, np.inf])), "mse: y holds 1 non-finite"),
+    (lambda: mse(np.ones(2), np.ones(3)), "mse: yhat and y must have the same shape, got yhat (2,) and y (3,)"),
+    (lambda: cross_entropy(np.ones(3) / 3, np.array([0, 1, 0.0])),
+     "cross_entropy: probs must be 2-D (batch, classes), got shape (3,)"),
+    (lambda: cross_entropy(np.ones((0, 3)), np.ones((0, 3))), "cross_entropy: the batch is empty (0 rows)"),
+    (lambda: cross_entropy(np.array([[0.0, 1.5]]), np.array([[0, 1.0]])), "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[0.5, 1 + 2e-6]]), np.array([[0, 1.0]])),
+     "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[-0.1, 1.0]]), np.array([[0, 1.0]])), "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[0.5, np.nan]]), np.array([[0, 1.0]])), "cross_entropy: probs holds 1 non-finite"),
+    (lambda: cross_entropy(_HALF, np.array([[np.nan, 1.0]])), "cross_entropy: Y_true holds 1 non-finite"),
+    (lambda: cross_entropy(_HALF, np.array([[1.0, 1.0, 0]])),
+     "cross_entropy: probs and Y_true must have the same shape, got probs (1, 2) and Y_true (1, 3)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((3, 2)), np.array([0, 1])),
+     "SoftmaxCrossEntropyLoss: expected 3 integer labels for logits of shape (3, 2), got labels of shape (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((7, 2)), np.array([0, 2, -1, 1, 3, 4, 5])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 2), got [2, -1, 3, 4, 5]"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 3])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [3]"),
+    (lambda: MSELoss()(np.array([[np.nan]]), np.ones((1, 1))), "MSELoss: yhat holds 1 non-finite"),
+])
+def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value).startswith(message)
+
+
+def test_probabilities_just_inside_the_rounding_margin_are_accepted():
+    assert cross_entropy(np.array([[0.0, 1 + 1e-7]]), np.array([[0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mse_is_the_mean_squared_difference(rng):
+    yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)

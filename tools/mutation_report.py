@@ -8,11 +8,11 @@ killed / (mutants - equivalent), where a timeout counts as killed and "no tests"
 
 import subprocess
 import sys
-import tomllib
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+import tomllib
 from mutmut.configuration import config
 from mutmut.mutation.data import SourceFileMutationData
 from mutmut.mutation.diff_apply import get_diff_for_mutant
