@@ -268,7 +268,7 @@ def test_calling_a_module_is_its_forward(rng):
     np.testing.assert_array_equal(lin(x), lin.forward(x))
 
 
-@pytest.mark.parametrize("module", [ReLU, Tanh])
+@pytest.mark.parametrize("module", [ReLU, Tanh, lambda: Sequential(Tanh(), ReLU()), lambda: Sequential(ReLU(), Tanh())])
 def test_activation_backward_leaves_the_callers_dout_alone(module, rng):
     act, dout = module(), rng.normal(size=(4, 3))
     kept = dout.copy()
