@@ -3,7 +3,7 @@
 Usage: ``python tools/mutation_report.py [docs/testing.md]`` from the repository root, after ``mutmut run``.
 Reads ``mutants/**/*.meta`` (one verdict per mutant), the diff of every mutant that was not killed, and
 ``tools/mutation_equivalent.toml`` (mutant name -> one-line reason it changes no behaviour). Score per module:
-killed / (mutants - equivalent), where a timeout counts as killed and "no tests" as survived.
+killed / (mutants checked - equivalent), where a timeout counts as killed and "no tests" as survived.
 """
 
 import subprocess
@@ -42,7 +42,7 @@ def count_row(statuses: dict[str, str], equivalent: dict[str, str]) -> dict[str,
     counts = Counter(statuses.values())
     n_equivalent = sum(1 for name, status in statuses.items() if name in equivalent and status not in KILLED)
     killed = sum(counts[s] for s in KILLED)
-    scored = len(statuses) - n_equivalent
+    scored = len(statuses) - n_equivalent - counts["not checked"]
     return {"mutants": len(statuses), "killed": killed - counts["timeout"], "timeout": counts["timeout"],
             "survived": counts["survived"] + counts["suspicious"], "no tests": counts["no tests"],
             "not checked": counts["not checked"], "equivalent": n_equivalent,
@@ -78,8 +78,9 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         "Tests run against each mutant (only those that execute the mutated function): "
         + " ".join(f"`{a}`" for a in cfg.pytest_add_cli_args_test_selection) + ".",
         "",
-        "Score = killed (timeouts included) / (mutants - equivalent); a mutant no selected test reaches counts as a"
-        " survivor. Equivalent mutants carry their reason below (from `tools/mutation_equivalent.toml`).",
+        "Score = killed (timeouts included) / (mutants checked - equivalent); a mutant no selected test reaches"
+        " counts as a survivor, a mutant not yet checked is left out. Equivalent mutants carry their reason below"
+        " (from `tools/mutation_equivalent.toml`).",
         "",
         "| module | " + " | ".join(COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),
@@ -88,7 +89,7 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         out.append(f"| {module} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
     out += ["", "## Mutants not killed", ""]
     for module, statuses in sorted(results.items()):
-        alive = sorted((n for n, s in statuses.items() if s not in KILLED), key=mutant_sort_key)
+        alive = sorted((n for n, s in statuses.items() if s not in KILLED | {"not checked"}), key=mutant_sort_key)
         out += [f"### {module} ({len(alive)})", ""]
         for name in alive:
             reason = equivalent.get(name)
