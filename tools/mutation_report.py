@@ -18,6 +18,7 @@ from mutmut.mutation.data import SourceFileMutationData
 from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 from mutmut.utils.file_utils import walk_mutatable_files
+from planted_bugs import check_all
 
 EQUIVALENT_FILE = Path("tools/mutation_equivalent.toml")
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -59,7 +60,8 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalent: dict[str, str]) -> str:
+def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalent: dict[str, str],
+           planted: list[tuple[str, str, bool]]) -> str:
     """The whole document: when and on what it ran, the table, then every mutant left alive."""
     metas = list(Path("mutants").rglob("*.meta"))
     finished = datetime.fromtimestamp(max(p.stat().st_mtime for p in metas), tz=timezone.utc)
@@ -87,6 +89,12 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
     ]
     for module, row in [*rows.items(), ("**all**", total)]:
         out.append(f"| {module} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+    out += ["", "## The five planted bugs of issue 17", "",
+            "Each planted alone in a copy of `src/` by `tools/planted_bugs.py` (after checking that the tests pass"
+            " without it), then its test run:", "",
+            "| bug | test | result |", "|---|---|---|"]
+    out += [f"| {bug} | `{test.split('::')[-1]}` | {'fails: caught' if caught else 'passes: MISSED'} |"
+            for bug, test, caught in planted]
     out += ["", "## Mutants not killed", ""]
     for module, statuses in sorted(results.items()):
         alive = sorted((n for n, s in statuses.items() if s not in KILLED | {"not checked"}), key=mutant_sort_key)
@@ -111,7 +119,7 @@ def main(argv: list[str]) -> int:
     if not results:
         print("mutation_report: no mutmut results under mutants/; run `mutmut run` first", file=sys.stderr)
         return 2
-    target.write_text(render(results, paths, equivalent), encoding="utf-8")
+    target.write_text(render(results, paths, equivalent, check_all()), encoding="utf-8")
     print(f"wrote {target}")
     return 0
 
