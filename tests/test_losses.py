@@ -1,6 +1,7 @@
 """Losses and the L2 penalty: handout mini-checks, stability, gradients, errors."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -175,10 +176,35 @@ _HALF = np.array([[0.5, 0.5]])
     (lambda: SoftmaxCrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 3])),
      "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [3]"),
     (lambda: MSELoss()(np.array([[np.nan]]), np.ones((1, 1))), "MSELoss: yhat holds 1 non-finite"),
+    (lambda: mse(np.ones(0), np.ones(0)), "mse: the arrays are empty"),
+    (lambda: MSELoss()(np.ones((0, 1)), np.ones((0, 1))), "MSELoss: the arrays are empty"),
+    (lambda: mse(np.array([1e200]), np.array([-1e200])), "mse: the result overflowed"),
+    (lambda: MSELoss()(np.array([[1e200]]), np.array([[-1e200]])), "MSELoss: the result overflowed"),
+    (lambda: MSELoss()(np.array([[1.0]]), np.array([[np.nan]])), "MSELoss: y holds 1 non-finite"),
+    (lambda: MSELoss()(np.ones((2, 1)), np.ones((3, 1))),
+     "MSELoss: yhat and y must have the same shape, got yhat (2, 1) and y (3, 1)"),
+    (lambda: MSELoss()(np.array(["a"]), np.ones(1)), "MSELoss: yhat must hold real numbers, got dtype <U1"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[np.nan, 1.0]]), np.array([[0, 1.0]])),
+     "SoftmaxCrossEntropyLoss: logits holds 1 non-finite"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[0.0, 1.0]]), np.array([[np.nan, 1.0]])),
+     "SoftmaxCrossEntropyLoss: Y_true holds 1 non-finite"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones(2), np.array([0, 1])),
+     "SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes >= 1), got shape (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((0, 2)), np.ones((0, 2))),
+     "SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes >= 1), got shape (0, 2)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.ones((2, 3))),
+     "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2, 3)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.array([0.5, 1.0])),
+     "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[1e308, -1e308]]), np.array([[0, 1.0]])),
+     "SoftmaxCrossEntropyLoss: the result overflowed"),
 ])
 def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
-    with pytest.raises(nnlab.NnlabError) as caught:
-        call()
+    """Word for word, and in words only: no NumPy RuntimeWarning on the way (warnings are errors here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.NnlabError) as caught:
+            call()
     assert str(caught.value).startswith(message)
 
 
