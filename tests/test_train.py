@@ -159,3 +159,30 @@ def test_fit_never_writes_to_the_callers_data(rng):
     net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng), nnlab.ReLU(), nnlab.Linear(2, 1, rng=rng))
     fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), X, rng.normal(size=(40, 1)), epochs=3)
     np.testing.assert_array_equal(X, X0)
+
+
+def test_predict_in_chunks_equals_one_forward(rng):
+    net = nnlab.make_mlp([3, 5, 2], rng=rng)
+    X = rng.normal(size=(10, 3))
+    whole = net.forward(X)
+    for batch_size in (1, 3, 4096):
+        np.testing.assert_allclose(nnlab.train.predict(net, X, batch_size), whole, rtol=1e-12)
+    np.testing.assert_array_equal(nnlab.train.predict_classes(net, X, 3), whole.argmax(axis=1))
+    assert nnlab.train.accuracy(net, X, whole.argmax(axis=1), 3) == 1.0
+
+
+def test_predict_hands_odd_shapes_to_the_checked_forward(rng):
+    net = nnlab.make_mlp([2, 3, 2], rng=rng)
+    row = rng.normal(size=2)
+    np.testing.assert_array_equal(nnlab.train.predict(net, row), net.forward(row))
+    assert nnlab.train.predict(net, np.ones((0, 2))).shape == (0, 2)
+
+
+@pytest.mark.parametrize(("X", "message"), [
+    (np.array([[np.nan, 1.0]]), "predict: X holds 1 non-finite"),
+    (np.array([["a", "b"]]), "predict: X must hold real numbers, got dtype <U1"),
+])
+def test_predict_refusals_name_predict_and_x(X, message, rng):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        nnlab.train.predict(nnlab.make_mlp([2, 3, 2], rng=rng), X)
+    assert str(caught.value).startswith(message)
