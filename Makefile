@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/latest
 
-.PHONY: all report test lint venv docs notebooks bench clean
+.PHONY: all report test lint venv docs notebooks bench mutation clean
 
 all: report
 
@@ -47,8 +47,15 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/nnlab bench --keras --repeats 7 --markdown docs/benchmarks.md
 
+## Mutation testing of the core (slow, by hand, not in CI): mutmut with the test selection and timeouts of
+## [tool.mutmut] in pyproject.toml, then docs/testing.md with the score and every mutant left alive.
+## Results are cached in mutants/; delete it to start afresh.
+mutation: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NNLAB_QUICK=1 $(VENV)/bin/mutmut run --max-children 2
+	$(PY) tools/mutation_report.py docs/testing.md
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) runs figures .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs figures .pytest_cache .ruff_cache mutants

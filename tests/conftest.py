@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded generator, figures kept inside pytest's tmp dir, and one quick run of every stage."""
+"""Shared fixtures: a seeded generator, float64 PyTorch, figures in pytest's tmp dir, one quick run of every stage."""
 
 import numpy as np
 import pytest

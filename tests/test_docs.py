@@ -46,7 +46,8 @@ def test_cli_synopsis_lists_every_option_of_every_command():
 
 def test_stated_tolerances_are_the_tests_own():
     tex = (ROOT / "docs" / "design.tex").read_text()
-    parity = (ROOT / "tests" / "test_torch_parity.py").read_text()
+    parity = "".join((ROOT / "tests" / name).read_text() for name in ("test_torch_parity.py",
+                                                                     "test_torch_parity_extras.py"))
     stated = set(re.findall(r"\\code\{((?:rtol|atol|rel)=[0-9e.-]+)\}", tex))
     assert stated, "design.tex states no tolerance"
     bench = (ROOT / "tests" / "test_bench.py").read_text()

@@ -230,14 +230,19 @@ def test_fit_with_l2_equals_the_handout_l2_loop_and_leaves_biases_undecayed(rng)
     lam = 0.3
     public, core = Linear(3, 1, rng=np.random.default_rng(2)), Linear(3, 1, rng=np.random.default_rng(2))
     public.b[:] = core.b[:] = 4.0
+    losses = []
     for _ in range(20):
         err = public.forward(X) - y
+        losses.append(np.mean(err**2) + lam * np.sum(public.W**2))
         public.backward((2.0 / X.shape[0]) * err)
         public.dW += 2 * lam * public.W
         public.W -= LR * public.dW
         public.b -= LR * public.db
-    nnlab.fit(core, nnlab.MSELoss(), nnlab.SGD(core.parameters(), lr=LR), X, y, epochs=20,
-              penalty=nnlab.L2Penalty(lam))
+    history = nnlab.fit(core, nnlab.MSELoss(), nnlab.SGD(core.parameters(), lr=LR), X, y, epochs=20,
+                        penalty=nnlab.L2Penalty(lam))
+    # the recorded loss is the penalised one, one full-batch step per epoch
+    np.testing.assert_allclose(history.step_loss, losses, **ROUNDING)
+    np.testing.assert_allclose(history.epoch_loss, losses, **ROUNDING)
     np.testing.assert_allclose(core.W, public.W, **ROUNDING)
     np.testing.assert_allclose(core.b, public.b, **ROUNDING)
 

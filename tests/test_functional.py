@@ -85,3 +85,58 @@ def test_activation_gradcheck(pair, shape, rng):
 def test_object_input_is_a_type_error():
     with pytest.raises(TypeError, match="relu"):
         relu(np.array(["a", "b"]))
+
+
+_NAN_ROW = np.array([1.0, np.nan])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: relu(_NAN_ROW), "relu: x holds 1 non-finite"),
+    (lambda: tanh(_NAN_ROW), "tanh: x holds 1 non-finite"),
+    (lambda: relu_backward(_NAN_ROW, np.ones(2)), "relu_backward: x holds 1 non-finite"),
+    (lambda: relu_backward(np.ones(2), _NAN_ROW), "relu_backward: dout holds 1 non-finite"),
+    (lambda: tanh_backward(_NAN_ROW, np.ones(2)), "tanh_backward: x holds 1 non-finite"),
+    (lambda: tanh_backward(np.ones(2), _NAN_ROW), "tanh_backward: dout holds 1 non-finite"),
+    (lambda: softmax(np.array([[np.inf, 1.0]])), "softmax: logits holds 1 non-finite"),
+    (lambda: relu_backward(np.ones(2), np.ones(3)), "relu_backward: x and dout must have the same shape, got x (2,)"),
+    (lambda: tanh_backward(np.ones(2), np.ones(3)), "tanh_backward: x and dout must have the same shape, got x (2,)"),
+])
+def test_every_refusal_names_the_function_and_the_argument(call, message):
+    """The messages word for word: each names the function and the offending argument (the error standard)."""
+    with pytest.raises(nnlab.errors.NnlabError) as caught:
+        call()
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("width", [2, 100])  # both sides of the short-row fast path
+def test_each_row_is_shifted_by_its_own_maximum(width):
+    """Rows 1000 apart: a shift by one maximum for the whole batch would underflow the low row to 0/0."""
+    row = -np.arange(width, dtype=np.float64)
+    z = np.stack([row + 1000.0, row, row - 500.0])
+    expected = softmax(row[None, :])
+    for p in softmax(z):
+        np.testing.assert_allclose(p, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(log_softmax(z), np.log(np.repeat(expected, 3, axis=0)), rtol=1e-9, atol=1e-12)
+
+
+def test_log_softmax_is_stable_for_huge_logits():
+    np.testing.assert_array_equal(log_softmax(np.array([[1000.0, 0.0]])), [[0.0, -1000.0]])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: softmax(np.ones((2, 0))), "softmax: logits need at least one class along the last axis, got shape (2, 0)"),
+    (lambda: log_softmax(np.ones((2, 0))),
+     "log_softmax: logits need at least one class along the last axis, got shape (2, 0)"),
+    (lambda: softmax(np.float64(1.0)), "softmax: logits need at least one class along the last axis, got shape ()"),
+])
+def test_softmax_without_classes_is_refused(call, message):
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_relu_of_a_large_array_clips_at_zero_exactly():
+    """Above 2**20 entries relu compares with the scalar 0 instead of a cached array: the same answer."""
+    x = np.linspace(-1.0, 1.0, (1 << 20) + 3)
+    out = relu(x)
+    assert out.min() == 0.0 and np.array_equal(out, np.maximum(x, 0.0))

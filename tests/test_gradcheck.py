@@ -68,3 +68,90 @@ def test_numerical_gradient_restores_input(rng):
     g = nnlab.numerical_gradient(lambda: float(np.sum(x**3)), x)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_allclose(g, 3 * x0**2, rtol=1e-7)
+
+
+def _cube(x):
+    return x**3
+
+
+def _cube_backward(x, dout):
+    return 3 * x**2 * dout
+
+
+def _cube_loss(pred, target):
+    return float(np.sum((pred - target) ** 3)), 3 * (pred - target) ** 2
+
+
+def test_the_step_size_reaches_every_kind_of_check(rng):
+    """Central differences of a cubic are off by exactly h**2: a coarse h must fail where the default passes."""
+    x = rng.normal(size=(3, 2))
+    checks = [(_cube, _cube_backward), _cube_loss, nnlab.Tanh()]
+    targets = [None, np.zeros((3, 2)), None]
+    for obj, target in zip(checks, targets):
+        assert nnlab.gradcheck(obj, x, target).passed
+        assert not nnlab.gradcheck(obj, x, target, h=0.3).passed
+
+
+def test_the_tolerance_is_the_one_asked_for(rng):
+    x = rng.normal(size=(3, 2))
+    for obj, target in [((_cube, _cube_backward), None), (_cube_loss, np.zeros((3, 2))), (nnlab.Tanh(), None)]:
+        result = nnlab.gradcheck(obj, x, target, h=0.3, tol=0.9)
+        assert result.tol == 0.9 and result.passed
+
+
+def test_a_given_dout_is_the_one_used(rng):
+    """A backward wrong only in the first entry passes when dout is zero there, and fails with a random dout."""
+    x = rng.normal(size=(2, 2))
+
+    def wrong_first(x, dout):
+        grad = 3 * x**2 * dout
+        grad.flat[0] += dout.flat[0]  # wrong by the upstream gradient of that entry
+        return grad
+
+    mask = np.ones((2, 2))
+    mask.flat[0] = 0.0
+
+    class WrongFirst(Module):
+        def forward(self, x):
+            self.x = x
+            return x**3
+
+        def backward(self, dout):
+            return wrong_first(self.x, dout)
+
+    for obj in [(_cube, wrong_first), WrongFirst()]:
+        assert not nnlab.gradcheck(obj, x).passed
+        assert nnlab.gradcheck(obj, x, dout=mask).passed
+
+
+def test_the_default_seed_is_zero_and_repeatable(rng):
+    x = rng.normal(size=(3, 2))
+    net = nnlab.Sequential(Linear(2, 2, rng=rng), nnlab.Tanh())
+    assert nnlab.gradcheck(net, x).errors == nnlab.gradcheck(net, x, seed=0).errors
+    pair = (_cube, _cube_backward)
+    assert nnlab.gradcheck(pair, x).errors == nnlab.gradcheck(pair, x, seed=0).errors
+    assert nnlab.gradcheck(net, x, seed=0).errors != nnlab.gradcheck(net, x, seed=1).errors
+
+
+def test_unnamed_layers_of_one_type_are_numbered(rng):
+    net = nnlab.Sequential(Linear(2, 2, rng=rng), Linear(2, 1, rng=rng))
+    assert list(nnlab.gradcheck(net, rng.normal(size=(3, 2))).errors) == [
+        "input", "Linear.W", "Linear.b", "Linear.W#2", "Linear.b#2"]
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: nnlab.gradcheck(_cube_loss, np.ones((2, 2))), "gradcheck: checking a loss needs its target"),
+    (lambda: nnlab.gradcheck(42, np.ones((2, 2))),
+     "gradcheck: cannot check int; pass a Module, a loss or a (f, f_backward) pair"),
+    (lambda: nnlab.rel_error(np.ones(2), np.ones(3)), "rel_error: shapes differ, (2,) vs (3,)"),
+    (lambda: nnlab.gradcheck(nnlab.Tanh(), np.array([[1.0, np.nan]])), "gradcheck: x holds 1 non-finite"),
+])
+def test_gradcheck_refusals_say_what_is_wrong(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value).startswith(message)
+
+
+def test_rel_error_of_two_zeros_is_zero_and_of_tiny_values_is_relative():
+    assert nnlab.rel_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert nnlab.rel_error(np.array([1e-9]), np.array([2e-9])) == pytest.approx(1 / 3, rel=1e-3)

@@ -212,3 +212,116 @@ def test_state_dict_names_and_live_arrays(rng):
     np.testing.assert_array_equal(twin.forward(x)[0], model.forward(x)[0])
     with pytest.raises(nnlab.NnlabValueError, match="should have shape"):
         twin.load_state_dict({**model.state_dict(), "l1.W": np.zeros((2, 2))})
+
+
+def _overflowing_linear(**kwargs):
+    lin = Linear(1, 1, rng=np.random.default_rng(0), **kwargs)
+    lin.W[...] = 1e308
+    return lin
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: Linear(0, 2), "Linear: in_dim must be a positive integer, got 0"),
+    (lambda: Linear(2, 0), "Linear: out_dim must be a positive integer, got 0"),
+    (lambda: Linear(2, 2, dtype=np.int64), "Linear: dtype must be a float type, got int64"),
+    (lambda: Linear(2, 3, name="enc").forward(np.ones((1, 5))),
+     "Linear 'enc'(2 -> 3): expected input of width 2, got shape (1, 5)"),
+    (lambda: Linear(1, 1).forward(np.array([[np.nan]])), "Linear(1 -> 1): input holds 1 non-finite"),
+    (lambda: _overflowing_linear().forward(np.array([[1e308]])), "Linear(1 -> 1): the result overflowed"),
+    (lambda: Sequential(Linear(1, 1), _overflowing_linear()).forward(np.array([[1e3]])),
+     "Sequential: the result overflowed"),
+    (lambda: ReLU().forward(np.array([[np.inf, 1.0]])), "ReLU(): input holds 1 non-finite"),
+    (lambda: Tanh().forward(np.array([[np.inf, 1.0]])), "Tanh(): input holds 1 non-finite"),
+    (lambda: Sequential().forward(np.array(["a"])), "Sequential: input must hold real numbers, got dtype <U1"),
+    (lambda: Sequential().backward(np.array(["a"])), "Sequential: dout must hold real numbers, got dtype <U1"),
+    (lambda: Sequential(Linear(1, 1), "x"), "Sequential: layer 1 must be an nnlab Module, got str"),
+])
+def test_every_layer_refusal_names_the_layer_and_the_argument(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value).startswith(message)
+
+
+def test_a_module_without_a_core_says_what_to_implement():
+    class Bare(nnlab.Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"^Bare must implement _forward\(x, inplace=False\)$"):
+        Bare().forward(np.ones((1, 1)))
+    with pytest.raises(NotImplementedError, match=r"^Bare must implement _backward\(dout, inplace=False"):
+        Bare().backward(np.ones((1, 1)))
+
+
+def test_an_empty_chain_passes_its_input_through(rng):
+    x = rng.normal(size=(2, 3))
+    np.testing.assert_array_equal(Sequential().forward(x), x)
+    np.testing.assert_array_equal(Sequential().backward(x), x)
+
+
+def test_a_single_layer_chain_and_a_list_chain(rng):
+    lin = Linear(2, 2, rng=rng)
+    assert Sequential(lin).layers == [lin] and Sequential([lin, ReLU()]).layers[0] is lin
+
+
+def test_calling_a_module_is_its_forward(rng):
+    lin, x = Linear(3, 2, rng=rng), rng.normal(size=(4, 3))
+    np.testing.assert_array_equal(lin(x), lin.forward(x))
+
+
+@pytest.mark.parametrize("module", [ReLU, Tanh, lambda: Sequential(Tanh(), ReLU()), lambda: Sequential(ReLU(), Tanh())])
+def test_activation_backward_leaves_the_callers_dout_alone(module, rng):
+    act, dout = module(), rng.normal(size=(4, 3))
+    kept = dout.copy()
+    act.forward(rng.normal(size=(4, 3)))
+    act.backward(dout)
+    np.testing.assert_array_equal(dout, kept)
+
+
+@pytest.mark.parametrize("layers", [
+    lambda rng: [Tanh(), Tanh()],
+    lambda rng: [Tanh(), ReLU()],
+    lambda rng: [Linear(3, 3, rng=rng), Tanh(), Tanh(), Linear(3, 2, rng=rng)],
+])
+def test_a_module_after_a_tanh_never_overwrites_the_output_tanh_keeps(layers, rng):
+    """Tanh's backward reads its own output: the activation after it must not overwrite that output in place."""
+    net = Sequential(*layers(rng))
+    assert nnlab.gradcheck(net, rng.normal(size=(4, 3))).passed
+
+
+def test_the_repr_of_a_chain_lists_one_layer_per_line():
+    expected = "Sequential(\n  Linear(in_dim=1, out_dim=2, dtype=float64),\n  ReLU()\n)"
+    assert repr(Sequential(Linear(1, 2), ReLU())) == expected
+    assert repr(Linear(1, 2).parameters()[0]) == "Param(Linear.W, shape=(2, 1))"
+
+
+def test_eval_sets_training_to_false_exactly(rng):
+    net = nnlab.make_mlp([2, 3, 1], rng=rng)
+    assert net.eval().training is False and all(layer.training is False for layer in net)
+
+
+def test_astype_converts_the_gradients_too(rng):
+    net = nnlab.make_mlp([2, 3, 1], rng=rng).astype(np.float32)
+    assert all(p.grad.dtype == np.float32 for p in net.parameters())
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda g: [0.0] * g.size,  # not an array
+    lambda g: np.zeros(g.size),  # another shape
+    lambda g: g.astype(np.float32),  # another dtype
+    lambda g: np.asfortranarray(g) if g.flags.c_contiguous else np.ascontiguousarray(g),  # another layout
+    lambda g: np.lib.stride_tricks.as_strided(g, writeable=False),  # read-only
+])
+def test_an_unusable_gradient_buffer_is_replaced_by_zeros_of_the_parameters_layout(spoil, rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.dW = spoil(np.ones_like(lin.W))
+    weight = lin.parameters()[0]
+    weight.ensure_grad_buffer()
+    assert type(lin.dW) is np.ndarray and lin.dW.shape == (2, 3) and lin.dW.dtype == np.float64
+    assert lin.dW.strides == lin.W.strides and lin.dW.flags.writeable and not lin.dW.any()
+
+
+def test_a_usable_gradient_buffer_is_kept(rng):
+    lin = Linear(3, 2, rng=rng)
+    buffer = lin.dW
+    lin.parameters()[0].ensure_grad_buffer()
+    assert lin.dW is buffer

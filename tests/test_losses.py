@@ -1,5 +1,8 @@
 """Losses and the L2 penalty: handout mini-checks, stability, gradients, errors."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,7 @@ from nnlab import (
     SoftmaxCrossEntropyLoss,
     assert_close,
     cross_entropy,
+    mse,
     softmax,
     softmax_cross_entropy_backward,
 )
@@ -18,7 +22,9 @@ from nnlab import (
 
 def test_cross_entropy_perfect_prediction_is_zero():
     probs = np.array([[0.0, 1.0, 0.0]], dtype=np.float32)
-    assert cross_entropy(probs, np.array([[0, 1, 0]], dtype=np.float32)) == pytest.approx(0.0, abs=1e-12)
+    value = cross_entropy(probs, np.array([[0, 1, 0]], dtype=np.float32))
+    assert value == pytest.approx(0.0, abs=1e-12)
+    assert math.copysign(1.0, value) == 1.0  # +0.0, never the -0.0 that -(0 * log 1) gives
 
 
 def test_cross_entropy_fifty_fifty_is_ln2():
@@ -143,3 +149,69 @@ def test_l2_penalty_value_and_gradient_skip_biases(rng):
 def test_l2_penalty_rejects_negative_lambda():
     with pytest.raises(ValueError, match="lam"):
         L2Penalty(-1)
+
+
+_HALF = np.array([[0.5, 0.5]])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: mse(np.array([1.0, np.nan]), np.ones(2)), "mse: yhat holds 1 non-finite"),
+    (lambda: mse(np.ones(2), np.array([1.0, np.inf])), "mse: y holds 1 non-finite"),
+    (lambda: mse(np.ones(2), np.ones(3)), "mse: yhat and y must have the same shape, got yhat (2,) and y (3,)"),
+    (lambda: cross_entropy(np.ones(3) / 3, np.array([0, 1, 0.0])),
+     "cross_entropy: probs must be 2-D (batch, classes), got shape (3,)"),
+    (lambda: cross_entropy(np.ones((0, 3)), np.ones((0, 3))), "cross_entropy: the batch is empty (0 rows)"),
+    (lambda: cross_entropy(np.array([[0.0, 1.5]]), np.array([[0, 1.0]])), "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[0.5, 1 + 2e-6]]), np.array([[0, 1.0]])),
+     "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[-0.1, 1.0]]), np.array([[0, 1.0]])), "cross_entropy: probs must lie in [0, 1]"),
+    (lambda: cross_entropy(np.array([[0.5, np.nan]]), np.array([[0, 1.0]])), "cross_entropy: probs holds 1 non-finite"),
+    (lambda: cross_entropy(_HALF, np.array([[np.nan, 1.0]])), "cross_entropy: Y_true holds 1 non-finite"),
+    (lambda: cross_entropy(_HALF, np.array([[1.0, 1.0, 0]])),
+     "cross_entropy: probs and Y_true must have the same shape, got probs (1, 2) and Y_true (1, 3)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((3, 2)), np.array([0, 1])),
+     "SoftmaxCrossEntropyLoss: expected 3 integer labels for logits of shape (3, 2), got labels of shape (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((7, 2)), np.array([0, 2, -1, 1, 3, 4, 5])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 2), got [2, -1, 3, 4, 5]"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 3])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [3]"),
+    (lambda: MSELoss()(np.array([[np.nan]]), np.ones((1, 1))), "MSELoss: yhat holds 1 non-finite"),
+    (lambda: mse(np.ones(0), np.ones(0)), "mse: the arrays are empty"),
+    (lambda: MSELoss()(np.ones((0, 1)), np.ones((0, 1))), "MSELoss: the arrays are empty"),
+    (lambda: mse(np.array([1e200]), np.array([-1e200])), "mse: the result overflowed"),
+    (lambda: MSELoss()(np.array([[1e200]]), np.array([[-1e200]])), "MSELoss: the result overflowed"),
+    (lambda: MSELoss()(np.array([[1.0]]), np.array([[np.nan]])), "MSELoss: y holds 1 non-finite"),
+    (lambda: MSELoss()(np.ones((2, 1)), np.ones((3, 1))),
+     "MSELoss: yhat and y must have the same shape, got yhat (2, 1) and y (3, 1)"),
+    (lambda: MSELoss()(np.array(["a"]), np.ones(1)), "MSELoss: yhat must hold real numbers, got dtype <U1"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[np.nan, 1.0]]), np.array([[0, 1.0]])),
+     "SoftmaxCrossEntropyLoss: logits holds 1 non-finite"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[0.0, 1.0]]), np.array([[np.nan, 1.0]])),
+     "SoftmaxCrossEntropyLoss: Y_true holds 1 non-finite"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones(2), np.array([0, 1])),
+     "SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes >= 1), got shape (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((0, 2)), np.ones((0, 2))),
+     "SoftmaxCrossEntropyLoss: logits must be 2-D (batch >= 1, classes >= 1), got shape (0, 2)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.ones((2, 3))),
+     "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2, 3)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.array([0.5, 1.0])),
+     "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2,)"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.array([[1e308, -1e308]]), np.array([[0, 1.0]])),
+     "SoftmaxCrossEntropyLoss: the result overflowed"),
+])
+def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
+    """Word for word, and in words only: no NumPy RuntimeWarning on the way (warnings are errors here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.NnlabError) as caught:
+            call()
+    assert str(caught.value).startswith(message)
+
+
+def test_probabilities_just_inside_the_rounding_margin_are_accepted():
+    assert cross_entropy(np.array([[0.0, 1 + 1e-7]]), np.array([[0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mse_is_the_mean_squared_difference(rng):
+    yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)

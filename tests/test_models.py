@@ -21,8 +21,8 @@ def test_mlp_api(rng):
 
 
 def test_mlp_rejects_unknown_nonlinearity():
-    with pytest.raises(ValueError, match=r"'relu', 'tanh'.*'sigmoid'"):
-        MLP(2, 3, 1, nonlin="sigmoid")
+    with pytest.raises(ValueError, match=r"'relu', 'tanh', 'sigmoid', 'leaky_relu', 'gelu'.*'swish'"):
+        MLP(2, 3, 1, nonlin="swish")
 
 
 @pytest.mark.parametrize("nonlin", ["relu", "tanh"])

@@ -79,3 +79,35 @@ def test_optimizer_follows_gradients_set_after_construction(rng):
     opt.step()
     np.testing.assert_allclose(lin.W, W0 - 1.0)
     assert nnlab.SGD is SGD
+
+
+def test_the_defaults_are_torchs():
+    params = Linear(2, 1).parameters()
+    assert repr(Adam(params)) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
+    assert repr(SGD(params)) == "SGD(lr=0.01, momentum=0.0, weight_decay=0.0)"
+
+
+@pytest.mark.parametrize("betas", [(0.0, 0.0), (0.999999, 0.999999)])
+def test_betas_anywhere_in_zero_to_one_are_accepted(betas):
+    assert Adam(Linear(2, 1).parameters(), betas=betas).betas == betas
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: Adam(p, betas=(1.0, 0.9)), "Adam: betas must lie in [0, 1), got (1.0, 0.9)"),
+    (lambda p: Adam(p, betas=(0.9, 1.0)), "Adam: betas must lie in [0, 1), got (0.9, 1.0)"),
+    (lambda p: Adam(p, betas=(-0.1, 0.9)), "Adam: betas must lie in [0, 1), got (-0.1, 0.9)"),
+    (lambda p: Adam(p, betas=(0.9, -0.1)), "Adam: betas must lie in [0, 1), got (0.9, -0.1)"),
+    (lambda p: Adam(p, betas=(1.5, 0.9)), "Adam: betas must lie in [0, 1), got (1.5, 0.9)"),
+    (lambda p: Adam(p, betas=(0.9, 1.5)), "Adam: betas must lie in [0, 1), got (0.9, 1.5)"),
+    (lambda p: Adam(p, eps=0), "Adam: eps must be a finite number > 0, got 0.0"),
+    (lambda p: Adam(p, weight_decay=-1), "Adam: weight_decay must be a finite number >= 0, got -1.0"),
+    (lambda p: Adam(p, lr=0), "Adam: lr must be a finite number > 0, got 0.0"),
+    (lambda p: SGD(p, lr=-1), "SGD: lr must be a finite number > 0, got -1.0"),
+    (lambda p: SGD(p, lr=0.1, momentum=1.0), "SGD: momentum must be below 1, got 1.0"),
+    (lambda p: SGD(p, lr=0.1, momentum=-0.5), "SGD: momentum must be a finite number >= 0, got -0.5"),
+    (lambda p: SGD(p, lr=0.1, weight_decay=float("inf")), "SGD: weight_decay must be a finite number >= 0, got inf"),
+])
+def test_optimizer_refusals_name_the_optimizer_and_the_setting(make, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        make(Linear(2, 1).parameters())
+    assert str(caught.value) == message

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from misuse_cases import EXTRA, hostile_checkpoints, listing, signal_a_run
 
 import nnlab
 from nnlab.cli import main
@@ -32,6 +36,20 @@ def _diverging_fit():
     X = np.linspace(-2, 2, 20).reshape(-1, 1)
     return nnlab.fit(line, nnlab.MSELoss(), nnlab.SGD(line.parameters(), lr=5.0), X, 3 * X, epochs=1000,
                      name="demo")
+
+
+def _fit_with(**options):
+    """``fit`` on a tiny regression problem with ``options`` replacing its defaults."""
+    line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    parts = {"loss_fn": nnlab.MSELoss(), "epochs": 1, **options}
+    loss_fn = parts.pop("loss_fn")
+    return nnlab.fit(line, loss_fn, nnlab.SGD(line.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), **parts)
+
+
+def _batch_norm_last_row():
+    net = nnlab.make_mlp([2, 3, 1], norm="batch", rng=np.random.default_rng(0))
+    return nnlab.fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.1), np.ones((3, 2)), np.ones((3, 1)),
+                     epochs=1, batch_size=2, rng=np.random.default_rng(0))
 
 
 def _cases(tmp: Path):
@@ -66,7 +84,7 @@ def _cases(tmp: Path):
         ("Linear", "forward with strings", lambda: lin.forward(np.array([["a", "b", "c"]]))),
         ("Linear", "backward before forward", lambda: fresh.backward(np.ones((1, 2)))),
         ("Linear", "in_dim = 0", lambda: nnlab.Linear(0, 2)),
-        ("MLP", 'nonlin="sigmoid"', lambda: nnlab.MLP(2, 3, 1, nonlin="sigmoid")),
+        ("MLP", 'nonlin="swish"', lambda: nnlab.MLP(2, 3, 1, nonlin="swish")),
         ("Conv2d", "flat rows (4, 9) instead of images", lambda: nnlab.Conv2d(1, 2, 3).forward(np.ones((4, 9)))),
         ("Conv2d", "2 channels into a 1-channel layer",
          lambda: nnlab.Conv2d(1, 2, 3).forward(np.ones((1, 2, 5, 5)))),
@@ -118,6 +136,31 @@ def _cases(tmp: Path):
         ("SGD", "momentum = 1", lambda: nnlab.SGD(params, lr=0.1, momentum=1)),
         ("Adam", "lr = nan", lambda: nnlab.Adam(params, lr=float("nan"))),
         ("Optimizer", "empty parameter list", lambda: nnlab.SGD([], lr=0.1)),
+        ("SGD", "nesterov=True without momentum", lambda: nnlab.SGD(params, lr=0.1, nesterov=True)),
+        ("RMSprop", "alpha = 1", lambda: nnlab.RMSprop(params, lr=0.01, alpha=1.0)),
+        ("AdamW", "weight_decay = -0.01", lambda: nnlab.AdamW(params, weight_decay=-0.01)),
+        ("StepLR", "step_size = 0", lambda: nnlab.StepLR(nnlab.SGD(params, lr=0.1), step_size=0)),
+        ("StepLR", "a list instead of an optimizer", lambda: nnlab.StepLR([0.1], step_size=2)),
+        ("CosineAnnealingLR", "eta_min = -1", lambda: nnlab.CosineAnnealingLR(nnlab.SGD(params, lr=0.1), 10, -1)),
+        ("clip_grad_norm", "max_norm = inf", lambda: nnlab.clip_grad_norm(params, float("inf"))),
+        ("Dropout", "p = 1.5", lambda: nnlab.Dropout(1.5)),
+        ("Dropout", "backward before forward", lambda: nnlab.Dropout().backward(np.ones((1, 2)))),
+        ("BatchNorm1d", "one row in training mode", lambda: nnlab.BatchNorm1d(3).forward(np.ones((1, 3)))),
+        ("BatchNorm1d", "input of width 4 for 3 features", lambda: nnlab.BatchNorm1d(3).forward(np.ones((2, 4)))),
+        ("BatchNorm1d", "momentum = 2", lambda: nnlab.BatchNorm1d(3, momentum=2)),
+        ("Sigmoid", "backward before forward", lambda: nnlab.Sigmoid().backward(np.ones(2))),
+        ("LeakyReLU", "negative_slope = nan", lambda: nnlab.LeakyReLU(float("nan"))),
+        ("GELU", 'approximate="fast"', lambda: nnlab.GELU(approximate="fast")),
+        ("sigmoid", "x = -1000 (valid: no overflow)", lambda: nnlab.sigmoid(np.array([-1000.0, 1000.0])).tolist()),
+        ("sigmoid_backward", "NaN in x", lambda: nnlab.sigmoid_backward(NAN, np.ones((1, 2)))),
+        ("leaky_relu", "negative_slope = 'a'", lambda: nnlab.leaky_relu(np.ones(2), "a")),
+        ("leaky_relu_backward", "shapes (2,) and (3,)", lambda: nnlab.leaky_relu_backward(np.ones(2), np.ones(3))),
+        ("gelu", "approximate='erf'", lambda: nnlab.gelu(np.ones(2), approximate="erf")),
+        ("gelu_backward", "x = -1e200 (valid: the tail is 0, not NaN)",
+         lambda: nnlab.gelu_backward(np.array([-1e200]), np.ones(1), "tanh").tolist()),
+        ("make_mlp", 'norm="layer"', lambda: nnlab.make_mlp([4, 3, 2], norm="layer")),
+        ("make_mlp", "dropout = -0.1", lambda: nnlab.make_mlp([4, 3, 2], dropout=-0.1)),
+        ("fit", "BatchNorm1d and a last batch of one row", _batch_norm_last_row),
         ("gradcheck", "a float32 model",
          lambda: nnlab.gradcheck(nnlab.Linear(2, 2, dtype=np.float32), np.ones((1, 2)))),
         ("gradcheck", "a loss without its target", lambda: nnlab.gradcheck(nnlab.MSELoss(), np.ones((1, 2)))),
@@ -129,6 +172,15 @@ def _cases(tmp: Path):
         ("fit", "X and Y with different row counts", lambda: nnlab.fit(lin, nnlab.MSELoss(), nnlab.SGD(
             lin.parameters(), lr=0.1), np.zeros((3, 3)), np.zeros((2, 2)), epochs=1)),
         ("fit", "lr = 5 on a line (diverges; the history says so)", lambda: _diverging_fit().message),
+        ("fit", "batch_size = 0", lambda: _fit_with(batch_size=0)),
+        ("fit", "batch_size = -1", lambda: _fit_with(batch_size=-1)),
+        ("fit", "epochs = -3", lambda: _fit_with(epochs=-3)),
+        ("fit", "the class MSELoss instead of MSELoss()", lambda: _fit_with(loss_fn=nnlab.MSELoss)),
+        ("SoftmaxCrossEntropyLoss", "float labels [0.0, 1.0]",
+         lambda: nnlab.SoftmaxCrossEntropyLoss()(np.zeros((2, 2)), np.array([0.0, 1.0]))),
+        ("SoftmaxCrossEntropyLoss", "boolean labels",
+         lambda: nnlab.SoftmaxCrossEntropyLoss()(np.zeros((2, 2)), np.array([True, False]))),
+        ("SGD", "lr = '0.1' (text)", lambda: nnlab.SGD(params, lr="0.1")),
         ("EarlyStopping", "patience 0 (valid)", lambda: nnlab.EarlyStopping(patience=0).patience),
         ("History", "a fresh history (valid)", lambda: nnlab.History().diverged),
         ("load", "a missing file", lambda: nnlab.load(tmp / "missing.npz")),
@@ -180,10 +232,103 @@ def _cases(tmp: Path):
         ("nnlab run", "--save with 'all'", ["run", "all", "--save", "m.npz"]),
         ("nnlab predict", "a model file that does not exist", ["predict", "--model", "/no/m.npz", "--csv", "x.csv"]),
         ("nnlab predict", "a checkpoint that is not a zip",
-         ["predict", "--model", str(tmp / "junk.npz"), "--csv", "x.csv"]),
+         ["predict", "--model", str(tmp / "junk.npz"), "--csv", str(tmp / "new.csv")]),
         ("nnlab predict", "a category unseen in training, --strict",
          ["predict", "--model", str(tmp / "s7.npz"), "--csv", str(tmp / "new.csv"), "--strict"]),
     ]
+
+
+def _misuse_cases(tmp: Path):
+    """(topic, what, action) for issue 13's careless user: ``action`` is a command line that must be refused
+    (see :func:`_refuse`) or a callable that does something and describes what happened."""
+    inp = tmp / "in"
+    inp.mkdir()
+    model, csv = inp / "m.npz", inp / "x.csv"
+    nnlab.MLP(2, 3, 2, rng=np.random.default_rng(0)).save(model, extra=EXTRA)
+    csv.write_text("a,b\n1,2\n3,4\n")
+    (inp / "text.csv").write_text("a,b,y\n1,oops,0\n2,3,1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
+    (inp / "plain").write_text("a file, not a folder")
+    (inp / "somedir").mkdir()
+    os.mkfifo(inp / "fifo")
+    predict = ["predict", "--model", str(model), "--csv", str(csv)]
+    file, folder, fifo = str(inp / "plain"), str(inp / "somedir"), str(inp / "fifo")
+    rows = [
+        ("files", "predict `--out` a symbolic link", lambda: _write_through_a_link(tmp, predict)),
+        ("files", "predict `--out` a FIFO", [*predict, "--out", fifo]),
+        ("files", "predict `--out existdir/`", [*predict, "--out", folder + "/"]),
+        ("files", "predict `--out existdir`", [*predict, "--out", folder]),
+        ("files", "predict `--out /proc/...`", [*predict, "--out", "/proc/nnlab-misuse/p.csv"]),
+        ("files", "`run 5 --save somedir/`", ["run", "5", "--save", folder + "/"]),
+        ("files", "`run 5 --save` a FIFO", ["run", "5", "--save", fifo]),
+        ("files", "`run 5 --save /proc/foo/m.npz`", ["run", "5", "--save", "/proc/foo/m.npz"]),
+        ("files", "`run 1 --out some_file`", ["run", "1", "--out", file]),
+        ("files", "`run 1 --out /proc/foo`", ["run", "1", "--out", "/proc/foo"]),
+        ("files", "`report --report` a directory", ["report", "--report", folder, "--out", str(tmp / "new")]),
+        ("files", "`report --figures` a file", ["report", "--figures", file, "--out", str(tmp / "new")]),
+        ("input", "`run 7 --csv` a FIFO", ["run", "7", "--csv", fifo, "--target", "y"]),
+        ("input", "`run 7` a text value with `--categorical none`",
+         ["run", "7", "--csv", str(inp / "text.csv"), "--target", "y", "--categorical", "none"]),
+        ("input", "`run 7` a target column that is not there", ["run", "7", "--csv", str(inp / "text.csv"),
+                                                                "--target", "zz"]),
+        ("signals", "SIGTERM during `run 5`", lambda: _signal(tmp / "term", signal.SIGTERM)),
+        ("signals", "SIGKILL during `run 5`, then `run 1` into the same `--out`", lambda: _killed_then_rerun(tmp)),
+        ("resources", "`run 5 --hidden 100000000`", ["run", "5", "--hidden", "100000000", "--jobs", "1"]),
+        ("resources", "`run 3 --lr 1000` (diverges: NumPy overflows everywhere)", lambda: _diverging_run(tmp)),
+    ]
+    for name, (path, _) in hostile_checkpoints(inp).items():
+        rows.append(("checkpoints", f"predict `--model`: {name}", ["predict", "--model", str(path), "--csv", str(csv)]))
+        if name.startswith("5,000"):
+            rows.append(("checkpoints", f"`run 7 --load`: {name}", ["run", "7", "--load", str(path)]))
+    return rows
+
+
+def _quiet_main(argv) -> tuple[int, str, str]:
+    """``nnlab argv`` in this process: ``(exit status, stdout, stderr)``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _write_through_a_link(tmp: Path, predict) -> str:
+    target, link = tmp / "real.csv", tmp / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target.name)
+    code, out, err = _quiet_main([*predict, "--out", link])
+    kept = link.is_symlink() and os.readlink(link) == target.name
+    return (f"exit {code}: `{out.strip()}`; the link is {'kept' if kept else 'GONE'}, its target now starts "
+            f"`{target.read_text().splitlines()[0]}`")
+
+
+def _signal(out: Path, signum) -> str:
+    code, err = signal_a_run(out, "5", signum, "--jobs", "1")
+    left = [name for name, _ in listing(out)] if out.exists() else []
+    return f"exit {code}: `{err.strip()}`; left in `--out`: {', '.join(left) or 'nothing (not even the folder)'}"
+
+
+def _killed_then_rerun(tmp: Path) -> str:
+    out = tmp / "killed"
+    code, _ = signal_a_run(out, "5", signal.SIGKILL, "--jobs", "1")
+    left = ", ".join(name for name, _ in listing(out) if "/" not in name)
+    code, _, err = _quiet_main(["run", "1", "--quick", "--no-progress", "--out", out])
+    return (f"the kill leaves {left}; the next run exits {code} after one line: `{err.strip()}`, and `--out` then "
+            f"holds {', '.join(name for name, _ in listing(out) if '/' not in name)}")
+
+
+def _diverging_run(tmp: Path) -> str:
+    code, out, err = _quiet_main(["run", "3", "--quick", "--lr", "1000", "--jobs", "1", "--no-progress", "--out",
+                                  tmp / "diverged"])
+    return f"exit {code}; stderr {'empty' if not err else repr(err)}; the summary says DIVERGED: {'DIVERGED' in out}"
+
+
+def _refuse(argv, tmp: Path) -> str:
+    """Run a command that must be refused: exit 2, one line, and nothing in ``tmp`` created or changed."""
+    before = listing(tmp)
+    aimed = argv[0] == "run" and "--out" not in argv
+    code, _, err = _quiet_main([*argv, "--out", tmp / "new" / "runs"] if aimed else argv)
+    line = re.sub(r"only \S+ GB is available", "only (this machine's) GB is available", err.strip())
+    assert code == 2 and err.count("\n") == 1 and listing(tmp) == before, (argv, code, err)
+    return f"exit 2: `{line}`; nothing created".replace(str(tmp), "<tmp>")
 
 
 def _respond(action, tmp: Path) -> str:
@@ -208,6 +353,10 @@ def render() -> str:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows = [(who, what, _respond(action, tmp)) for who, what, action in _cases(tmp)]
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        misuse = [(topic, what, _refuse(action, tmp) if isinstance(action, list) else
+                   action().replace(str(tmp), "<tmp>")) for topic, what, action in _misuse_cases(tmp)]
     lines = [
         "# Robustness: bad input and the response",
         "",
@@ -220,6 +369,19 @@ def render() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{who}` | {what} | {resp} |" for who, what, resp in rows]
+    lines += [
+        "",
+        "**Misuse: files, signals, checkpoints and resources.** The `nnlab` command as a careless user runs it,",
+        "in a temporary folder `<tmp>`. Each refusal is checked",
+        "while this table is made: exit status 2, one line on stderr, and every file and folder under `<tmp>`",
+        "as it was before (a `run` is pointed at `--out <tmp>/new/runs`, which must not appear). Hostile",
+        "checkpoints are made by `tests/misuse_cases.py`; `tests/test_misuse.py` also measures what reading",
+        "them costs.",
+        "",
+        "| topic | input | response |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {topic} | {what} | {resp.replace('|', chr(92) + '|')} |" for topic, what, resp in misuse]
     return "\n".join(lines) + "\n"
 
 

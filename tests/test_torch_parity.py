@@ -5,34 +5,22 @@ Skipped cleanly where torch is not installed (it is an optional extra: ``.[torch
 
 import numpy as np
 import pytest
+from torch_twin import torch_twin
 
 import nnlab
 
 torch = pytest.importorskip("torch")
 
 
-pytestmark = pytest.mark.usefixtures("float64_torch")  # compare in float64; float32 again afterwards
-
-
-def _torch_mlp(net):
-    layers = []
-    for m in net:
-        if isinstance(m, nnlab.Linear):
-            lin = torch.nn.Linear(m.in_dim, m.out_dim)
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(m.W))
-                lin.bias.copy_(torch.from_numpy(m.b))
-            layers.append(lin)
-        else:
-            layers.append(torch.nn.ReLU() if isinstance(m, nnlab.ReLU) else torch.nn.Tanh())
-    return torch.nn.Sequential(*layers)
+#: every test compares in float64 (the fixture gives torch its default dtype back afterwards)
+pytestmark = pytest.mark.usefixtures("float64_torch")
 
 
 @pytest.mark.parametrize("nonlin", ["relu", "tanh"])
 @pytest.mark.parametrize("loss_name", ["mse", "ce"])
 def test_gradients_match_torch(nonlin, loss_name, rng):
     net = nnlab.make_mlp([5, 7, 6, 3], nonlin=nonlin, rng=rng)
-    tnet = _torch_mlp(net)
+    tnet = torch_twin(net)
     X = rng.normal(size=(8, 5))
     if loss_name == "mse":
         Y = rng.normal(size=(8, 3))
@@ -66,7 +54,7 @@ def test_handout_functions_match_torch(rng):
 @pytest.mark.parametrize("which", ["sgd", "momentum", "adam"])
 def test_optimizer_trajectories_match_torch(which, rng):
     net = nnlab.make_mlp([4, 6, 2], nonlin="tanh", rng=rng)
-    tnet = _torch_mlp(net)
+    tnet = torch_twin(net)
     tparams = [t for m in tnet if isinstance(m, torch.nn.Linear) for t in (m.weight, m.bias)]
     if which == "adam":
         opt = nnlab.Adam(net.parameters(), lr=0.01)

@@ -1,6 +1,7 @@
 """The training loop: histories, divergence guard, early stopping, denormal flushing."""
 
 import numpy as np
+import pytest
 
 import nnlab
 from nnlab.train import EarlyStopping, fit, flush_denormals
@@ -24,6 +25,10 @@ def test_divergence_guard_stops_with_a_clear_message(rng):
     hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=5.0), X, Y, epochs=5000, name="stage 1")
     assert hist.diverged and hist.epochs_run < 5000
     assert "stage 1" in hist.message and "epoch" in hist.message and "lower the learning rate" in hist.message
+    # full batch: one step per epoch, so the failing step is the one after the last recorded loss
+    failing = len(hist.step_loss) + 1
+    assert hist.message.startswith(f"stage 1: training diverged at epoch {failing}, step {failing}: the loss became ")
+    assert f"(last finite loss {hist.step_loss[-1]:.6g})" in hist.message
     assert all(np.isfinite(hist.step_loss))
 
 
@@ -40,7 +45,66 @@ def test_early_stopping_restores_best_weights(rng):
     hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.01), X, Y, epochs=7, evaluate=evaluate,
                early_stopping=EarlyStopping(patience=3))
     assert hist.best_epoch == 1 and hist.epochs_run == 5
+    assert hist.message == "training: early stop after epoch 5 (best epoch 2)"
     np.testing.assert_array_equal(lin.W, snapshots[1])
+
+
+def _stop_on(values, rng, **stopping):
+    """Run fit with ``evaluate`` handing back ``values`` one per epoch; returns the history."""
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    feed = iter(values)
+    return fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.01), X, Y, epochs=len(values),
+               evaluate=lambda epoch: {"score": next(feed)}, early_stopping=EarlyStopping(monitor="score", **stopping))
+
+
+def test_early_stopping_in_max_mode_keeps_the_highest_score(rng):
+    hist = _stop_on([0.1, 0.9, 0.5, 0.4, 0.3, 0.95], rng, patience=3, mode="max")
+    assert hist.best_epoch == 1 and hist.epochs_run == 5
+
+
+def test_early_stopping_counts_only_improvements_larger_than_min_delta(rng):
+    hist = _stop_on([5.0, 4.95, 4.92, 4.91, 1.0], rng, patience=3, min_delta=0.1)
+    assert hist.best_epoch == 0 and hist.epochs_run == 4
+    assert hist.message == "training: early stop after epoch 4 (best epoch 1)"
+
+
+def test_an_equal_score_is_no_improvement(rng):
+    hist = _stop_on([2.0, 2.0, 2.0, 1.0], rng, patience=2)
+    assert hist.best_epoch == 0 and hist.epochs_run == 3
+
+
+def test_epoch_loss_is_the_mean_of_that_epochs_step_losses(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.01), X, Y, epochs=3, batch_size=10, rng=rng)
+    assert len(hist.step_loss) == 15 and hist.epochs_run == 3
+    np.testing.assert_allclose(hist.epoch_loss, np.mean(np.reshape(hist.step_loss, (3, 5)), axis=1), rtol=1e-12)
+
+
+def test_minibatch_divergence_names_the_epoch_and_the_global_step(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=rng)
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000, batch_size=10, rng=rng)
+    failing = len(hist.step_loss)  # 0-based index of the step whose loss was not finite
+    assert hist.diverged and failing > 5
+    assert hist.message.startswith(
+        f"training: training diverged at epoch {failing // 5 + 1}, step {failing + 1}: the loss became ")
+
+
+@pytest.mark.parametrize(("X", "Y", "message"), [
+    (np.ones(4), np.ones((4, 1)), "stage 9: X must be 2-D (rows, features), got shape (4,)"),
+    (np.ones((4, 1)), np.ones((3, 1)), "stage 9: X has 4 rows but Y has shape (3, 1)"),
+    (np.ones((4, 1)), np.float64(1.0), "stage 9: X has 4 rows but Y has shape ()"),
+    (np.ones((0, 1)), np.ones((0, 1)), "stage 9: no training rows"),
+    (np.array([[1.0], [np.nan]]), np.ones((2, 1)), "stage 9: X holds 1 non-finite"),
+    (np.ones((2, 1)), np.array([[1.0], [np.inf]]), "stage 9: Y holds 1 non-finite"),
+])
+def test_fit_refuses_bad_data_naming_the_run_and_the_array(X, Y, message):
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabError) as caught:
+        fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=1, name="stage 9")
+    assert str(caught.value).startswith(message)
 
 
 def test_minibatch_fit_records_metrics(rng):
@@ -95,3 +159,30 @@ def test_fit_never_writes_to_the_callers_data(rng):
     net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng), nnlab.ReLU(), nnlab.Linear(2, 1, rng=rng))
     fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), X, rng.normal(size=(40, 1)), epochs=3)
     np.testing.assert_array_equal(X, X0)
+
+
+def test_predict_in_chunks_equals_one_forward(rng):
+    net = nnlab.make_mlp([3, 5, 2], rng=rng)
+    X = rng.normal(size=(10, 3))
+    whole = net.forward(X)
+    for batch_size in (1, 3, 4096):
+        np.testing.assert_allclose(nnlab.train.predict(net, X, batch_size), whole, rtol=1e-12)
+    np.testing.assert_array_equal(nnlab.train.predict_classes(net, X, 3), whole.argmax(axis=1))
+    assert nnlab.train.accuracy(net, X, whole.argmax(axis=1), 3) == 1.0
+
+
+def test_predict_hands_odd_shapes_to_the_checked_forward(rng):
+    net = nnlab.make_mlp([2, 3, 2], rng=rng)
+    row = rng.normal(size=2)
+    np.testing.assert_array_equal(nnlab.train.predict(net, row), net.forward(row))
+    assert nnlab.train.predict(net, np.ones((0, 2))).shape == (0, 2)
+
+
+@pytest.mark.parametrize(("X", "message"), [
+    (np.array([[np.nan, 1.0]]), "predict: X holds 1 non-finite"),
+    (np.array([["a", "b"]]), "predict: X must hold real numbers, got dtype <U1"),
+])
+def test_predict_refusals_name_predict_and_x(X, message, rng):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        nnlab.train.predict(nnlab.make_mlp([2, 3, 2], rng=rng), X)
+    assert str(caught.value).startswith(message)

@@ -10,10 +10,25 @@ Underneath is one small module system (:mod:`nnlab.layers`, and :mod:`nnlab.conv
 """
 
 from nnlab import data as data  # the loaders and splits, as nnlab.data
+from nnlab.activations import GELU, LeakyReLU, Sigmoid
 from nnlab.checkpoint import CheckpointError, load, load_checkpoint
 from nnlab.conv import Conv2d, Flatten, MaxPool2d, make_cnn
+from nnlab.dropout import Dropout
 from nnlab.errors import NnlabError, NnlabRuntimeError, NnlabTypeError, NnlabValueError
-from nnlab.functional import log_softmax, relu, relu_backward, softmax, tanh, tanh_backward
+from nnlab.functional import (
+    gelu,
+    gelu_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    log_softmax,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    tanh,
+    tanh_backward,
+)
 from nnlab.gradcheck import GradcheckResult, gradcheck, numerical_gradient, rel_error
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh
 from nnlab.losses import (
@@ -25,7 +40,9 @@ from nnlab.losses import (
     softmax_cross_entropy_backward,
 )
 from nnlab.models import MLP, make_mlp
-from nnlab.optim import SGD, Adam, Optimizer
+from nnlab.normalization import BatchNorm1d
+from nnlab.optim import SGD, Adam, AdamW, Optimizer, RMSprop, clip_grad_norm
+from nnlab.schedules import CosineAnnealingLR, StepLR
 from nnlab.train import EarlyStopping, History, fit
 from nnlab.utils import (
     assert_close,
@@ -40,33 +57,47 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adam",
+    "AdamW",
+    "BatchNorm1d",
     "CheckpointError",
     "Conv2d",
+    "CosineAnnealingLR",
+    "Dropout",
     "EarlyStopping",
     "Flatten",
+    "GELU",
     "GradcheckResult",
     "History",
     "L2Penalty",
+    "LeakyReLU",
     "Linear",
     "MLP",
     "MSELoss",
     "MaxPool2d",
+    "Module",
     "NnlabError",
     "NnlabRuntimeError",
     "NnlabTypeError",
     "NnlabValueError",
-    "Module",
     "Optimizer",
     "Param",
+    "RMSprop",
     "ReLU",
     "SGD",
     "Sequential",
+    "Sigmoid",
     "SoftmaxCrossEntropyLoss",
+    "StepLR",
     "Tanh",
     "assert_close",
+    "clip_grad_norm",
     "cross_entropy",
     "fit",
+    "gelu",
+    "gelu_backward",
     "gradcheck",
+    "leaky_relu",
+    "leaky_relu_backward",
     "load",
     "load_checkpoint",
     "log_softmax",
@@ -80,6 +111,8 @@ __all__ = [
     "relu",
     "relu_backward",
     "seed_everything",
+    "sigmoid",
+    "sigmoid_backward",
     "softmax",
     "softmax_cross_entropy_backward",
     "standardize_features",

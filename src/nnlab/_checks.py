@@ -75,7 +75,19 @@ def require_positive_int(value, name: str, where: str) -> int:
         raise NnlabTypeError(f"{where}: {name} must be a positive integer, got {value!r}")
     if value < 1:
         raise NnlabValueError(f"{where}: {name} must be a positive integer, got {value}")
+    if value > np.iinfo(np.intp).max:  # no array can have this many elements along one axis
+        raise NnlabValueError(f"{where}: {name} must be at most {np.iinfo(np.intp).max} (the largest array "
+                              f"dimension), got {value}")
     return int(value)
+
+
+def as_real_number(value, name: str, where: str) -> float:
+    """``value`` (an int, float or NumPy scalar, not a bool) as a Python float, or an ``NnlabTypeError``
+    naming ``where`` and ``name``.  Why not plain ``float()``: it accepts ``"1e-3"`` and ``True``, and
+    its own errors do not say which argument was wrong."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise NnlabTypeError(f"{where}: {name} must be a number, got {value!r}")
+    return float(value)
 
 
 def require_finite(arr: np.ndarray, name: str, where: str) -> None:

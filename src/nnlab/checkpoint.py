@@ -23,13 +23,14 @@ ends in one :class:`CheckpointError`.  Nothing is ever unpickled (``allow_pickle
 from __future__ import annotations
 
 import json
+import os
 import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from nnlab._io import atomic_savez
+from nnlab._io import PathError, as_path_text, atomic_savez
 from nnlab.errors import NnlabError, NnlabValueError
 from nnlab.layers import MODULE_TYPES, Module, build, describe, state_spec
 
@@ -57,14 +58,21 @@ def save(model, path, extra=None) -> Path:
     """
     from nnlab import __version__
 
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
+    path = checkpoint_path(path)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nnlab_version": __version__,
             "architecture": describe(model), "dtype": str(model.dtype), "extra": extra or {}}
     arrays = {f"state.{name}": np.asarray(value) for name, value in model.state_dict().items()}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    return atomic_savez(path, arrays)
+    return atomic_savez(path, arrays, "save")
+
+
+def checkpoint_path(path) -> Path:
+    """The file :func:`save` writes for ``path``: ``path`` itself if it ends in ``.npz``, else ``path + ".npz"``."""
+    text = as_path_text(path, "save")
+    if not text or text.endswith(("/", os.sep)):
+        raise PathError(f"save: expected a file name, got {text!r}")
+    path = Path(text)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 def _open(path: Path) -> zipfile.ZipFile:
@@ -93,6 +101,8 @@ def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
             raise CheckpointError(f"{path}: member {info.filename!r} claims {info.file_size} bytes, more than "
                                   f"the whole file ({size} bytes)")
         members[info.filename[: -len(".npy")]] = info
+    if sum(info.file_size for info in zf.infolist()) > size:  # stored members never overlap in a real file
+        raise CheckpointError(f"{path}: its members claim more bytes in total than the whole file ({size} bytes)")
     if "meta" not in members:
         raise CheckpointError(f"{path} is not an nnlab checkpoint (no metadata record)")
     return members
@@ -233,7 +243,7 @@ def load_checkpoint(path):
     Raises:
         CheckpointError: for a missing, truncated, corrupted, hostile or unsupported file.
     """
-    path = Path(path)
+    path = Path(as_path_text(path, "load"))
     meta, arrays = _read(path)
     model = _build(meta, path)
     model.load_state_dict(arrays)
@@ -250,7 +260,7 @@ def load_into(model, path) -> dict:
 
     Returns the checkpoint's ``extra`` record.
     """
-    path = Path(path)
+    path = Path(as_path_text(path, "load_into"))
     meta, arrays = _read(path)
     theirs, ours = meta.get("architecture"), describe(model)
     if _without_mode(theirs) != _without_mode(ours):

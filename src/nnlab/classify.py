@@ -16,7 +16,8 @@ from nnlab.data.augment import Shift
 from nnlab.errors import NnlabValueError
 from nnlab.losses import L2Penalty, MSELoss, SoftmaxCrossEntropyLoss
 from nnlab.models import make_mlp
-from nnlab.optim import SGD, Adam
+from nnlab.optim import SGD, Adam, AdamW
+from nnlab.schedules import CosineAnnealingLR
 from nnlab.train import EarlyStopping, History, fit, predict
 
 
@@ -38,6 +39,10 @@ class ClassifierSpec:
         dtype: ``"float32"`` or ``"float64"``.
         patience: early-stopping patience on validation loss (0 = off).
         init: ``"xavier"`` or ``"he"``; ``None`` picks He for ReLU, Xavier for tanh.
+        dropout: dropout probability after every hidden activation (0 = none).
+        norm: ``None`` or ``"batch"`` (batch normalisation after every hidden ``Linear``).
+        weight_decay: ``"adamw"``'s decoupled decay rate.
+        schedule: ``None`` or ``"cosine"`` (cosine annealing of ``lr`` to 0 over ``epochs``).
     """
 
     hidden: tuple = (64,)
@@ -53,18 +58,30 @@ class ClassifierSpec:
     dtype: str = "float64"
     patience: int = 0
     init: str | None = None
+    dropout: float = 0.0
+    norm: str | None = None
+    weight_decay: float = 0.0
+    schedule: str | None = None
 
     def describe(self) -> str:
         """One line naming the choices, for tables."""
         opt = f"SGD(lr={self.lr:g}" + (f", m={self.momentum:g})" if self.momentum else ")")
         if self.optimizer == "adam":
             opt = f"Adam(lr={self.lr:g})"
+        elif self.optimizer == "adamw":
+            opt = f"AdamW(lr={self.lr:g}, wd={self.weight_decay:g})"
         parts = [f"{'-'.join(str(h) for h in self.hidden)} {self.nonlin}", opt, f"batch {self.batch}",
                  f"{self.epochs} epochs"]
         if self.l2:
             parts.append(f"L2 {self.l2:g}")
+        if self.norm:
+            parts.append(f"{self.norm} norm")
+        if self.dropout:
+            parts.append(f"dropout {self.dropout:g}")
         if self.shift:
             parts.append(f"shift ±{self.shift}px")
+        if self.schedule:
+            parts.append(f"{self.schedule} schedule")
         if self.patience:
             parts.append(f"early stop ({self.patience})")
         return ", ".join(parts) + f", {self.dtype}"
@@ -78,9 +95,20 @@ def build_optimizer(spec: ClassifierSpec, params):
     """The optimizer named by ``spec``."""
     if spec.optimizer == "adam":
         return Adam(params, lr=spec.lr)
+    if spec.optimizer == "adamw":
+        return AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
     if spec.optimizer == "sgd":
         return SGD(params, lr=spec.lr, momentum=spec.momentum)
-    raise NnlabValueError(f"optimizer must be 'sgd' or 'adam', got {spec.optimizer!r}")
+    raise NnlabValueError(f"optimizer must be 'sgd', 'adam' or 'adamw', got {spec.optimizer!r}")
+
+
+def build_scheduler(spec: ClassifierSpec, optimizer):
+    """The learning-rate schedule named by ``spec`` (``None`` for a constant rate)."""
+    if spec.schedule is None:
+        return None
+    if spec.schedule == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=spec.epochs)
+    raise NnlabValueError(f"schedule must be None or 'cosine', got {spec.schedule!r}")
 
 
 def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_val=None, progress=False,
@@ -98,7 +126,8 @@ def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_v
     """
     dtype = np.dtype(spec.dtype)
     X = np.asarray(X, dtype=dtype)
-    model = make_mlp([X.shape[1], *spec.hidden, n_classes], nonlin=spec.nonlin, dtype=dtype, init=spec.init, rng=rng)
+    model = make_mlp([X.shape[1], *spec.hidden, n_classes], nonlin=spec.nonlin, dtype=dtype, init=spec.init, rng=rng,
+                     dropout=spec.dropout, norm=spec.norm)
     regression = task == "regression"
     loss = MSELoss() if regression else SoftmaxCrossEntropyLoss()
     if regression:
@@ -118,10 +147,11 @@ def train_classifier(spec: ClassifierSpec, X, y, n_classes, rng, X_val=None, y_v
 
     stopper = EarlyStopping(patience=spec.patience) if spec.patience and X_val is not None else None
     augment = Shift(spec.side, spec.shift) if spec.shift else None
+    optimizer = build_optimizer(spec, model.parameters())
     history: History = fit(
-        model, loss, build_optimizer(spec, model.parameters()), X, y, epochs=spec.epochs, batch_size=spec.batch,
+        model, loss, optimizer, X, y, epochs=spec.epochs, batch_size=spec.batch,
         rng=rng, penalty=L2Penalty(spec.l2) if spec.l2 else None, evaluate=evaluate, early_stopping=stopper,
-        augment=augment, progress=progress, name=name,
+        augment=augment, scheduler=build_scheduler(spec, optimizer), progress=progress, name=name,
     )
     return model, history
 

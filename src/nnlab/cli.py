@@ -6,20 +6,32 @@ Each stage writes its figures and a ``metrics.json`` into ``DIR/stage<ID>/`` and
 summary table to the terminal.  Bad arguments get one line on stderr and exit
 status 2; a stage's folder appears only when the stage finished, so an error never
 leaves a half-written result behind.
+
+Safe under misuse: every path the command will write (``--out``, ``--save``, predict's
+``--out``, report's ``--out/--report/--figures/--docs``) and every file it will read is
+checked before any work starts, and a rejected command creates nothing.  A network too
+large for the machine's memory is refused before it is built.  Ctrl-C and SIGTERM stop
+a run cleanly (one line; exit status 130 and 143); any error nnlab raises on purpose,
+and a ``MemoryError``, is one line with exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import signal
 import sys
 import time
 from pathlib import Path
 
+from nnlab._io import check_input_file, check_output_dir, check_output_file
 from nnlab.errors import NnlabError
 from nnlab.parallel import available_cores
 
 EXIT_USAGE = 2
+#: exit status after a signal: 128 + its number, as a shell reports it
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # CLI option -> config field it sets (when the stage's config has that field).
 OPTION_FIELDS = {
@@ -32,6 +44,14 @@ OPTION_FIELDS = {
 
 class UsageError(NnlabError):
     """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every clean-up Ctrl-C runs runs for it too."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -173,6 +193,13 @@ def _check_inputs(args, configs) -> None:
         raise UsageError("--save and --load need a single stage (5 or 7), not 'all'")
     if args.csv is not None and not args.target:
         raise UsageError("--csv needs --target COLUMN")
+    for flag in ("csv", "load"):
+        if getattr(args, flag) is not None:
+            check_input_file(getattr(args, flag), f"--{flag}")
+    if args.load is not None:  # the whole record, checked before any data are read or folders made
+        from nnlab.predict import SavedModel
+
+        SavedModel.load(args.load)
     if args.mnist_dir is not None:
         from nnlab.data.images import load_mnist_dir
 
@@ -180,6 +207,44 @@ def _check_inputs(args, configs) -> None:
             load_mnist_dir(args.mnist_dir)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _check_outputs(args, ids) -> None:
+    """Every path ``nnlab run`` will write, checked before any work starts (nothing is created)."""
+    from nnlab.checkpoint import checkpoint_path
+    from nnlab.stages.runner import check_out
+
+    check_out(args.out, ids)
+    if args.save is not None:
+        check_output_file(args.save, "--save")  # a folder name is refused before the suffix is added
+        check_output_file(checkpoint_path(args.save), "--save")
+
+
+#: Stage id -> the layer widths of the network it builds from ``--hidden`` (and the rows of one
+#: training step), for the memory estimate made before the stage runs.  Why here and not in the
+#: stages: the estimate must come before a stage loads its data or builds anything.
+NETWORKS = {
+    "2": lambda c: ((1, c.hidden, 1), c.n),
+    "3": lambda c: ((1, c.hidden, 1), c.n),
+    "5": lambda c: ((784 if c.dataset == "mnist" else 64, c.hidden, 10), c.batch),
+}
+
+
+def _check_memory(args, configs) -> None:
+    """Refuse, before any stage runs, a network that cannot fit in the available memory."""
+    from nnlab.resources import network_bytes, require_memory
+    from nnlab.stages import STAGES
+
+    for sid, config in configs.items():
+        if sid not in NETWORKS or getattr(config, "hidden", None) is None:
+            continue
+        widths, rows = NETWORKS[sid](config)
+        # a stage that spreads its work over processes may hold one network in each of them
+        workers = args.jobs if "jobs" in inspect.signature(STAGES[sid].run).parameters else 1
+        what = f"stage {sid} with --hidden {config.hidden} ({'-'.join(map(str, widths))} network"
+        what += f", {workers} worker processes)" if workers > 1 else ")"
+        require_memory(workers * network_bytes(widths, rows=rows), what,
+                       "lower --hidden" + (" or --jobs" if workers > 1 else ""))
 
 
 def _print_summary(result, seconds: float) -> None:
@@ -200,6 +265,8 @@ def run_command(args) -> int:
     ids = list(STAGES) if args.stage == "all" else [args.stage]
     configs = {sid: _configure(STAGES[sid], args, args.quick, explicit=args.stage != "all") for sid in ids}
     _check_inputs(args, configs)
+    _check_outputs(args, ids)
+    _check_memory(args, configs)
     out = Path(args.out)
     start = time.perf_counter()
     runs = run_stages(configs, out, jobs=args.jobs, progress=not args.no_progress, skip_missing=args.stage == "all",
@@ -217,9 +284,15 @@ def run_command(args) -> int:
 def run_report(args) -> int:
     """``nnlab report``: write REPORT.md (or, with ``--check``, verify it)."""
     from nnlab import report
+    from nnlab.stages.runner import check_out
 
     if args.check:
         return report.check(Path(args.report), Path(args.figures), Path(args.docs), jobs=args.jobs)
+    check_out(args.out, report.ORDER)
+    check_output_file(args.report, "--report")
+    check_output_dir(args.figures, "--figures")
+    check_output_dir(args.docs, "--docs")
+    check_output_dir(Path(args.docs) / "generated", "--docs")
     start = time.perf_counter()
     report.write(Path(args.out), Path(args.report), Path(args.figures), Path(args.docs), args.reuse,
                  progress=not args.no_progress, jobs=args.jobs)
@@ -229,20 +302,21 @@ def run_report(args) -> int:
 
 def run_predict(args) -> int:
     """``nnlab predict``: write predictions for a CSV (atomically when ``--out`` is given)."""
+    from nnlab._io import atomic_write_text
     from nnlab.predict import predict_csv
 
+    check_input_file(args.model, "--model")
+    check_input_file(args.csv, "--csv")
+    if args.out is not None:
+        check_output_file(args.out, "--out")
     text, warnings = predict_csv(args.model, args.csv, strict=args.strict)
     for line in warnings:
         print(f"nnlab: warning: {line}", file=sys.stderr)
     if args.out is None:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(text)
-    tmp.replace(out)
-    print(f"wrote {text.count(chr(10)) - 1} predictions to {out}")
+    atomic_write_text(args.out, text, "--out")
+    print(f"wrote {text.count(chr(10)) - 1} predictions to {args.out}")
     return 0
 
 
@@ -253,24 +327,39 @@ def main(argv=None) -> int:
         from nnlab.bench import main as bench_main
 
         return bench_main(argv[1:])
+    installed, previous = _install(signal.SIGTERM, _terminate)
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "run":
-            return run_command(args)
-        if args.command == "predict":
-            return run_predict(args)
-        if args.command == "report":
-            return run_report(args)
-    except UsageError as exc:
-        print(f"nnlab: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _dispatch(argv)
     except (NnlabError, ImportError) as exc:  # nnlab's own messages (and a missing optional package)
         print(f"nnlab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except MemoryError as exc:  # a limit of the machine, not a bug: say what could not be had
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"nnlab: error: out of memory{detail}; ask for a smaller model or fewer --jobs", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt as exc:  # the runner has removed its partial folder on the way out
+        if isinstance(exc, Terminated):
+            print("nnlab: terminated (SIGTERM)", file=sys.stderr)
+            return EXIT_SIGNAL[signal.SIGTERM]
         print("nnlab: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return EXIT_SIGNAL[signal.SIGINT]
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _install(signum, handler) -> tuple[bool, object]:
+    """Set a signal handler; returns ``(installed, previous handler)`` (only the main thread may set one)."""
+    try:
+        return True, signal.signal(signum, handler)
+    except ValueError:  # main() called from another thread: leave the signals alone
+        return False, None
+
+
+def _dispatch(argv) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"run": run_command, "predict": run_predict, "report": run_report}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ To be saved in a checkpoint and rebuilt by :func:`nnlab.load`, a layer also
 
 Every module has a ``training`` flag (``True`` on creation), set for a module and all its
 parts by :meth:`Module.train` and :meth:`Module.eval`; layers that behave differently while
-training (dropout, batch normalisation) read it.
+training (dropout, batch normalisation) read it.  :func:`mode` sets it for the length of a
+block and then gives every part back its own mode (``fit`` and ``predict`` use it).
 
 An optimizer updates any model through ``parameters()`` alone, and
 :func:`nnlab.gradcheck.gradcheck` checks any model the same way.
@@ -66,6 +67,7 @@ An optimizer updates any model through ``parameters()`` alone, and
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -119,6 +121,46 @@ def build(description: dict, dtype=np.float64) -> Module:
 def state_spec(description: dict) -> dict[str, tuple]:
     """Name -> shape of every array the module :func:`build` makes from ``description`` holds."""
     return MODULE_TYPES[description["type"]].state_spec(description["config"])
+
+
+def modules(module) -> list:
+    """``module`` and every part of it, depth first (through ``named_children``)."""
+    found, stack = [], [module]
+    while stack:
+        m = stack.pop()
+        found.append(m)
+        stack.extend(child for _, child in reversed(m.named_children()))
+    return found
+
+
+@contextlib.contextmanager
+def mode(module, training: bool):
+    """Run a block with ``module`` and all its parts in training (or evaluation) mode, then restore each part's mode.
+
+    What :func:`nnlab.train.fit` and :func:`nnlab.train.predict` use: every part gets back
+    the mode it had before, even when the parts were in different modes, and even when the
+    block raises.
+
+    Example:
+        >>> import nnlab
+        >>> net = nnlab.Sequential(nnlab.Linear(2, 2), nnlab.Dropout(0.5))
+        >>> with nnlab.layers.mode(net, training=False):
+        ...     net[1].training
+        False
+        >>> net[1].training
+        True
+    """
+    # a module that never had its mode set reads the class default: give it back exactly that (no new attribute)
+    saved = [(m, vars(m).get("training")) for m in modules(module)]
+    module.train(training)
+    try:
+        yield module
+    finally:
+        for m, flag in saved:
+            if flag is None:
+                vars(m).pop("training", None)
+            else:
+                m.training = flag
 
 
 def _prefixed(prefix: str, items: dict) -> dict:

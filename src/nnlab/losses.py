@@ -20,20 +20,38 @@ import numpy as np
 
 from nnlab._checks import (
     as_float_array,
+    as_real_number,
     finite_output,
     overflow_error,
     require_finite,
     require_same_shape,
 )
-from nnlab.errors import NnlabValueError
+from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.functional import row_max, row_sum
 from nnlab.utils import one_hot
+
+
+def require_integer_labels(labels: np.ndarray, where: str) -> None:
+    """Raise ``NnlabTypeError`` unless 1-D ``labels`` are integers (class indices).
+
+    Why: float or boolean labels are a common slip (``y`` read from a CSV as floats); without
+    this check they would be taken for one-hot rows and fail with a shape error about something else.
+    """
+    if labels.dtype.kind in "iu":
+        return
+    what = "booleans" if labels.dtype.kind == "b" else f"dtype {labels.dtype}"
+    sample = labels[:3].tolist() if labels.dtype.kind in "bfc" else None
+    raise NnlabTypeError(f"{where}: class labels of shape (batch,) must be integers, got {what}"
+                         + (f" ({sample}...)" if sample else "")
+                         + "; pass y.astype(int), or one-hot rows of shape (batch, classes)")
 
 
 def _targets_like(Y_true, probs: np.ndarray, where: str, finite: bool) -> np.ndarray:
     """Accept one-hot targets of the same shape, or integer class labels of shape (batch,)."""
     Y = np.asarray(Y_true)
-    if Y.ndim == 1 and probs.ndim == 2 and Y.dtype.kind in "iu" and Y.shape[0] == probs.shape[0]:
+    if Y.ndim == 1 and probs.ndim == 2:
+        require_integer_labels(Y, where)
+        check_labels(Y, probs.shape, where)
         return one_hot(Y, probs.shape[1], dtype=probs.dtype)
     Y = as_float_array(Y, "Y_true", where, finite=finite)
     require_same_shape(probs, Y, ("probs", "Y_true"), where)
@@ -105,9 +123,10 @@ def softmax_cross_entropy_backward(probs, Y_true):
     """
     probs = _check_probs(probs, "softmax_cross_entropy_backward")
     Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward", finite=True)
-    grad = np.subtract(probs, Y, dtype=probs.dtype)
+    with np.errstate(over="ignore"):  # a float64 target beyond float32's range: an inf, reported just below
+        grad = np.subtract(probs, Y, dtype=probs.dtype)
     grad /= probs.shape[0]
-    return grad
+    return finite_output(grad, "softmax_cross_entropy_backward")
 
 
 class Loss:
@@ -208,7 +227,8 @@ class SoftmaxCrossEntropyLoss(Loss):
 
     def _check_target(self, Y_true, z: np.ndarray) -> np.ndarray:
         Y = np.asarray(Y_true)
-        if Y.ndim == 1 and Y.dtype.kind in "iu":
+        if Y.ndim == 1:
+            require_integer_labels(Y, "SoftmaxCrossEntropyLoss")
             return check_labels(Y, z.shape, "SoftmaxCrossEntropyLoss")
         Y = as_float_array(Y, "Y_true", "SoftmaxCrossEntropyLoss", dtype=z.dtype)
         require_same_shape(z, Y, ("logits", "Y_true"), "SoftmaxCrossEntropyLoss")
@@ -226,7 +246,7 @@ def check_labels(labels: np.ndarray, shape: tuple, where: str) -> np.ndarray:
     Why a check of its own: NumPy would silently wrap a label of -1 to the last class.
     """
     if labels.shape != shape[:1]:
-        raise NnlabValueError(f"{where}: expected {shape[0]} integer labels for logits of shape {shape}, "
+        raise NnlabValueError(f"{where}: expected {shape[0]} integer labels for an output of shape {shape}, "
                               f"got labels of shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
         bad = labels[(labels < 0) | (labels >= shape[1])]
@@ -292,7 +312,7 @@ class L2Penalty:
 
     def __init__(self, lam: float):
         """Set the strength ``lam`` (a finite number >= 0)."""
-        lam = float(lam)
+        lam = as_real_number(lam, "lam", "L2Penalty")
         if not np.isfinite(lam) or lam < 0:
             raise NnlabValueError(f"L2Penalty: lam must be a finite number >= 0, got {lam}")
         self.lam = lam

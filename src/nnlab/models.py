@@ -11,11 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 from nnlab._checks import require_positive_int, scan_result
+from nnlab.activations import GELU, LeakyReLU, Sigmoid
+from nnlab.dropout import Dropout, check_probability
 from nnlab.errors import NnlabValueError
 from nnlab.layers import Linear, Module, Param, ReLU, Sequential, Tanh, register_module
+from nnlab.normalization import BatchNorm1d
 
-#: The activations a model can use, by name.
-NONLINEARITIES = {"relu": ReLU, "tanh": Tanh}
+#: The activations a model can use, by name (each with its default settings).
+NONLINEARITIES = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU, "gelu": GELU}
+#: Activations whose layers get He initialisation by default (the rest, Xavier): the ReLU family.
+HE_NONLINEARITIES = ("relu", "leaky_relu", "gelu")
+#: Normalisation layers ``make_mlp`` can insert, by name.
+NORMS = {"batch": BatchNorm1d}
 
 
 def _activation(nonlin: str, where: str) -> Module:
@@ -25,15 +32,24 @@ def _activation(nonlin: str, where: str) -> Module:
     return NONLINEARITIES[nonlin]()
 
 
-def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None) -> Sequential:
-    """Build ``Linear -> act -> ... -> Linear`` with the given layer widths.
+def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None, dropout=0.0, norm=None) -> Sequential:
+    """Build ``Linear -> [BatchNorm1d] -> act -> [Dropout] -> ... -> Linear`` with the given layer widths.
+
+    Every hidden layer is ``Linear``, then batch normalisation (``norm="batch"``), then the
+    activation, then dropout (``dropout > 0``): the common order, which normalises the
+    pre-activations and drops the activations.  The output layer is a plain ``Linear``.
 
     Args:
         sizes: widths ``[in_dim, hidden_1, ..., out_dim]``; at least two entries.
-        nonlin: ``"relu"`` or ``"tanh"``, used between every pair of linear layers.
+        nonlin: an activation named in ``NONLINEARITIES`` (``"relu"``, ``"tanh"``,
+            ``"sigmoid"``, ``"leaky_relu"``, ``"gelu"``), used after every hidden layer.
         dtype: parameter dtype.
-        init: ``"xavier"`` or ``"he"``; by default He for ReLU, Xavier for tanh.
-        rng: ``numpy.random.Generator`` for the initial weights (global state if ``None``).
+        init: ``"xavier"`` or ``"he"``; by default He for the ReLU family (relu,
+            leaky_relu, gelu), Xavier for tanh and sigmoid.
+        rng: ``numpy.random.Generator`` for the initial weights and the dropout masks
+            (global state if ``None``).
+        dropout: dropout probability after every hidden activation (0 = none).
+        norm: ``None`` or ``"batch"`` (a ``BatchNorm1d`` after every hidden ``Linear``).
     Returns:
         a :class:`~nnlab.layers.Sequential`.
     """
@@ -41,25 +57,33 @@ def make_mlp(sizes, nonlin="relu", dtype=np.float64, init=None, rng=None) -> Seq
     if len(sizes) < 2:
         raise NnlabValueError(f"make_mlp: need at least an input and an output width, got {sizes}")
     _activation(nonlin, "make_mlp")
+    if norm is not None and norm not in NORMS:
+        raise NnlabValueError(f"make_mlp: norm must be None or one of {', '.join(map(repr, NORMS))}, got {norm!r}")
+    check_probability(dropout, "make_mlp", "dropout")
     if init is None:
-        init = "he" if nonlin == "relu" else "xavier"
+        init = "he" if nonlin in HE_NONLINEARITIES else "xavier"
     layers: list[Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if i > 0:
-            layers.append(_activation(nonlin, "make_mlp"))
         layers.append(Linear(a, b, dtype=dtype, init=init, rng=rng, name=f"l{i + 1}"))
+        if i == len(sizes) - 2:
+            break
+        if norm is not None:
+            layers.append(NORMS[norm](b, dtype=dtype))
+        layers.append(_activation(nonlin, "make_mlp"))
+        if dropout:
+            layers.append(Dropout(dropout, rng=rng))
     return Sequential(layers)
 
 
 @register_module
 class MLP(Module):
-    """One-hidden-layer perceptron, ``Linear -> ReLU|Tanh -> Linear`` (the handout's Stage 3).
+    """One-hidden-layer perceptron, ``Linear -> activation -> Linear`` (the handout's Stage 3).
 
     Args:
         in_dim: input width.
         hidden_dim: number of hidden units.
         out_dim: output width (1 for regression, C for C-class logits).
-        nonlin: ``"relu"`` (default) or ``"tanh"``.
+        nonlin: ``"relu"`` (default), ``"tanh"``, or another name in ``NONLINEARITIES``.
         dtype: parameter dtype (float64 default).
         init: ``"xavier"`` (the handout's, default) or ``"he"``.
         rng: ``numpy.random.Generator`` for the initial weights (global state if ``None``).

@@ -1,4 +1,4 @@
-"""Optimizers: plain/momentum SGD and Adam.
+"""Optimizers: plain, momentum and Nesterov SGD; Adam, AdamW, RMSprop (PyTorch's update rules and defaults).
 
 An optimizer holds a model's :class:`~nnlab.layers.Param` list and, on ``step()``,
 updates every parameter in place from the gradient its module's ``backward`` set.
@@ -7,7 +7,12 @@ the layers.
 
 Weight decay adds ``weight_decay * W`` to the gradient of weights only (biases are
 never decayed), as PyTorch does; it equals the handout's L2 penalty with
-``lam = weight_decay / 2``.
+``lam = weight_decay / 2``.  :class:`AdamW` instead *decouples* the decay: it shrinks each
+weight by ``lr * weight_decay`` of itself before the Adam step, outside the moment
+estimates (Loshchilov & Hutter, 2019).  "Weights" are the parameters whose
+:class:`~nnlab.layers.Param` says ``decay=True``: ``Linear.W``, never a bias, nor
+``BatchNorm1d``'s ``gamma`` and ``beta``.  (PyTorch decays every parameter of a group;
+the parity tests give it two groups to compare like with like.)
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import math
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 
-from nnlab.errors import NnlabValueError
+from nnlab._checks import as_real_number
+from nnlab.errors import NnlabTypeError, NnlabValueError
 
 # BLAS ``y += a * x``, from SciPy's bundled OpenBLAS (NumPy exposes no axpy of its own).  Loaded when
 # nnlab is imported, not on the first step: a thread limit (threadpoolctl, as `nnlab bench` and parallel
@@ -25,8 +31,16 @@ from nnlab.errors import NnlabValueError
 _AXPY = {np.dtype(t).char: get_blas_funcs("axpy", dtype=t) for t in (np.float32, np.float64)}
 
 
+def _below_one(value, name: str, where: str) -> float:
+    """A coefficient in [0, 1) (momentum, a moment's decay rate), or an error naming it."""
+    value = _positive(value, name, where, allow_zero=True)
+    if value >= 1:
+        raise NnlabValueError(f"{where}: {name} must be below 1, got {value}")
+    return value
+
+
 def _positive(value, name: str, where: str, allow_zero=False) -> float:
-    value = float(value)
+    value = as_real_number(value, name, where)
     ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
@@ -83,26 +97,32 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent: ``W -= lr * g``, or with momentum ``v = m v + g; W -= lr * v``.
 
+    With ``nesterov=True`` the step looks ahead along the velocity, as PyTorch writes
+    Nesterov momentum: ``v = m v + g; W -= lr * (g + m v)``.
+
     Args:
         params: ``model.parameters()``.
         lr: learning rate.
         momentum: heavy-ball momentum in [0, 1); 0 is the handout's plain update.
         weight_decay: adds ``weight_decay * W`` to each weight's gradient.
+        nesterov: Nesterov momentum (needs ``momentum > 0``, as in PyTorch).
     """
 
-    def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params, lr)
-        self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
-        if self.momentum >= 1:
-            raise NnlabValueError(f"SGD: momentum must be below 1, got {momentum}")
+        self.momentum = _below_one(momentum, "momentum", "SGD")
         self.weight_decay = _positive(weight_decay, "weight_decay", "SGD", allow_zero=True)
+        if nesterov and not self.momentum:
+            raise NnlabValueError(f"SGD: nesterov=True needs a momentum above 0, got momentum={momentum}")
+        self.nesterov = bool(nesterov)
         self.velocity = [None] * len(self.params)
 
     def state_arrays(self) -> list[np.ndarray]:
         return [v for v in self.velocity if v is not None]
 
     def __repr__(self) -> str:
-        return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
+        nesterov = ", nesterov=True" if self.nesterov else ""
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}{nesterov})"
 
     def step(self) -> None:
         for i, p in enumerate(self.params):
@@ -113,6 +133,10 @@ class SGD(Optimizer):
                     v = self.velocity[i] = np.zeros_like(p.value)
                 v *= self.momentum
                 v += g
+                if self.nesterov:  # W -= lr * (g + m v), as two fused updates: no temporary array
+                    self._apply(i, p, g, self.lr)
+                    self._apply(i, p, v, self.lr * self.momentum)
+                    continue
                 g = v
             self._apply(i, p, g, self.lr)
 
@@ -134,12 +158,15 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
-        b1, b2 = (float(b) for b in betas)
+        where = type(self).__name__  # (AdamW shares these checks)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise NnlabTypeError(f"{where}: betas must be a pair of numbers (b1, b2), got {betas!r}")
+        b1, b2 = (as_real_number(b, "betas", where) for b in betas)
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise NnlabValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+            raise NnlabValueError(f"{where}: betas must lie in [0, 1), got {betas}")
         self.betas = (b1, b2)
-        self.eps = _positive(eps, "eps", "Adam")
-        self.weight_decay = _positive(weight_decay, "weight_decay", "Adam", allow_zero=True)
+        self.eps = _positive(eps, "eps", where)
+        self.weight_decay = _positive(weight_decay, "weight_decay", where, allow_zero=True)
         self.m = [np.zeros_like(p.value) for p in self.params]
         self.v = [np.zeros_like(p.value) for p in self.params]
         self.t = 0
@@ -151,11 +178,15 @@ class Adam(Optimizer):
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
 
     def step(self) -> None:
+        self._adam_step(self.weight_decay)
+
+    def _adam_step(self, l2: float) -> None:
+        """One Adam update, with ``l2 * W`` added to each weight's gradient first."""
         self.t += 1
         b1, b2 = self.betas
         step_size = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
-            g = self._grad(p, self.weight_decay)
+            g = self._grad(p, l2)
             m *= b1
             m += (1 - b1) * g
             v *= b2
@@ -165,3 +196,113 @@ class Adam(Optimizer):
             denom += self.eps * math.sqrt(1 - b2**self.t)
             np.divide(m, denom, out=denom)
             self._apply(i, p, denom, step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    Each step first shrinks every weight, ``W -= lr * weight_decay * W``, then takes the
+    plain Adam step (:class:`Adam` without L2).  Unlike L2 inside Adam, the decay is not
+    divided by ``sqrt(v_hat)``: every weight decays at the same rate, whatever its
+    gradient history.  Biases and normalisation parameters are not decayed.
+
+    Args:
+        params: ``model.parameters()``.
+        lr: step size.
+        betas: decay rates of the two moment estimates.
+        eps: added to the denominator.
+        weight_decay: decoupled decay rate (PyTorch's default 0.01).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps)
+        self.weight_decay = _positive(weight_decay, "weight_decay", "AdamW", allow_zero=True)
+
+    def __repr__(self) -> str:
+        return f"AdamW(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+
+    def step(self) -> None:
+        if self.weight_decay:
+            shrink = 1 - self.lr * self.weight_decay
+            for p in self.params:
+                if p.decay:
+                    p.value *= shrink
+        self._adam_step(0.0)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton, 2012) as ``torch.optim.RMSprop`` computes it (not centred).
+
+    ``s = alpha s + (1 - alpha) g^2``; ``W -= lr * g / (sqrt(s) + eps)``; with momentum
+    ``b = momentum b + g / (sqrt(s) + eps)``; ``W -= lr * b``.
+
+    Args:
+        params: ``model.parameters()``.
+        lr: learning rate (PyTorch's default 0.01).
+        alpha: decay rate of the mean square, in [0, 1).
+        eps: added to the denominator.
+        weight_decay: adds ``weight_decay * W`` to each weight's gradient (L2, as in PyTorch).
+        momentum: momentum of the scaled step, in [0, 1).
+    """
+
+    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(params, lr)
+        self.alpha = _below_one(alpha, "alpha", "RMSprop")
+        self.eps = _positive(eps, "eps", "RMSprop")
+        self.weight_decay = _positive(weight_decay, "weight_decay", "RMSprop", allow_zero=True)
+        self.momentum = _below_one(momentum, "momentum", "RMSprop")
+        self.square_avg = [np.zeros_like(p.value) for p in self.params]
+        self.momentum_buffer = [np.zeros_like(p.value) for p in self.params] if self.momentum else []
+
+    def state_arrays(self) -> list[np.ndarray]:
+        return self.square_avg + self.momentum_buffer
+
+    def __repr__(self) -> str:
+        return (f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}, weight_decay={self.weight_decay}, "
+                f"momentum={self.momentum})")
+
+    def step(self) -> None:
+        a = self.alpha
+        for i, (p, s) in enumerate(zip(self.params, self.square_avg)):
+            g = self._grad(p, self.weight_decay)
+            s *= a
+            s += (1 - a) * (g * g)
+            scaled = np.sqrt(s)
+            scaled += self.eps
+            np.divide(g, scaled, out=scaled)
+            if self.momentum:
+                b = self.momentum_buffer[i]
+                b *= self.momentum
+                b += scaled
+                scaled = b
+            self._apply(i, p, scaled, self.lr)
+
+
+#: Added to the total norm before dividing, as ``torch.nn.utils.clip_grad_norm_`` does.
+CLIP_EPS = 1e-6
+
+
+def clip_grad_norm(params, max_norm) -> float:
+    """Scale every gradient in place so that their joint 2-norm is at most ``max_norm``; return the norm before.
+
+    As ``torch.nn.utils.clip_grad_norm_``: ``total = sqrt(sum of ||g||^2 over every
+    parameter's gradient)``; if ``max_norm / (total + 1e-6)`` is below 1, every gradient is
+    multiplied by it (so a norm just above ``max_norm`` ends a hair below it); otherwise
+    nothing changes.  A non-finite total is returned as it is and, as in PyTorch, spreads
+    into the gradients (the loss will show the divergence).
+
+    Args:
+        params: :class:`~nnlab.layers.Param` objects, e.g. ``model.parameters()``.
+        max_norm: the largest joint norm allowed, a finite number > 0.
+    Returns:
+        the joint norm of the gradients before clipping (float).
+    """
+    max_norm = _positive(max_norm, "max_norm", "clip_grad_norm")
+    grads = [p.grad for p in params]
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = math.sqrt(sum(float(np.dot(g.ravel(order="K"), g.ravel(order="K"))) for g in grads))
+        coef = max_norm / (total + CLIP_EPS)
+        if not coef >= 1.0:  # (a NaN norm gives a NaN coefficient, which multiplies in, as in PyTorch)
+            for g in grads:
+                g *= coef
+    return total

@@ -19,10 +19,28 @@ def available_cores() -> int:
 
 
 def _one_blas_thread(fn, args):
+    """``(fn(*args), its warnings)`` with one BLAS thread; the warnings as picklable tuples."""
+    import warnings
+
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):  # two BLAS threads per worker would fight over the same cores
-        return fn(*args)
+    # A worker's warnings would go straight to the terminal; they travel back to be raised in the
+    # caller instead, where the caller's filters (the stage runner's record) decide.
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        result = fn(*args)
+    return result, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+
+
+def _replay(outcomes) -> list:
+    """The results of :func:`_one_blas_thread` calls, each call's warnings raised again here."""
+    import warnings
+
+    results = []
+    for result, caught in outcomes:
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        results.append(result)
+    return results
 
 
 def run_calls(calls, jobs: int = 1) -> list:
@@ -41,7 +59,7 @@ def run_calls(calls, jobs: int = 1) -> list:
     from joblib import Parallel, delayed
 
     # Arguments above 1 MB (image arrays) reach the workers as read-only memory maps, written once per call.
-    return Parallel(n_jobs=jobs, backend="loky")(delayed(_one_blas_thread)(fn, args) for fn, args in calls)
+    return _replay(Parallel(n_jobs=jobs, backend="loky")(delayed(_one_blas_thread)(fn, args) for fn, args in calls))
 
 
 def pmap(fn, arg_tuples, jobs: int = 1) -> list:

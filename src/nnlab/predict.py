@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from nnlab.checkpoint import CheckpointError, load_checkpoint
 from nnlab.data.preprocess import apply_state, describe_unseen
 from nnlab.data.tabular import CSVError, label_text, read_csv
+from nnlab.errors import NnlabError
 from nnlab.functional import softmax
 from nnlab.train import predict
 
@@ -28,12 +30,85 @@ def _state(extra: dict, path) -> dict:
     """The preprocessing state of a checkpoint (a Stage 5 record becomes a numeric-only state without imputation)."""
     pre = extra.get("preprocess")
     if isinstance(pre, dict) and ("numeric" in pre or "categorical" in pre):
-        return pre
+        return _checked_state(pre, path)
     names = extra.get("feature_names")
-    if isinstance(pre, dict) and names and len(pre.get("mean", [])) == len(names) == len(pre.get("std", [])):
-        return {"numeric": {"columns": list(names), "prescale": [0] * len(names), "fill": None,
-                            "mean": pre["mean"], "scale": pre["std"]}, "categorical": None}
+    if isinstance(pre, dict) and isinstance(names, list) and names and isinstance(pre.get("mean"), list) \
+            and isinstance(pre.get("std"), list) and len(pre["mean"]) == len(names) == len(pre["std"]):
+        return _checked_state({"numeric": {"columns": list(names), "prescale": [0] * len(names), "fill": None,
+                                           "mean": pre["mean"], "scale": pre["std"]}, "categorical": None}, path)
     raise CheckpointError(f"{path} has no feature record; save it with nnlab run 5|7 --save")
+
+
+def _is_list(value, item_ok, length=None) -> bool:
+    return isinstance(value, list) and (length is None or len(value) == length) and all(map(item_ok, value))
+
+
+def _is_number(value, nonzero=False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value)) and (value != 0 or not nonzero)
+    except OverflowError:  # an integer beyond float range
+        return False
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str)
+
+
+def _checked_state(state: dict, path) -> dict:
+    """``state`` after checking every field :func:`apply_state` reads: a checkpoint's record is untrusted input."""
+    def bad(what):
+        return CheckpointError(f"{path}: the checkpoint's preprocessing record is invalid ({what})")
+
+    num, cat = state.get("numeric"), state.get("categorical")
+    if num is not None:
+        if not isinstance(num, dict) or not _is_list(num.get("columns"), _is_text):
+            raise bad("numeric columns must be a list of names")
+        n = len(num["columns"])
+        if not _is_list(num.get("prescale"), lambda k: isinstance(k, int) and not isinstance(k, bool)
+                        and abs(k) <= 2000, n):
+            raise bad(f"prescale must be {n} whole numbers")
+        if num.get("fill") is not None and not _is_list(num["fill"], _is_number, n):
+            raise bad(f"fill must be {n} finite numbers")
+        if not _is_list(num.get("mean"), _is_number, n) or not _is_list(num.get("scale"), _is_nonzero, n):
+            raise bad(f"mean and scale must be {n} finite numbers, the scales nonzero")
+    if cat is not None:
+        if not isinstance(cat, dict) or not _is_text(cat.get("fill")) or not isinstance(cat.get("columns"), list):
+            raise bad("the categorical part needs a fill text and a list of columns")
+        for entry in cat["columns"]:
+            if not (isinstance(entry, dict) and _is_text(entry.get("column"))
+                    and _is_list(entry.get("levels"), _is_text) and _is_list(entry.get("infrequent"), _is_text)):
+                raise bad("each categorical column needs a name, levels and infrequent levels as text")
+    if num is None and cat is None:
+        raise bad("no input columns")
+    return state
+
+
+def _is_nonzero(value) -> bool:
+    return _is_number(value, nonzero=True)
+
+
+def _checked_extra(extra: dict, path) -> dict:
+    """The fields of ``extra`` that predictions read, checked (the preprocessing separately, in :func:`_state`)."""
+    task = extra.get("task", "classification")
+    if task not in ("classification", "regression"):
+        raise CheckpointError(f"{path}: task must be 'classification' or 'regression', got {task!r}")
+    if "classes" in extra and not _is_list(extra["classes"], lambda c: _is_text(c) or _is_number(c)):
+        raise CheckpointError(f"{path}: the checkpoint's classes must be a list of names or numbers")
+    if "labels" in extra and not _is_list(extra["labels"], lambda c: _is_text(c) or _is_number(c)):
+        raise CheckpointError(f"{path}: the checkpoint's labels must be a list of names or numbers")
+    scale = extra.get("target_scale", {"mean": 0.0, "std": 1.0})
+    if not (isinstance(scale, dict) and _is_number(scale.get("mean")) and _is_number(scale.get("std"))):
+        raise CheckpointError(f"{path}: target_scale must hold a finite mean and std")
+    if not _is_number(extra.get("input_scale", 1.0), nonzero=True):
+        raise CheckpointError(f"{path}: input_scale must be a finite nonzero number, got {extra['input_scale']!r}")
+    for key in ("stage", "dataset"):
+        if not isinstance(extra.get(key, ""), str):
+            raise CheckpointError(f"{path}: the checkpoint's {key} must be text, got {extra[key]!r}")
+    if not _is_list(extra.get("features_used", []), _is_text):
+        raise CheckpointError(f"{path}: the checkpoint's features_used must be a list of column names")
+    return extra
 
 
 @dataclass
@@ -54,7 +129,37 @@ class SavedModel:
     def load(cls, path) -> SavedModel:
         """Read ``path`` (``allow_pickle=False`` throughout)."""
         network, extra = load_checkpoint(path)
-        return cls(network, extra, _state(extra, path))
+        saved = cls(network, _checked_extra(extra, path), _state(extra, path))
+        saved._check_widths(path)
+        return saved
+
+    def _check_widths(self, path) -> None:
+        """The network takes the columns the preprocessing makes and gives one output per class (or one value)."""
+        if not self.network.parameters():
+            raise CheckpointError(f"{path}: the checkpoint's network has no parameters, so it was never trained")
+        width = len((self.state.get("numeric") or {}).get("columns", [])) + sum(
+            len(e["levels"]) + bool(e["infrequent"]) for e in (self.state.get("categorical") or {}).get("columns", []))
+        try:
+            with np.errstate(all="ignore"):
+                outputs = predict(self.network, np.zeros((1, width), self.network.parameters()[0].value.dtype))
+        except NnlabError as exc:
+            raise CheckpointError(f"{path}: the network does not take the {width} inputs its preprocessing record "
+                                  f"makes ({exc})") from None
+        k = outputs.shape[-1] if outputs.ndim == 2 else 0
+        if not self.classifies:
+            if k != 1:
+                raise CheckpointError(f"{path}: the checkpoint names no classes, so its network should give one "
+                                      f"value per row, but it gives {k}")
+            return
+        for key in ("classes", "labels"):
+            if key in self.extra and len(self.extra[key]) != k:
+                raise CheckpointError(f"{path}: the checkpoint lists {len(self.extra[key])} {key} but its network "
+                                      f"has {k} outputs")
+
+    @property
+    def classifies(self) -> bool:
+        """True for a classifier (class probabilities), False for a regressor (one value per row)."""
+        return self.extra.get("task", "classification") == "classification" and bool(self.extra.get("classes"))
 
     def outputs(self, frame, strict=False, where="predict"):
         """``(network outputs (n, k), warnings)`` for a DataFrame of raw input columns.
@@ -88,7 +193,7 @@ def predict_csv(model_path, csv_path, strict: bool = False) -> tuple[str, list]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = saved.extra.get("classes") or []
-    if saved.extra.get("task", "classification") == "classification" and classes:
+    if saved.classifies:
         proba, notes = saved.predict_proba(frame, strict)
         writer.writerow(["row", "prediction", *[f"p_{c}" for c in classes]])
         for k, (label, p) in enumerate(zip(proba.argmax(1), proba)):

@@ -11,6 +11,13 @@ by argument: the first module never writes to the caller's rows, later modules a
 the loss may work in place on arrays ``fit`` owns, and nobody computes dLoss/dX.
 Nothing is switched on the caller's objects, so a model or loss used inside an
 ``evaluate`` callback behaves exactly as outside ``fit``.
+
+Modes, the one exception, as in PyTorch: layers that behave differently while training
+(``Dropout``, ``BatchNorm1d``) read their module's ``training`` flag.  ``fit`` trains in
+training mode and calls ``evaluate`` (and checks early stopping) in evaluation mode;
+``predict`` runs in evaluation mode.  Both give every part of the model back the mode
+it had when they were called (:func:`nnlab.layers.mode`), so a caller never finds its
+model switched.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, scan_result
-from nnlab.errors import NnlabValueError
+from nnlab._checks import NonFiniteError, as_float_array, require_positive_int, scan_result
+from nnlab.errors import NnlabTypeError, NnlabValueError
+from nnlab.layers import mode, modules
 from nnlab.losses import Loss
+from nnlab.optim import clip_grad_norm as clip_gradients
 
 ADVICE = "lower the learning rate, or check the gradients with nnlab.gradcheck"
 
@@ -87,8 +96,10 @@ def fit(
     evaluate: Callable[[int], dict] | None = None,
     early_stopping: EarlyStopping | None = None,
     augment: Callable | None = None,
+    scheduler=None,
+    clip_grad_norm: float | None = None,
     progress: bool = False,
-    name: str = "training",
+    name: str = "fit",
 ) -> History:
     """Train ``model`` on ``(X, Y)``; return a :class:`History`.
 
@@ -111,9 +122,40 @@ def fit(
         early_stopping: optional :class:`EarlyStopping` on a metric from ``evaluate``.
         augment: optional ``augment(Xb, rng) -> Xb`` applied to every training
             minibatch (e.g. :func:`nnlab.data.augment.random_shift`).
+        scheduler: optional learning-rate schedule (:class:`nnlab.StepLR`,
+            :class:`nnlab.CosineAnnealingLR`), stepped once after every epoch's last
+            optimizer step (before ``evaluate``).
+        clip_grad_norm: optional largest joint gradient norm: every step, after backward
+            and the L2 penalty's gradient and before the optimizer (whose own
+            ``weight_decay`` comes after), the gradients are scaled by
+            :func:`nnlab.clip_grad_norm`.
         progress: show a tqdm bar when writing to a terminal.
         name: used in messages (e.g. ``"stage 1"``).
+
+    Raises:
+        NnlabTypeError, NnlabValueError: an argument of the wrong kind or value (``epochs=0``,
+            ``batch_size=1.5``, labels that are not integers ...), named with its value.
+
+    Modes: training runs in training mode, ``evaluate`` in evaluation mode; afterwards
+    every part of ``model`` is back in the mode it had.  Early stopping keeps the best
+    epoch's parameters together with its buffers (batch normalisation's running statistics).
     """
+    if not isinstance(name, str):
+        raise NnlabTypeError(f"fit: name must be a string, got {name!r}")
+    epochs = require_positive_int(epochs, "epochs", name)
+    if batch_size is not None:
+        batch_size = require_positive_int(batch_size, "batch_size", name)
+    evaluate, augment = _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping,
+                                         augment, progress)
+    with mode(model, training=True):
+        return _fit(model, loss_fn, optimizer, X, Y, epochs=epochs, batch_size=batch_size, rng=rng, penalty=penalty,
+                    evaluate=evaluate, early_stopping=early_stopping, augment=augment, scheduler=scheduler,
+                    clip_grad_norm=clip_grad_norm, progress=progress, name=name)
+
+
+def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, evaluate, early_stopping, augment,
+         scheduler, clip_grad_norm, progress, name) -> History:
+    """:func:`fit`'s body, run with the model in training mode (its arguments already checked)."""
     net = _network(model)
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
@@ -130,7 +172,10 @@ def fit(
         raise NnlabValueError(f"{name}: no training rows")
     for p in params:  # backward writes into these buffers
         p.ensure_grad_buffer()
-    Y, loss_core = _checked_targets(net, loss_fn, X, Y)
+    with mode(model, training=False):  # no running-statistics update, no dropout draw, any batch size
+        Y, loss_core = _checked_targets(net, loss_fn, X, Y)
+    # what early stopping keeps of its best epoch: the parameters and every buffer (running statistics)
+    state = [p.value for p in params] + [b for m in modules(model) for b in m.buffers().values()]
     # an nnlab loss hands back a gradient nobody else holds; a loss of the caller's own might keep it
     grad_is_ours = isinstance(loss_fn, Loss)
     # The data are checked: from here on only the unchecked cores run.  A non-finite value
@@ -190,33 +235,38 @@ def fit(
                     backward(grad, grad_is_ours, False)  # nobody needs dLoss/dX
                     if penalty is not None:
                         penalty.backward(params)
+                    if clip_grad_norm is not None:
+                        clip_gradients(params, clip_grad_norm)
                     optimizer.step()
                     total += value
                     count += 1
                     step += 1
                 flush_denormals([p.value for p in params] + optimizer.state_arrays())
+                if scheduler is not None:
+                    scheduler.step()
                 history.epoch_loss.append(total / count)
                 history.epochs_run = epoch + 1
-                if evaluate is not None:
-                    for key, val in evaluate(epoch).items():
-                        history.metrics.setdefault(key, []).append(float(val))
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4g}")
-                if early_stopping is not None:
-                    score = history.metrics[early_stopping.monitor][-1]
-                    if early_stopping.mode == "max":
-                        score = -score
-                    if score < best_score - early_stopping.min_delta:
-                        best_score, waited = score, 0
-                        history.best_epoch = epoch
-                        best = [p.value.copy() for p in params]
-                    else:
-                        waited += 1
-                        if waited >= early_stopping.patience:
-                            best_at = epoch + 1 - waited
-                            history.message = f"{name}: early stop after epoch {epoch + 1} (best epoch {best_at})"
-                            break
+                with mode(model, training=False):
+                    if evaluate is not None:
+                        for key, val in evaluate(epoch).items():
+                            history.metrics.setdefault(key, []).append(float(val))
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{history.epoch_loss[-1]:.4g}")
+                    if early_stopping is not None:
+                        score = history.metrics[early_stopping.monitor][-1]
+                        if early_stopping.mode == "max":
+                            score = -score
+                        if score < best_score - early_stopping.min_delta:
+                            best_score, waited = score, 0
+                            history.best_epoch = epoch
+                            best = [a.copy() for a in state]
+                        else:
+                            waited += 1
+                            if waited >= early_stopping.patience:
+                                best_at = epoch + 1 - waited
+                                history.message = f"{name}: early stop after epoch {epoch + 1} (best epoch {best_at})"
+                                break
             if not all(np.all(np.isfinite(p.value)) for p in params):
                 history.diverged = True
                 history.message = f"{name}: parameters became non-finite by epoch {history.epochs_run}; {ADVICE}"
@@ -224,9 +274,86 @@ def fit(
             if bar is not None:
                 bar.close()
             if best is not None:
-                for p, saved in zip(params, best):
-                    p.value[...] = saved
+                for current, saved in zip(state, best):
+                    current[...] = saved
     return history
+
+
+def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping, augment, progress):
+    """Check :func:`fit`'s other arguments (each of the right kind, else named with its value); return
+    ``(evaluate, augment)`` wrapped so that what they hand back is checked too."""
+    if not callable(getattr(model, "parameters", None)) or not callable(getattr(model, "forward", None)):
+        raise NnlabTypeError(f"{name}: model must be an nnlab module (Linear, Sequential, MLP ...), got {model!r}")
+    for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
+        if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
+            raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
+    if not callable(loss_fn):
+        raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
+                             f"got {loss_fn!r}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise NnlabTypeError(f"{name}: optimizer must have a step() method (e.g. nnlab.SGD), got {optimizer!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
+    if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
+        raise NnlabTypeError(f"{name}: penalty must be an L2Penalty (or None), got {penalty!r}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise NnlabTypeError(f"{name}: progress must be True or False, got {progress!r}")
+    for label, value in (("evaluate", evaluate), ("augment", augment)):
+        if value is not None and (isinstance(value, type) or not callable(value)):
+            raise NnlabTypeError(f"{name}: {label} must be a function or None, got {value!r}")
+    monitor = None
+    if early_stopping is not None:
+        _check_early_stopping(name, early_stopping, evaluate)
+        monitor = early_stopping.monitor
+    return (None if evaluate is None else _checked_evaluate(evaluate, monitor, name),
+            None if augment is None else _checked_augment(augment, name))
+
+
+def _check_early_stopping(name, early_stopping, evaluate) -> None:
+    if not isinstance(early_stopping, EarlyStopping):
+        raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
+    if not isinstance(early_stopping.monitor, str):
+        raise NnlabTypeError(f"{name}: early_stopping.monitor must be a metric name, got {early_stopping.monitor!r}")
+    if evaluate is None:
+        raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
+                              f"{early_stopping.monitor!r}")
+    patience, delta = early_stopping.patience, early_stopping.min_delta
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
+    if not isinstance(early_stopping.mode, str) or early_stopping.mode not in ("min", "max"):
+        raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
+        raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+
+
+def _checked_augment(augment, name):
+    """``augment`` wrapped: it must return a float array shaped like the batch it was given (the cores trust it)."""
+    def checked(Xb, rng):
+        out = augment(Xb, rng)
+        if not isinstance(out, np.ndarray) or out.shape != Xb.shape or out.dtype != Xb.dtype:
+            got = f"shape {out.shape}, dtype {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+            raise NnlabValueError(f"{name}: augment must return an array of the batch's shape {Xb.shape} and dtype "
+                                  f"{Xb.dtype}, got {got}")
+        return out
+
+    return checked
+
+
+def _checked_evaluate(evaluate, monitor, name):
+    """``evaluate`` wrapped so that a result that is not a dict of numbers, or lacks ``monitor``, is a clear error."""
+    def checked(epoch):
+        metrics = evaluate(epoch)
+        if not isinstance(metrics, dict):
+            raise NnlabTypeError(f"{name}: evaluate must return a dict of metrics, got {type(metrics).__name__}")
+        if monitor is not None and monitor not in metrics:
+            raise NnlabValueError(f"{name}: early stopping monitors {monitor!r}, but evaluate returned only "
+                                  f"{sorted(map(str, metrics))}")
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise NnlabTypeError(f"{name}: evaluate's {key!r} must be a number, got {value!r}")
+        return metrics
+
+    return checked
 
 
 def _network(model):
@@ -280,10 +407,19 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
     saturated on the way, e.g. ``relu(-inf) = 0``; the output is then the network's exact
     limit.)
 
+    Runs in evaluation mode (dropout off, batch normalisation on its running statistics);
+    every part of the model is then given back the mode it had.
+
     Shape: (rows, in_dim) -> (rows, out_dim); any (rows, ...) input the first layer takes (images
     (rows, C, H, W) for a ``Conv2d``) works the same way.
     """
-    model = _network(model)
+    batch_size = require_positive_int(batch_size, "batch_size", "predict")
+    with mode(model, training=False):
+        return _predict(_network(model), X, batch_size)
+
+
+def _predict(model, X, batch_size: int) -> np.ndarray:
+    """:func:`predict`'s body, run with the model in evaluation mode."""
     X = as_float_array(X, "X", "predict")
     if X.ndim < 2 or X.shape[0] == 0:
         return model.forward(X)  # the checked face says what is wrong with it, or handles the odd shape

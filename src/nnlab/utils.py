@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab._checks import as_float_array, finite_output, require_ndim, require_positive_int
+from nnlab._io import atomic_write, check_output_file
 from nnlab.errors import NnlabTypeError, NnlabValueError
 
 #: Where :func:`plot_series` writes when no path is given (override with NNLAB_FIGURES).
@@ -125,8 +126,8 @@ def assert_close(name, got, want, atol=1e-7, rtol=1e-5, strict=False) -> bool:
     As in the handout this prints rather than raises, and returns the verdict;
     pass ``strict=True`` to raise ``AssertionError`` on a mismatch.
     """
-    got = np.asarray(got)
-    want = np.asarray(want)
+    got = as_float_array(got, "got", "assert_close")
+    want = as_float_array(want, "want", "assert_close")
     same_shape = got.shape == want.shape
     ok = bool(same_shape and np.allclose(got, want, atol=atol, rtol=rtol))
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: reported as such, not warned
@@ -167,10 +168,13 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
         raise NnlabValueError(
             f"plot_series: xs and ys must be non-empty and the same length, got {xs.size} and {ys.size}"
         )
+    for label, value, kinds in (("title", title, str), ("logy", logy, (bool, np.bool_))):
+        if not isinstance(value, kinds):
+            raise NnlabTypeError(f"plot_series: {label} must be {'text' if kinds is str else 'True or False'}, "
+                                 f"got {value!r}")
     if path is None:
         path = Path(os.environ.get("NNLAB_FIGURES", DEFAULT_FIGURE_DIR)) / f"{_slug(title)}.png"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(path, "plot_series: path")  # a folder or FIFO is refused before any drawing
     fig = Figure(figsize=(6, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -183,5 +187,5 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
         ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"), "plot_series: path")
+    return Path(path)

@@ -294,8 +294,9 @@ def _numeric_column(name, col: pd.Series, keep_id: bool):
         raise CSVError(f"infinite value in column '{name}', line {_line(col.index[np.argmin(finite)])}")
     present = values[~np.isnan(values)]
     n = present.size
-    steps = np.diff(present)
-    if not keep_id and n >= 20 and np.all(present == np.round(present)) and (np.all(steps > 0) or np.all(steps < 0)):
+    later, earlier = present[1:], present[:-1]  # compared, not subtracted: 1e308 - (-1e308) would overflow
+    if not keep_id and n >= 20 and np.all(present == np.round(present)) and (np.all(later > earlier)
+                                                                            or np.all(later < earlier)):
         return values, f"identifier-like: {n} distinct integers in file order, one per row (a row number)", 0
     return values, None, _power_of_two(present)
 

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from nnlab._io import atomic_write_text
 from nnlab.report.sections import ORDER, render
 
 __all__ = ["ORDER", "check", "collect", "render", "write"]
@@ -54,7 +55,7 @@ def write(out: Path, report: Path, figures: Path, docs: Path, reuse: bool, progr
         for name in res["figures"].values():
             shutil.copy2(Path(out) / f"stage{sid}" / name, dest / name)
     text = render(results, Path(figures).as_posix(), docs)
-    Path(report).write_text(text)
+    atomic_write_text(report, text, "--report")
     from nnlab.report.docgen import write as write_generated
 
     write_generated(Path(docs) / "generated")

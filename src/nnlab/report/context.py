@@ -8,7 +8,9 @@ contents of its ``metrics.json`` (``config``, ``metrics``, ``figures``).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -373,3 +375,78 @@ def closing(results: dict) -> dict:
             "growing": growing, "grows_most": max(growing, key=lambda gr: max(gr["magnitudes"]) / gr["magnitudes"][0])
             if growing else None,
             "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01)}
+
+
+def _choices(row: dict) -> str:
+    """What a row chose in each split, e.g. ``"dropout 0.1 in 3 splits, 0.3 in 2"``."""
+    if not row["tuned"]:
+        return ""
+    parts = []
+    for name in row["tuned"]:
+        picked = [choice[name] for choice in row["chosen"]]
+        counts = [(v, picked.count(v)) for v in row["tuned"][name] if v in picked]
+        parts.append(f"{name} " + ", ".join(f"{v:g} in {n} split{'s' if n != 1 else ''}" for v, n in counts))
+    return "; ".join(parts)
+
+
+def _value(v) -> str:
+    """A setting as the ablation table writes it: ``(256, 256)`` as ``256-256``, numbers compactly."""
+    if isinstance(v, list):
+        return "-".join(str(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "none" if v is None else str(v)
+
+
+def _recipe_change(row: dict) -> str:
+    """``"optimizer sgd → adam; lr 0.01 → 0.001"``; a tuned setting reads ``"dropout 0 → chosen"``."""
+    return "; ".join(f"{c['field']} {_value(c['before'])} → {'chosen' if c['after'] is None else _value(c['after'])}"
+                     for c in row["changes"]) or "—"
+
+
+def ablation(results: dict, docs) -> dict:
+    """The ablation: each dataset's rows as table cells and sentences, and the measured times if they fit.
+
+    The times come from ``docs/ablation_times.json`` (written by a separate timed run, never by
+    the report); times measured for another configuration of the study are not shown.
+    """
+    from nnlab.report.format import pct
+
+    result = results["ablation"]
+    c = result["config"]
+    times_path = Path(docs) / "ablation_times.json"
+    measured = json.loads(times_path.read_text()) if times_path.exists() else None
+    stale = measured is not None and measured.get("config") != c  # times of another configuration are not these
+    if stale:
+        measured = None
+    datasets = []
+    for name, m in result["metrics"].items():
+        cpu = (measured or {}).get("cpu_seconds", {}).get(name, {})
+        rows, cells = [], []
+        for r in m["rows"]:
+            finals = cpu.get(r["key"], {}).get("final")
+            change = r["change"]
+            delta = "—" if change is None else f"{100 * change['mean']:+.2f} ± {100 * change['se']:.2f} pts"
+            tuned = _choices(r)
+            cells.append((r["key"], r["label"], _recipe_change(r), tuned or "—", pct(r["test_accuracy"]["mean"]),
+                          pct(r["test_accuracy"]["std"]), delta, f"{r['work_gmac']:.1f}")
+                         + ((f"{sum(finals) / len(finals):.2f}",) if measured else ()))
+            rows.append({"key": r["key"], "label": r["label"], "acc": r["test_accuracy"], "change": change,
+                         "tuned": tuned})
+        header = ["row", "adds", "recipe change", "tuned (choice per split)", "mean test accuracy", "std",
+                  "change vs row above", "work (10⁹ multiply-adds)"] + (["CPU s per training"] if measured else [])
+        best = next(r for r in m["rows"] if r["key"] == m["best"])
+        # the best mean's own standard error over the splits: how far from the goal counts as a real distance
+        best_se = best["test_accuracy"]["std"] / math.sqrt(m["splits"])
+        datasets.append({"name": name, "m": m, "rows": rows, "header": header, "table": cells, "best_se": best_se,
+                         "scale": m["pixel_scale"],
+                         "first_epochs": m["rows"][0]["epochs"], "last_epochs": m["rows"][-1]["epochs"]})
+    first = next(iter(result["metrics"].values()))
+    cpu_total = sum(r["total"] for d in (measured or {}).get("cpu_seconds", {}).values() for r in d.values())
+    return {"c": c, "datasets": datasets, "splits": first["splits"], "base": first["base"],
+            "work_passes": first["work_passes"],
+            "t_critical": first["rows"][1]["change"]["t_critical"], "level": first["rows"][1]["change"]["level"],
+            "times": {"file": "docs/ablation_times.json", "found": measured is not None, "stale": stale,
+                      "cpu_total": cpu_total,
+                      **({"command": measured["command"], "wall": measured["wall_seconds"], "jobs": measured["jobs"],
+                          "load_before": measured["load_average_before"]} if measured else {})}}

@@ -9,6 +9,7 @@ error, not a blank.
 from __future__ import annotations
 
 import functools
+import inspect
 from pathlib import Path
 
 from nnlab.report import context
@@ -19,7 +20,7 @@ SECTIONS = (
     ("1", "stage1", context.stage1), ("2", "stage2", context.stage2), ("3", "stage3", context.stage3),
     ("4", "stage4", context.stage4), ("5", "stage5", context.stage5), ("accuracy", "accuracy", context.accuracy),
     ("cnn", "cnn", context.cnn),
-    ("6", "stage6", context.stage6), ("7", "stage7", context.stage7),
+    ("6", "stage6", context.stage6), ("7", "stage7", context.stage7), ("ablation", "ablation", context.ablation),
 )
 ORDER = tuple(sid for sid, _, _ in SECTIONS)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,10 +61,12 @@ def _copied(path: Path, start: str, fallback: str) -> str:
 def render(results: dict, figures_rel: str, docs: Path) -> str:
     """REPORT.md's text from the stage results (``metrics.json`` contents) and the files in ``docs``."""
     parts = [render_section("header", {"stages": [sid for sid in ORDER if sid in results]})]
+    docs = Path(docs)
     for sid, name, build in SECTIONS:
         if sid in results:
-            parts.append(render_section(name, build(results), figures_rel, sid, results[sid]["figures"]))
-    docs = Path(docs)
+            # a section that quotes a hand-run file in ``docs`` (the ablation's times) takes the folder too
+            values = build(results, docs) if "docs" in inspect.signature(build).parameters else build(results)
+            parts.append(render_section(name, values, figures_rel, sid, results[sid]["figures"]))
     parts.append(render_section("speed", {"benchmarks": _copied(docs / "benchmarks.md", "Made by",
                                                                 "(not run yet)\n")}))
     parts.append(render_section("robustness", {"robustness": _copied(docs / "robustness.md", "| entry point",

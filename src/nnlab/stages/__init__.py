@@ -3,7 +3,7 @@
 ``STAGES`` maps the command-line id (``nnlab run ID``) to its module, in run order.
 """
 
-from nnlab.stages import accuracy, cnn, stage1, stage2, stage3, stage4, stage5, stage6, stage7
+from nnlab.stages import ablation, accuracy, cnn, stage1, stage2, stage3, stage4, stage5, stage6, stage7
 from nnlab.stages.common import Result
 
 STAGES = {
@@ -16,6 +16,7 @@ STAGES = {
     "cnn": cnn,
     "6": stage6,
     "7": stage7,
+    "ablation": ablation,
 }
 
 __all__ = ["STAGES", "Result"]

@@ -1,0 +1,192 @@
+"""BatchNorm1d: the formulas, the full backward (gradcheck in both modes), running statistics, both faces."""
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import BatchNorm1d
+
+
+def _bn(rng, c=4, **kwargs):
+    bn = BatchNorm1d(c, **kwargs)
+    bn.gamma[:] = rng.normal(size=c)  # not the (1, 0) start, so that a wrong use of either shows
+    bn.beta[:] = rng.normal(size=c)
+    return bn
+
+
+def test_training_forward_normalises_with_the_batchs_biased_variance(rng):
+    x = rng.normal(loc=3, scale=2, size=(10, 4))
+    bn = _bn(rng)
+    out = bn.forward(x)
+    xhat = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    np.testing.assert_allclose(out, bn.gamma * xhat + bn.beta, rtol=1e-13)
+    np.testing.assert_allclose(bn.xhat.mean(0), 0, atol=1e-14)
+
+
+def test_running_statistics_follow_pytorchs_update(rng):
+    bn = BatchNorm1d(3, momentum=0.2)
+    mean, var = np.zeros(3), np.ones(3)
+    for _ in range(4):
+        x = rng.normal(loc=5, scale=3, size=(7, 3))
+        bn.forward(x)
+        mean = 0.8 * mean + 0.2 * x.mean(0)
+        var = 0.8 * var + 0.2 * x.var(0, ddof=1)  # unbiased in the running estimate
+        np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-14)
+        np.testing.assert_allclose(bn.running_var, var, rtol=1e-14)
+
+
+def test_evaluation_mode_uses_the_running_statistics_and_leaves_them(rng):
+    bn = _bn(rng)
+    for _ in range(3):
+        bn.forward(rng.normal(size=(8, 4)))
+    bn.eval()
+    stats = bn.running_mean.copy(), bn.running_var.copy()
+    x = rng.normal(size=(5, 4))
+    out = bn.forward(x)
+    np.testing.assert_allclose(out, bn.gamma * (x - stats[0]) / np.sqrt(stats[1] + 1e-5) + bn.beta, rtol=1e-13)
+    np.testing.assert_array_equal(bn.running_mean, stats[0])
+    np.testing.assert_array_equal(bn.running_var, stats[1])
+    # one row at a time gives the same rows: evaluation does not couple a batch's rows
+    np.testing.assert_allclose(np.vstack([bn.forward(x[i : i + 1]) for i in range(5)]), out, rtol=1e-15)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_gradcheck_passes_in_both_modes(training, rng):
+    bn = _bn(rng).train(training)
+    if not training:
+        bn.running_mean[:] = rng.normal(size=4)
+        bn.running_var[:] = rng.uniform(0.5, 2, size=4)
+    result = nnlab.gradcheck(bn, rng.normal(size=(6, 4)))
+    assert result.passed, str(result)
+
+
+def test_gradcheck_inside_a_network_in_training_mode(rng):
+    net = nnlab.make_mlp([3, 6, 5, 2], nonlin="tanh", norm="batch", rng=rng)
+    assert isinstance(net[1], BatchNorm1d) and isinstance(net[4], BatchNorm1d)
+    result = nnlab.gradcheck(net, rng.normal(size=(9, 3)))
+    # A bias just before batch normalisation has gradient exactly 0 (the batch mean removes it), so its
+    # relative error compares rounding with rounding; those two are checked to be 0 instead.
+    biases_into_bn = {"l1.b", "l2.b"}
+    assert max(v for k, v in result.errors.items() if k not in biases_into_bn) < 1e-6, str(result)
+    for layer in (net[0], net[3]):
+        np.testing.assert_allclose(layer.db, 0.0, atol=1e-14)
+
+
+class SimplifiedBatchNorm(BatchNorm1d):
+    """The common mistake: dx = dout * gamma / std, as if the batch statistics were constants."""
+
+    def _backward(self, dout, inplace=False, need_dx=True):
+        super()._backward(dout.copy(), inplace=False, need_dx=False)  # dgamma, dbeta are right
+        return dout * self.gamma * self._inv_std
+
+
+def test_gradcheck_catches_the_simplified_backward_in_training_mode(rng):
+    """The check can fail: the simplified gradient ignores how each row moves the batch mean and variance."""
+    x = rng.normal(size=(6, 4))
+    wrong = nnlab.gradcheck(SimplifiedBatchNorm(4), x)
+    assert not wrong.passed and wrong.errors["input"] > 0.1
+    assert max(wrong.errors["SimplifiedBatchNorm.gamma"], wrong.errors["SimplifiedBatchNorm.beta"]) < 1e-6  # only dx
+    # ... while in evaluation mode the statistics are constants and the simplified form is exact
+    assert nnlab.gradcheck(SimplifiedBatchNorm(4).eval(), x).passed
+
+
+def test_backward_writes_into_the_same_buffers(rng):
+    bn = _bn(rng)
+    dgamma, dbeta = bn.dgamma, bn.dbeta
+    x, dout = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    bn.forward(x)
+    bn.backward(dout)
+    first = dgamma.copy(), dbeta.copy()
+    bn.forward(x)
+    bn.backward(dout)  # assigned, not accumulated
+    assert bn.dgamma is dgamma and bn.dbeta is dbeta
+    np.testing.assert_array_equal(bn.dgamma, first[0])
+    np.testing.assert_array_equal(bn.dbeta, first[1])
+    np.testing.assert_allclose(dbeta, dout.sum(0), rtol=1e-14)
+    np.testing.assert_allclose(dgamma, (dout * bn.xhat).sum(0), rtol=1e-13)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_face_and_core_agree_in_and_out_of_place(training, rng):
+    x, dout = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    public, core = _bn(np.random.default_rng(1)).train(training), _bn(np.random.default_rng(1)).train(training)
+    kept_x, kept_dout = x.copy(), dout.copy()
+    out, dx = public.forward(x), public.backward(dout)
+    np.testing.assert_array_equal(x, kept_x)
+    np.testing.assert_array_equal(dout, kept_dout)
+    x_core, d_core = x.copy(), dout.copy()
+    out_core = core._forward(x_core, inplace=True)
+    dx_core = core._backward(d_core, inplace=True)
+    np.testing.assert_allclose(out_core, out, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(dx_core, dx, rtol=1e-15, atol=1e-15)
+    np.testing.assert_array_equal(core.dgamma, public.dgamma)
+    np.testing.assert_array_equal(core.running_var, public.running_var)
+    assert core._backward(dout.copy(), inplace=True, need_dx=False) is None
+    fresh = x.copy()
+    assert core._forward(fresh, inplace=False) is not fresh
+    np.testing.assert_array_equal(fresh, x)
+
+
+def test_output_may_be_overwritten_after_forward(rng):
+    """keeps_output is False: the next module may write over the output; backward must not read it."""
+    bn = _bn(rng)
+    x, dout = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    bn._forward(x.copy())
+    expected = bn._backward(dout.copy())
+    out = bn._forward(x.copy())
+    out[...] = np.nan
+    np.testing.assert_array_equal(bn._backward(dout.copy()), expected)
+
+
+def test_float32_input_through_float64_layer_stays_float32(rng):
+    bn = BatchNorm1d(3)
+    out = bn.forward(rng.normal(size=(4, 3)).astype(np.float32))
+    assert out.dtype == np.float32 and bn.running_mean.dtype == np.float64
+    assert bn.backward(np.ones((4, 3), np.float32)).dtype == np.float32
+    assert BatchNorm1d(3).astype(np.float32).running_var.dtype == np.float32
+
+
+def test_one_row_in_training_mode_is_refused_in_both_faces(rng):
+    bn = BatchNorm1d(3)
+    with pytest.raises(ValueError, match="more than one row per batch.*got 1"):
+        bn.forward(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="more than one row"):
+        bn._forward(np.ones((1, 3)))
+    np.testing.assert_array_equal(bn.running_var, 1.0)  # nothing was updated
+    assert bn.eval().forward(np.ones((1, 3))).shape == (1, 3)
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="num_features must be a positive integer, got 0"):
+        BatchNorm1d(0)
+    with pytest.raises(ValueError, match=r"momentum must be a number in \[0, 1\], got 1.5"):
+        BatchNorm1d(3, momentum=1.5)
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0"):
+        BatchNorm1d(3, eps=0)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, 3\), got shape \(2, 4\)"):
+        BatchNorm1d(3).forward(np.ones((2, 4)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        BatchNorm1d(3).backward(np.ones((2, 3)))
+
+
+def test_gamma_and_beta_are_never_decayed(rng):
+    """The handout's rule, weights only: SGD's and AdamW's weight decay and L2Penalty skip gamma and beta."""
+    bn = _bn(rng)
+    gamma, beta = bn.gamma.copy(), bn.beta.copy()
+    bn.dgamma[:] = 0.0
+    bn.dbeta[:] = 0.0
+    assert nnlab.L2Penalty(0.5)(bn.parameters()) == 0.0
+    nnlab.L2Penalty(0.5).backward(bn.parameters())
+    for opt in (nnlab.SGD(bn.parameters(), lr=0.1, weight_decay=0.5),
+                nnlab.AdamW(bn.parameters(), lr=0.1, weight_decay=0.5)):
+        opt.step()
+    np.testing.assert_array_equal(bn.gamma, gamma)
+    np.testing.assert_array_equal(bn.beta, beta)
+
+
+def test_reset_running_stats(rng):
+    bn = BatchNorm1d(2)
+    bn.forward(rng.normal(size=(5, 2)))
+    bn.reset_running_stats()
+    np.testing.assert_array_equal(bn.running_mean, 0.0)
+    np.testing.assert_array_equal(bn.running_var, 1.0)

@@ -1,0 +1,188 @@
+"""RMSprop, AdamW, Nesterov SGD, the schedules and gradient clipping: formulas, checks, and their place in fit."""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import SGD, AdamW, CosineAnnealingLR, Linear, RMSprop, StepLR, clip_grad_norm
+
+
+def _layer_with_grads(rng):
+    lin = Linear(3, 2, rng=rng)
+    lin.b[:] = rng.normal(size=lin.b.shape)
+    lin.dW[...] = rng.normal(size=lin.W.shape)
+    lin.db[...] = rng.normal(size=lin.b.shape)
+    return lin
+
+
+def test_nesterov_two_steps_by_hand(rng):
+    lin = _layer_with_grads(rng)
+    W0, g = lin.W.copy(), lin.dW.copy()
+    opt = SGD(lin.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    opt.step()  # v = g; W -= lr (g + m v)
+    np.testing.assert_allclose(lin.W, W0 - 0.1 * (g + 0.9 * g), rtol=1e-15)
+    opt.step()  # v = m g + g
+    v = 0.9 * g + g
+    np.testing.assert_allclose(lin.W, W0 - 0.1 * (g + 0.9 * g) - 0.1 * (g + 0.9 * v), rtol=1e-14, atol=1e-15)
+
+
+def test_nesterov_needs_momentum():
+    with pytest.raises(ValueError, match="SGD: nesterov=True needs a momentum above 0, got momentum=0"):
+        SGD(Linear(2, 1).parameters(), lr=0.1, nesterov=True)
+
+
+def test_rmsprop_one_step_by_hand(rng):
+    lin = _layer_with_grads(rng)
+    W0, g = lin.W.copy(), lin.dW.copy()
+    RMSprop(lin.parameters(), lr=0.01, alpha=0.9, eps=1e-8).step()
+    s = 0.1 * g * g
+    np.testing.assert_allclose(lin.W, W0 - 0.01 * g / (np.sqrt(s) + 1e-8), rtol=1e-14)
+
+
+def test_adamw_decays_weights_outside_the_moments(rng):
+    """With a zero gradient Adam's step is 0, so one AdamW step is the decoupled shrink alone; biases keep still."""
+    lin = _layer_with_grads(rng)
+    lin.dW[...] = 0.0
+    lin.db[...] = 0.0
+    W0, b0 = lin.W.copy(), lin.b.copy()
+    AdamW(lin.parameters(), lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_allclose(lin.W, W0 * (1 - 0.1 * 0.5), rtol=1e-15)
+    np.testing.assert_array_equal(lin.b, b0)
+    # Adam's L2 instead goes through the moments: the same settings move W by a full Adam step
+    lin2 = _layer_with_grads(np.random.default_rng(0))
+    lin2.dW[...] = 0.0
+    W2 = lin2.W.copy()
+    nnlab.Adam(lin2.parameters(), lr=0.1, weight_decay=0.5).step()
+    np.testing.assert_allclose(np.abs(lin2.W - W2), 0.1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: RMSprop(p, lr=0.1, weight_decay=0.5),
+    lambda p: RMSprop(p, lr=0.1, weight_decay=0.5, momentum=0.9),
+    lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.5),
+], ids=["rmsprop", "rmsprop-momentum", "nesterov"])
+def test_weight_decay_never_touches_biases(make, rng):
+    lin = _layer_with_grads(rng)
+    lin.db[...] = 0.0
+    b0 = lin.b.copy()
+    make(lin.parameters()).step()
+    np.testing.assert_array_equal(lin.b, b0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: RMSprop(p, lr=0.1, alpha=1.0), "RMSprop: alpha must be below 1, got 1.0"),
+    (lambda p: RMSprop(p, lr=0.1, eps=0), "RMSprop: eps must be a finite number > 0, got 0.0"),
+    (lambda p: RMSprop(p, lr=0.1, momentum=-0.1), "RMSprop: momentum must be a finite number >= 0, got -0.1"),
+    (lambda p: AdamW(p, lr=0.1, betas=(0.9, 1.0)), r"AdamW: betas must lie in \[0, 1\), got \(0.9, 1.0\)"),
+    (lambda p: AdamW(p, lr=0.1, weight_decay=-1), "AdamW: weight_decay must be a finite number >= 0, got -1.0"),
+])
+def test_bad_settings_name_the_optimizer(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(Linear(2, 1).parameters())
+
+
+def test_optimizers_train_a_small_network(rng):
+    X = rng.normal(size=(64, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    for make in (lambda p: RMSprop(p, lr=0.01), lambda p: AdamW(p, lr=0.01),
+                 lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True)):
+        net = nnlab.make_mlp([4, 8, 2], rng=np.random.default_rng(0))
+        hist = nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), make(net.parameters()), X, y, epochs=30, batch_size=16,
+                         rng=np.random.default_rng(0))
+        assert hist.epoch_loss[-1] < 0.5 * hist.epoch_loss[0]
+
+
+# --- schedules --------------------------------------------------------------------------------------------
+
+def test_step_lr_by_hand():
+    opt = SGD(Linear(2, 1).parameters(), lr=1.0)
+    sched = StepLR(opt, step_size=3, gamma=0.5)
+    rates = [sched.get_last_lr()[0]]
+    for _ in range(7):
+        sched.step()
+        rates.append(opt.lr)
+    assert rates == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25]
+    assert sched.last_epoch == 7 and sched.get_last_lr() == [0.25]
+
+
+def test_cosine_by_hand():
+    opt = SGD(Linear(2, 1).parameters(), lr=0.2)
+    sched = CosineAnnealingLR(opt, T_max=4, eta_min=0.02)
+    rates = [opt.lr]
+    for _ in range(8):
+        sched.step()
+        rates.append(opt.lr)
+    expected = [0.02 + 0.18 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(9)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-15)
+    assert rates[4] == pytest.approx(0.02) and rates[8] == pytest.approx(0.2)  # down to eta_min, back up
+
+
+def test_fit_steps_the_schedule_once_per_epoch_and_trains_with_each_rate(rng):
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
+    lin = Linear(3, 1, rng=rng)
+    opt = SGD(lin.parameters(), lr=0.1)
+    seen = []
+    fit_rates = []
+
+    def evaluate(_epoch):
+        seen.append(opt.lr)
+        return {}
+
+    original = opt.step
+
+    def step():
+        fit_rates.append(opt.lr)
+        original()
+
+    opt.step = step
+    nnlab.fit(lin, nnlab.MSELoss(), opt, X, y, epochs=6, batch_size=10, rng=rng,
+              scheduler=StepLR(opt, step_size=2, gamma=0.1), evaluate=evaluate)
+    np.testing.assert_allclose(fit_rates, np.repeat([0.1, 0.1, 0.01, 0.01, 0.001, 0.001], 3), rtol=1e-15)
+    np.testing.assert_allclose(seen, [0.1, 0.01, 0.01, 0.001, 0.001, 1e-4], rtol=1e-15)  # already stepped
+
+
+def test_schedule_needs_an_nnlab_optimizer():
+    with pytest.raises(TypeError, match="StepLR: expected an nnlab optimizer, got list"):
+        StepLR([], step_size=2)
+    with pytest.raises(ValueError, match="T_max must be a positive integer, got 0"):
+        CosineAnnealingLR(SGD(Linear(2, 1).parameters(), lr=0.1), T_max=0)
+
+
+# --- gradient clipping ------------------------------------------------------------------------------------
+
+def test_clip_grad_norm_scales_to_the_limit_and_returns_the_norm_before(rng):
+    lin = _layer_with_grads(rng)
+    total = math.sqrt(np.sum(lin.dW**2) + np.sum(lin.db**2))
+    dW, db = lin.dW.copy(), lin.db.copy()
+    assert clip_grad_norm(lin.parameters(), total / 4) == pytest.approx(total, rel=1e-15)
+    coef = (total / 4) / (total + 1e-6)
+    np.testing.assert_allclose(lin.dW, dW * coef, rtol=1e-15)
+    np.testing.assert_allclose(lin.db, db * coef, rtol=1e-15)
+    after = math.sqrt(np.sum(lin.dW**2) + np.sum(lin.db**2))
+    assert after < total / 4 and after == pytest.approx(total / 4, rel=1e-6)
+
+
+def test_clip_grad_norm_leaves_small_gradients_alone(rng):
+    lin = _layer_with_grads(rng)
+    dW = lin.dW.copy()
+    clip_grad_norm(lin.parameters(), 1e6)
+    np.testing.assert_array_equal(lin.dW, dW)
+    with pytest.raises(ValueError, match="clip_grad_norm: max_norm must be a finite number > 0, got 0.0"):
+        clip_grad_norm(lin.parameters(), 0)
+
+
+def test_fit_clips_after_the_penalty_and_before_the_step(rng):
+    """One full-batch step with L2 and clipping equals the same step done by hand in that order."""
+    X, y = rng.normal(size=(12, 3)), 100 * rng.normal(size=(12, 1))  # large targets: large gradients
+    lin, twin = Linear(3, 1, rng=np.random.default_rng(0)), Linear(3, 1, rng=np.random.default_rng(0))
+    nnlab.fit(lin, nnlab.MSELoss(), SGD(lin.parameters(), lr=0.1), X, y, epochs=1, penalty=nnlab.L2Penalty(0.3),
+              clip_grad_norm=0.5)
+    _, grad = nnlab.MSELoss()(twin.forward(X), y)
+    twin.backward(grad)
+    nnlab.L2Penalty(0.3).backward(twin.parameters())
+    assert clip_grad_norm(twin.parameters(), 0.5) > 0.5
+    SGD(twin.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(lin.W, twin.W, rtol=1e-14)
+    np.testing.assert_allclose(lin.b, twin.b, rtol=1e-14)
