@@ -58,6 +58,7 @@ NOTEBOOKS = {
     "stage6_keras": "6",
     "stage7_own_network": "7",
     "cnn": "cnn",
+    "ablation": "ablation",
 }
 #: The library files whose content the stored outputs depend on (package data included).
 LIBRARY_PATTERNS = ("*.py", "*.j2")
