@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from nnlab.report import verdicts
-from nnlab.stages.accuracy import control_name
+from nnlab.stages.accuracy import CONTROL
 
 
 def _base(results: dict, sid: str) -> dict:
@@ -249,10 +249,9 @@ def accuracy(results: dict) -> dict:
         mean, low, high = verdicts.mean_interval(nn["values"])
         target = {"low": low, "high": high, "verdict": verdicts.against(low, high, s["target"])}
         control = None
-        if s.get("unshifted_control") is not None:
-            row = s["table"][control_name(s["unshifted_control"])]
-            control = {"index": s["unshifted_control"], "row": row,
-                       "shifted_splits": sum(s["candidate_specs"][sp["chosen"]]["shift"] > 0 for sp in s["splits"]),
+        if CONTROL in s["table"]:
+            row = s["table"][CONTROL]
+            control = {"row": row, "shifted_splits": s["shifted_splits"],
                        "shifts": sorted({s["candidate_specs"][sp["chosen"]]["shift"] for sp in s["splits"]} - {0}),
                        "chosen_minus": verdicts.paired(nn["values"], row["values"]),
                        "minus_ref": verdicts.paired(row["values"], ref["values"]) if ref is not None else None}

@@ -10,10 +10,9 @@ each of 5 seeds (the nested protocol of :mod:`nnlab.selection`):
    next to scikit-learn's ``MLPClassifier()`` (defaults) and ``LogisticRegression``
    trained on the identical rows.  Reported: mean, standard deviation, min and max
    test accuracy over the splits, and which recipe each split chose.
-3. **Control**: when some candidates use shift augmentation, the first candidate without
-   it is also retrained on the 80 % and tested on every split, chosen or not, so that a
-   lead over scikit-learn (which trains on unshifted images) can be split into what the
-   augmentation adds and what the rest does.
+3. **Control**: where the chosen recipe shifts its images, the same recipe without the
+   shift is also trained on the 80 % and tested, so that a lead over scikit-learn (which
+   trains on unshifted images) splits into what the augmentation adds and what the rest does.
 
 The trainings share out over ``jobs`` processes.
 """
@@ -110,49 +109,41 @@ def _data(name: str, c: Config):
 def study_calls(name: str, c: Config, X, y) -> list:
     """The independent trainings of one dataset: one nested-selection task and one baseline task per seed."""
     candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
-    calls = [(split_task, (candidates, X, y, seed, fit_and_score)) for seed in c.seeds]
+    calls = [(split_task, (candidates, X, y, seed, fit_and_score, unshifted)) for seed in c.seeds]
     if c.baselines:
         calls += [(baselines, (X, y, *outer_split(y, seed), seed)) for seed in c.seeds]
-    control = unshifted_control(candidates)
-    if control is not None:
-        calls += [(fit_and_score, (candidates[control], X, y, *outer_split(y, seed), seed)) for seed in c.seeds]
     return calls
 
 
-def unshifted_control(candidates) -> int | None:
-    """Index of the first candidate without shift augmentation, when some other candidate shifts; else None.
+def unshifted(spec: ClassifierSpec) -> ClassifierSpec | None:
+    """The chosen recipe without its shift augmentation (``None`` when it has none): the study's control.
 
-    Retrained and tested on every split regardless of the selection, it separates what the
-    augmentation adds from what the rest of the recipe does.
+    Trained and tested on every split where the chosen recipe shifts, it separates what the
+    augmentation adds from what the rest of the recipe does (scikit-learn trains on unshifted images).
     """
-    if not any(s.shift for s in candidates):
-        return None
-    return next((i for i, s in enumerate(candidates) if not s.shift), None)
+    return replace(spec, shift=0) if spec.shift else None
 
 
-def control_name(index: int) -> str:
-    """The accuracy table's row for :func:`unshifted_control`'s candidate."""
-    return f"nnlab candidate {index + 1}, unshifted (fixed, not chosen)"
+#: The accuracy table's row for the control (see :func:`unshifted`).
+CONTROL = "nnlab chosen recipe without the shift (control)"
 
 
 def study_metrics(name: str, c: Config, n_images: int, done: list) -> dict:
     """One dataset's metrics from the results of its :func:`study_calls` (in the same order)."""
     candidates = [_scaled(s, c.epochs_scale) for s in CANDIDATES[name]]
-    n = len(c.seeds)
-    nested = summarise_splits(done[:n])
+    nested = summarise_splits(done[: len(c.seeds)])
     scores = {"nnlab (recipe chosen per split)": nested["test_accuracy"]["values"]}
-    for per_seed in done[n: 2 * n] if c.baselines else []:
+    if any(candidates[sp["chosen"]].shift for sp in nested["splits"]):
+        scores[CONTROL] = [sp["control_scores"]["accuracy"] for sp in nested["splits"]]
+    for per_seed in done[len(c.seeds):]:
         for key, acc in per_seed.items():
             scores.setdefault(key, []).append(acc)
-    control = unshifted_control(candidates)
-    if control is not None:
-        scores[control_name(control)] = [sc["accuracy"] for sc in done[(2 if c.baselines else 1) * n:]]
     table = {k: summarise(v) for k, v in scores.items()}
     return {
         "n_images": n_images, "candidates": [s.describe() for s in candidates],
         "candidate_specs": [s.as_dict() for s in candidates], "splits": nested["splits"],
         "test_rows": sorted({s["test_rows"] for s in nested["splits"]}), "table": table, "target": TARGETS[name],
-        "unshifted_control": control,
+        "shifted_splits": sum(bool(candidates[sp["chosen"]].shift) for sp in nested["splits"]),
     }
 
 
