@@ -20,7 +20,23 @@ def test_bench_quick_prints_every_column(capsys, tmp_path):
         goals = workload["goals"]
         assert set(goals) == {"handout loop / PyTorch", "fit / PyTorch", "fit / scikit-learn", "inference / PyTorch",
                               "fit / GEMM-only limit"}
-        assert all(v is None or v > 0 for v in goals.values())
+        assert all(v is None or (v["paired_median"] > 0 and v["min"] <= v["paired_median"] <= v["max"])
+                   for v in goals.values())
+
+
+def test_a_ratio_is_inconclusive_when_its_two_medians_disagree():
+    """Paired median above 1 but ratio of medians below 1 (the review's digits inference case): no verdict."""
+    from nnlab.bench import _paired, inconclusive, ratio_text
+
+    disagree = _paired([2.2, 1.1, 0.5], [2.0, 1.0, 3.0])  # ratios 1.1, 1.1, 0.17; medians 1.1 / 2.0
+    assert disagree["paired_median"] > 1 > disagree["of_medians"] and inconclusive(disagree)
+    assert not inconclusive(_paired([2.2, 1.1, 3.3], [2.0, 1.0, 3.0]))
+    planted = {"paired_median": 1.19, "min": 0.6, "max": 1.3, "of_medians": 0.88}
+    assert inconclusive(planted) and ratio_text(planted).startswith("inconclusive (paired 1.19x, range 0.60x - 1.30x")
+    steady = {"paired_median": 4.37, "min": 3.9, "max": 4.8, "of_medians": 3.48}
+    assert not inconclusive(steady) and ratio_text(steady).startswith("4.37x (")
+    assert ratio_text(None) == "n/a"
+    assert "medians only" in ratio_text({"paired_median": None, "min": None, "max": None, "of_medians": 2.0})
 
 
 def test_gemm_products_count_the_steps_flops():

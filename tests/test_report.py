@@ -83,13 +83,26 @@ def test_changing_a_config_value_changes_the_text(tmp_path, results):
     assert "150" not in texts[base.epochs].replace("0.150", "")
 
 
+ALLOWED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\b[A-Za-z_]+\d+\b|\b[0-2](?!\d|[.,]\d)|Stage \d\.\d|Stages? \d( to \d)?"
+                     r"|nnlab run \d|float(32|64)|8×8|28×28|\[0, 1\]|100%", re.S)
+
+
+def typed_numbers(template_text: str) -> list[str]:
+    """The numbers a template types into its prose or code spans, outside ``{{ }}`` and ``{% %}``.
+
+    Allowed: the maths it derives (0, 1, 2 as coefficients), names that end in a digit
+    (``lin1``, ``W2``), stage numbers and fixed facts of the data (8×8, [0, 1], 100%).
+    """
+    return re.findall(r"\d+(?:\.\d+)?", ALLOWED.sub("", template_text))
+
+
+def test_the_typed_number_check_catches_levels_and_code_spans():
+    assert typed_numbers("a 95% interval") == ["95"]
+    assert typed_numbers("`Linear(3, 1)` and `Linear({{ n }}, 1)`") == ["3"]
+    assert typed_numbers("within 1.5 of `lin1.W` at 2πx, `W2 @ W1`, {{ x|pct(0) }}") == ["1.5"]
+
+
 def test_no_number_is_typed_into_a_template():
     """Digits in a template's prose are only the maths it derives (indices, 0, 1, 2 in formulas), never results."""
-    allowed = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|`[^`]*`|\b[0-2]\b|Stage \d\.\d|Stages? \d( to \d)?|L2|float(32|64)"
-                         r"|8×8|28×28|\[0, 1\]|95%|100%")
-    found = {}
-    for path in sections.TEMPLATES.glob("*.md.j2"):
-        prose = allowed.sub("", path.read_text())
-        digits = re.findall(r"\d+(?:\.\d+)?", prose)
-        found[path.name] = digits
+    found = {path.name: typed_numbers(path.read_text()) for path in sections.TEMPLATES.glob("*.md.j2")}
     assert not any(found.values()), f"templates type numbers into their prose: {found}"

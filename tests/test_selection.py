@@ -11,8 +11,12 @@ def _labels(n=200, classes=4):
     return np.arange(n) % classes
 
 
-def _assert_leak_free(calls, y, seeds):
-    """Each recorded training call is a split's final (train -> test rows) or never touches its test rows."""
+def _assert_leak_free(calls, y, seeds, finals_expected=None):
+    """Each recorded training call is a split's final (train -> test rows) or never touches its test rows.
+
+    ``finals_expected``: seed -> number of train -> test fits (1, or 2 with a control); 1 by default.
+    """
+    finals_expected = finals_expected or {seed: 1 for seed in seeds}
     finals = {seed: 0 for seed in seeds}
     selections = {seed: 0 for seed in seeds}
     for fit_rows, eval_rows, seed in calls:
@@ -24,7 +28,7 @@ def _assert_leak_free(calls, y, seeds):
             used = np.union1d(fit_rows, eval_rows)
             assert np.intersect1d(used, test).size == 0, f"seed {seed}: test rows reached the selection"
             selections[seed] += 1
-    assert all(v == 1 for v in finals.values()) and all(v > 0 for v in selections.values())
+    assert finals == finals_expected and all(v > 0 for v in selections.values())
 
 
 def _cheap_score(candidate, X, y, fit_rows, eval_rows, seed):
@@ -72,9 +76,30 @@ def test_accuracy_study_selection_never_sees_test_rows(monkeypatch):
     monkeypatch.setattr(accuracy, "fit_and_score", spy)
     config = accuracy.Config().quick()
     config = type(config)(**{**config.__dict__, "datasets": ("digits",), "baselines": False, "epochs_scale": 0.02})
-    accuracy.study("digits", config, jobs=1)
+    out = accuracy.study("digits", config, jobs=1)
     y = accuracy.load_images("digits")[1]
-    _assert_leak_free(calls, y, config.seeds)
+    shifted = {sp["seed"]: bool(out["candidate_specs"][sp["chosen"]]["shift"]) for sp in out["splits"]}
+    _assert_leak_free(calls, y, config.seeds, {seed: 1 + shifted[seed] for seed in config.seeds})
+
+
+def _double(candidate):
+    """A control for the tests: candidate 1's variant is 11; the others have none."""
+    return 11 if candidate == 1 else None
+
+
+def test_the_control_trains_only_when_the_winner_has_a_variant():
+    calls = []
+
+    def scored(candidate, X, y, fit_rows, eval_rows, seed):
+        calls.append(candidate)
+        return {"accuracy": {0: 0.5, 1: 0.9, 11: 0.7}.get(candidate, 0.1), "loss": 0.0}
+
+    y = _labels()
+    out = selection.split_task([0, 1], np.zeros((len(y), 1)), y, 0, scored, _double)
+    assert out["chosen"] == 1 and calls == [0, 1, 1, 11] and out["control_scores"]["accuracy"] == 0.7
+    calls.clear()
+    out = selection.split_task([0, 2], np.zeros((len(y), 1)), y, 0, scored, _double)
+    assert calls == [0, 2, 0] and out["control_scores"] is out["test_scores"]
 
 
 def test_tie_rule_accuracy_then_loss_then_order():

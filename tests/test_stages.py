@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from nnlab.stages import STAGES
+from nnlab.stages import STAGES, accuracy
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,14 @@ def test_most_confused_reports_every_tie():
 def test_accuracy_study_quick_has_every_column(results):
     m = results["accuracy"][0].metrics
     for study in m.values():
+        shifted = [bool(study["candidate_specs"][sp["chosen"]]["shift"]) for sp in study["splits"]]
+        control = {accuracy.CONTROL} if any(shifted) else set()
         assert set(study["table"]) == {"nnlab (recipe chosen per split)", "sklearn MLPClassifier",
-                                       "sklearn LogisticRegression"}
+                                       "sklearn LogisticRegression"} | control
+        assert study["shifted_splits"] == sum(shifted)
+        for split, shifts in zip(study["splits"], shifted):
+            if not shifts:  # the control is the chosen recipe itself where it does not shift
+                assert split["control_scores"] == split["test_scores"]
         assert study["table"]["nnlab (recipe chosen per split)"]["mean"] > 0.5
         for split in study["splits"]:
             assert len(split["selection"]) == len(study["candidates"])

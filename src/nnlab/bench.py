@@ -278,16 +278,52 @@ def gemm_step_seconds(sizes, dtype=np.float32, repeats=200):
     return seconds, flops / seconds / 1e9
 
 
-def _paired(rates_a, rates_b) -> float:
-    """Median of the repeat-by-repeat ratios ``a / b``."""
-    return statistics.median(a / b for a, b in zip(rates_a, rates_b))
+def _paired(rates_a, rates_b) -> dict:
+    """Two measures of ``a / b`` and the spread of the repeat-by-repeat ratios.
+
+    Returns ``{"paired_median", "min", "max"}`` of the ratios ``a_i / b_i`` of the same repeat
+    and ``"of_medians"``, ``median(a) / median(b)``.  Under a steady machine the two medians agree;
+    when they point in different directions (one above 1, the other below) the load moved
+    under the measurement and :func:`ratio_text` calls the ratio inconclusive.
+    """
+    ratios = [a / b for a, b in zip(rates_a, rates_b, strict=True)]
+    return {"paired_median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "of_medians": statistics.median(rates_a) / statistics.median(rates_b)}
+
+
+def _unpaired(rates_a, rates_b) -> dict:
+    """``a / b`` from contenders timed apart: only the ratio of medians exists (see :func:`_paired`)."""
+    return {"paired_median": None, "min": None, "max": None,
+            "of_medians": statistics.median(rates_a) / statistics.median(rates_b)}
+
+
+def inconclusive(ratio: dict) -> bool:
+    """Whether the paired median and the ratio of medians disagree in direction (one above 1, one below)."""
+    paired = ratio["paired_median"]
+    return paired is not None and (paired - 1) * (ratio["of_medians"] - 1) < 0
+
+
+def ratio_text(ratio: dict | None, percent: bool = False) -> str:
+    """A ratio's table cell: the paired median with the range of the paired ratios and the ratio of medians,
+    ``inconclusive`` when :func:`inconclusive`; ``n/a`` when it was not measured."""
+    if ratio is None:
+        return "n/a"
+
+    def f(v):
+        return f"{v:.0%}" if percent else f"{v:.2f}x"
+
+    if ratio["paired_median"] is None:
+        return f"{f(ratio['of_medians'])} (medians only; timed apart)"
+    spread = f"paired {f(ratio['paired_median'])}, range {f(ratio['min'])} - {f(ratio['max'])}; " \
+             f"medians {f(ratio['of_medians'])}"
+    return f"inconclusive ({spread})" if inconclusive(ratio) else f"{f(ratio['paired_median'])} ({spread})"
 
 
 def inference(X, sizes, repeats=5):
     """Forward-pass throughput (samples/s, median) of nnlab and, if present, PyTorch, batches of 1024.
 
-    Round-robin like training: each repeat times nnlab then PyTorch; ``ratio`` is the paired
-    median of nnlab / PyTorch.
+    Round-robin like training: each repeat times nnlab then PyTorch; ``ratio`` is nnlab / PyTorch
+    as :func:`_paired` measures it.
     """
     import nnlab
 
@@ -403,14 +439,14 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
                 keras_rates = keras_in_child(name, epochs, repeats, threads)
                 if keras_rates:
                     rows["Keras"] = {"median": statistics.median(keras_rates), "min": min(keras_rates),
-                                     "max": max(keras_rates), "ratio": statistics.median(base)
-                                     / statistics.median(keras_rates), "unpaired": True}
+                                     "max": max(keras_rates), "ratio": _unpaired(base, keras_rates), "unpaired": True}
             gemm_s, gflops = gemm_step_seconds(spec["sizes"])
             infer = inference(X, spec["sizes"], repeats)
             profile = step_profile(X, y, spec["sizes"])
             torch_rates = rates.get("PyTorch")
-            goals = {"handout loop / PyTorch": torch_rates and _paired(rates["nnlab handout loop"], torch_rates),
-                     "fit / PyTorch": torch_rates and rows["PyTorch"]["ratio"],
+            handout = rates["nnlab handout loop"]
+            goals = {"handout loop / PyTorch": _paired(handout, torch_rates) if torch_rates else None,
+                     "fit / PyTorch": rows["PyTorch"]["ratio"] if torch_rates else None,
                      "fit / scikit-learn": rows["scikit-learn MLPClassifier"]["ratio"],
                      "inference / PyTorch": infer.get("ratio"),
                      "fit / GEMM-only limit": rows[GEMM_ONLY]["ratio"]}
@@ -435,27 +471,26 @@ def table(results) -> str:
         lines += [f"**{name}** ({'-'.join(map(str, w['sizes']))} ReLU MLP, {w['samples']} samples, batch "
                   f"{results['batch']}, SGD lr {results['lr']}, float32; {w['epochs_per_repeat']} epochs x "
                   f"{results['repeats']} repeats)", "",
-                  "| training | samples/s (median) | us per step | min - max | nnlab fit / this (paired median) |",
+                  "| training | samples/s (median) | us per step | min - max | nnlab fit / this |",
                   "|---|---:|---:|---:|---:|"]
         for label, r in w["training"].items():
-            note = " (medians; timed apart, in a child process)" if r.get("unpaired") else ""
+            note = " (in a child process)" if r.get("unpaired") else ""
             lines.append(f"| {label} | {r['median'] / 1e3:,.0f} k | {results['batch'] / r['median'] * 1e6:,.0f} | "
-                         f"{r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k | {r['ratio']:.2f}x{note} |")
+                         f"{r['min'] / 1e3:,.0f} - {r['max'] / 1e3:,.0f} k | {ratio_text(r['ratio'])}{note} |")
         inf = w["inference"]
         g = w["goals"]
         lines += ["", f"GEMMs of one step: {w['gemm_seconds_per_step'] * 1e6:.0f} us at {w['gemm_gflops']:.0f} GFLOP/s"
                   f" (best layout of each, best of 200) = {w['gemm_share_of_step']:.0%} of nnlab fit's median step.  "
                   f"The GEMM-only limit, timed alongside: {w['training'][GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s;"
-                  f" nnlab fit reaches {g['fit / GEMM-only limit']:.0%} of it.", "",
+                  f" nnlab fit reaches {ratio_text(g['fit / GEMM-only limit'], percent=True)} of it.", "",
                   "Where nnlab fit's step goes (median us per part, timed one part at a time): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in w["step_profile_us"].items())
                   + f" (sum {sum(w['step_profile_us'].values()):,.0f}).", "",
                   "Inference (batches of 1024): " + ", ".join(f"{k} {v / 1e3:,.0f} k samples/s" for k, v in inf.items()
                                                                 if k != "ratio"), "",
-                  "| ratio (paired median) | " + " | ".join(g) + " |",
+                  "| ratio | " + " | ".join(g) + " |",
                   "|---|" + "---:|" * len(g),
-                  "| measured | " + " | ".join("n/a" if v is None else (f"{v:.0%}" if "limit" in k else f"{v:.2f}x")
-                                               for k, v in g.items()) + " |", ""]
+                  "| measured | " + " | ".join(ratio_text(v, percent="limit" in k) for k, v in g.items()) + " |", ""]
     mem = results.get("peak_memory_mib")
     if mem:
         lines.append("Peak memory of a whole process that loads MNIST-5k and trains 2 epochs: "
@@ -584,8 +619,10 @@ def main(argv=None) -> int:
         command = "nnlab bench " + " ".join(argv if argv is not None else sys.argv[1:])
         with open(args.markdown, "w") as fh:
             fh.write(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
-                     "Timings vary with the machine and its load; the ratios are medians of paired repeats,\n"
-                     "so a slow spell hits every contender alike. See `src/nnlab/bench.py` for the protocol.\n\n")
+                     "Timings vary with the machine and its load (the load average is printed below). Every\n"
+                     "repeat times each contender in turn; a ratio is the median of the repeat-by-repeat ratios,\n"
+                     "with their range and the ratio of the medians next to it, and reads *inconclusive* when\n"
+                     "those two medians disagree in direction. See `src/nnlab/bench.py` for the protocol.\n\n")
             fh.write(text)
     return 0
 

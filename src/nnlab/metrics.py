@@ -22,7 +22,11 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     return cm
 
 
-def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: float = 0.95):
+#: Confidence level of the bootstrap intervals unless a caller asks for another.
+INTERVAL_LEVEL = 0.95
+
+
+def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: float = INTERVAL_LEVEL):
     """``(estimate, low, high)``: ``metric(y_true, y_other)`` and its percentile bootstrap interval.
 
     Rows are resampled in pairs (``scipy.stats.bootstrap(paired=True)``).  A resample on
@@ -54,7 +58,7 @@ def bootstrap_interval(metric, y_true, y_other, n_boot: int, seed: int, level: f
     return float(metric(y_true, y_other)), float(low), float(high)
 
 
-def paired_difference(metric, y_true, pred_a, pred_b, n_boot: int, seed: int, level: float = 0.95):
+def paired_difference(metric, y_true, pred_a, pred_b, n_boot: int, seed: int, level: float = INTERVAL_LEVEL):
     """``(estimate, low, high)`` of ``metric(y, a) - metric(y, b)``, both scored on the same resampled rows.
 
     Pairing matters: two models judged on the same test rows share that sample's luck, which

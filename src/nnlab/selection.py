@@ -55,11 +55,14 @@ def summarise(values) -> dict:
             "max": float(v.max()), "values": v}
 
 
-def split_task(candidates, X, y, seed: int, fit_and_score) -> dict:
+def split_task(candidates, X, y, seed: int, fit_and_score, control=None) -> dict:
     """One seed of the protocol: choose inside the outer training rows, then test the winner once.
 
     Returns the seed, the row counts, every candidate's validation scores, the chosen index,
-    the candidates it tied with on validation accuracy, and its test scores.
+    the candidates it tied with on validation accuracy, and its test scores.  With ``control``
+    (a module-level function: candidate -> a variant of it, or ``None`` for "the same"), the
+    winner's variant is also trained on the outer training rows and tested, chosen or not, as
+    ``control_scores`` (the winner's own test scores when the variant is the same).
     """
     train, test = outer_split(y, seed)
     fit, val = inner_split(y, train, seed)
@@ -67,9 +70,13 @@ def split_task(candidates, X, y, seed: int, fit_and_score) -> dict:
     chosen = choose(scores)
     tied = [i for i, sc in enumerate(scores) if i != chosen and sc["accuracy"] == scores[chosen]["accuracy"]]
     final = fit_and_score(candidates[chosen], X, y, train, test, seed)
-    return {"seed": seed, "train_rows": len(train), "test_rows": len(test), "fit_rows": len(fit),
-            "validation_rows": len(val), "selection": scores, "chosen": chosen, "tied_with": tied,
-            "test_scores": final}
+    out = {"seed": seed, "train_rows": len(train), "test_rows": len(test), "fit_rows": len(fit),
+           "validation_rows": len(val), "selection": scores, "chosen": chosen, "tied_with": tied,
+           "test_scores": final}
+    if control is not None:
+        variant = control(candidates[chosen])
+        out["control_scores"] = final if variant is None else fit_and_score(variant, X, y, train, test, seed)
+    return out
 
 
 def nested_evaluation(candidates, X, y, seeds, fit_and_score, jobs: int = 1) -> dict:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.report import verdicts
+from nnlab.stages.accuracy import CONTROL
+
 
 def _base(results: dict, sid: str) -> dict:
     r = results[sid]
@@ -65,39 +68,55 @@ def stage2(results: dict) -> dict:
 
 
 def stage3(results: dict) -> dict:
-    """Stage 3: which activation fits better, optimiser against capacity, fractions of the sine's variance."""
+    """Stage 3: which activation fits better under each optimiser, plateaus, the noise test on every run."""
     ctx = _base(results, "3")
     m = ctx["m"]
     runs, adam = m["runs"], m["adam"]
     names = {"relu": "ReLU", "tanh": "tanh"}
+    noise = m["noise_mean_square"]
 
-    def better(key):
-        return names[min(runs, key=lambda k: runs[k][key])]
+    def better(group, key):
+        return names[min(group, key=lambda k: group[k][key])]
 
     def times(a, b):
         return f"{a / b:.2g} times lower than" if a >= b else f"{b / a:.2g} times higher than"
 
     order = list(runs)
+    # every trained network, the handout's and Adam's, goes through the same noise and overfitting tests
+    every = ({f"{names[k]} with the handout's step": r for k, r in runs.items()}
+             | {f"{names[k]} with Adam": a for k, a in adam.items()})
+    by_truth = sorted(order, key=lambda k: adam[k]["truth_mse_long"])
     ctx.update(
-        order=order, names=names, better_short=better("truth_mse_short"), better_long=better("truth_mse_long"),
+        order=order, names=names, better_short=better(runs, "truth_mse_short"),
+        better_long=better(runs, "truth_mse_long"), better_adam=better(adam, "truth_mse_long"),
+        adam_ratio=adam[by_truth[-1]]["truth_mse_long"] / adam[by_truth[0]]["truth_mse_long"],
         run_rows=[(names[k], runs[k]["train_mse_short"], runs[k]["truth_mse_short"], runs[k]["train_mse_long"],
                    runs[k]["truth_mse_long"]) for k in order],
-        overfitting=[names[k] for k in order if runs[k]["train_mse_long"] < m["noise_mean_square"]
-                     or runs[k]["truth_mse_long"] > runs[k]["truth_mse_short"]],
+        below_noise=[name for name, r in every.items() if r["train_mse_long"] < noise],
+        below_noise_ratio={name: r["train_mse_long"] / noise for name, r in every.items()
+                           if r["train_mse_long"] < noise},
+        handout_below_noise=[names[k] for k, r in runs.items() if r["train_mse_long"] < noise],
+        truth_grows=[names[k] for k in order if runs[k]["truth_mse_long"] > runs[k]["truth_mse_short"]],
         variance_share={k: r["truth_mse_long"] / m["sine_variance"] for k, r in runs.items()},
         line_share=m["line_mse"] / m["sine_variance"],
-        above_noise={k: r["train_mse_long"] / m["noise_mean_square"] for k, r in runs.items()},
-        adam_above_noise={k: a["train_mse_long"] / m["noise_mean_square"] for k, a in adam.items()},
+        above_noise={k: r["train_mse_long"] / noise for k, r in runs.items()},
+        adam_above_noise={k: a["train_mse_long"] / noise for k, a in adam.items()},
         adam_vs_sgd={k: times(runs[k]["truth_mse_long"], a["truth_mse_long"]) for k, a in adam.items()},
-        longer={k: {"train": _monotone([r["train_mse_short"], r["train_mse_long"]]),
-                    "truth": _monotone([r["truth_mse_short"], r["truth_mse_long"]])} for k, r in runs.items()},
-        below_noise=[names[k] for k, r in runs.items() if r["train_mse_long"] < m["noise_mean_square"]],
+        longer={k: {"train": verdicts.trend(r["train_mse_short"], r["train_mse_long"]),
+                    "truth": verdicts.trend(r["truth_mse_short"], r["truth_mse_long"]),
+                    "change": verdicts.relative_change(r["train_mse_short"], r["train_mse_long"])}
+                for k, r in runs.items()},
+        plateau=verdicts.PLATEAU,
+        as_line=[names[k] for k in order
+                 if abs(verdicts.relative_change(m["line_mse"], runs[k]["truth_mse_long"])) < verdicts.PLATEAU],
         adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
         capacity_suffices=all(runs[k]["span_error_long"] < runs[k]["truth_mse_long"] / 2 for k in order),
-        all_falling=all(r["train_mse_long"] < r["train_mse_short"] for r in runs.values()),
         init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
                                                                rel_tol=1e-6)],
+        kinks_at_zero_is_line=math.isclose(m["kinks_at_zero_span_error"], m["line_mse"], rel_tol=1e-6),
     )
+    ctx["still_descending"] = [names[k] for k in order if ctx["longer"][k]["train"] == "falls"]
+    ctx["stalled"] = [names[k] for k in order if ctx["longer"][k]["train"] == "stalls"]
     return ctx
 
 
@@ -138,7 +157,7 @@ def stage4(results: dict) -> dict:
         mean_loo_mse=next(iter(loo.values()))["mean_mse"],
         lam_header=["λ", *(f"{n} (exact)" for n in names), "‖w‖ (exact)", "‖w‖ (gradient descent)"],
         worse_than_mean=[lam for lam, v in loo.items() if v["mse"] >= v["mean_mse"]],
-        main_spread=loo[f"{c['lam']:g}"]["weight_spread"], main_norm=sweep[f"{c['lam']:g}"]["closed_form_norm"],
+        main_shift=loo[f"{c['lam']:g}"]["weight_shift_from_full"], main_norm=sweep[f"{c['lam']:g}"]["closed_form_norm"],
         names=names,
         weight_rows=[(n, m["W_std"][i], cf[i], m["W_orig"][i]) for i, n in enumerate(names)],
         gd_rank=gd_rank, exact_rank=[names[i] for i in exact_rank], same_rank=gd_rank == [names[i] for i in
@@ -147,6 +166,7 @@ def stage4(results: dict) -> dict:
         lams=lams, exact=exact, norms_exact=[s["closed_form_norm"] for s in sweep.values()],
         norms_gd=[s["weight_norm"] for s in sweep.values()],
         norm_trend=_monotone([s["closed_form_norm"] for s in sweep.values()]),
+        first_norm_step=_monotone([s["closed_form_norm"] for s in list(sweep.values())[:2]]),
         growing=growing, flat=flat.tolist(), flat_pair=pair, flat_pair_opposite=pair_opposite,
         pair_changes=[{"feature": names[k], "before": abs(exact[0, k]), "after": abs(exact[1, k]),
                        "trend": "grows" if abs(exact[1, k]) > abs(exact[0, k]) else "falls"} for k in top2],
@@ -166,35 +186,47 @@ def stage4(results: dict) -> dict:
 
 
 def stage5(results: dict) -> dict:
-    """Stage 5: ties in the confusions, sweep comparisons, the like-with-like MNIST comparison."""
+    """Stage 5: ties in the confusions, sweep comparisons in images, the like-with-like MNIST comparison."""
     ctx = _base(results, "5")
-    m = ctx["m"]
-    mc = m["held_out"]["most_confused"]
+    m, c = ctx["m"], ctx["c"]
+    ho = m["held_out"]
+    mc = ho["most_confused"]
     ctx["confusions"] = [f"a true {t} read as {p}" for t, p in mc["pairs"]]
-    ctx["handout_minus_test"] = m["handout"]["final_acc_on_training_data"] - m["held_out"]["test_acc"]
+    ctx["handout_minus_test"] = m["handout"]["final_acc_on_training_data"] - ho["test_acc"]
+    cm = np.array(ho["confusion"])
+    right, total = cm.diagonal(), cm.sum(axis=1)
+    by_acc = sorted(range(len(total)), key=lambda k: (right[k] / max(total[k], 1), k))
+    worst, next_ = by_acc[0], by_acc[1]
+    ctx["classes"] = {"worst": {"label": worst, "right": int(right[worst]), "total": int(total[worst])},
+                      "next": {"label": next_, "right": int(right[next_]), "total": int(total[next_])},
+                      "gap": verdicts.proportion_gap(right[worst] / total[worst], int(total[worst]),
+                                                     right[next_] / total[next_], int(total[next_]))}
     sweeps = sorted(m["sweeps"].items(), key=lambda kv: (kv[1]["kind"], kv[1]["value"]))
     hs = [v for _, v in sweeps if v["kind"] == "H"]
     lrs = [v for _, v in sweeps if v["kind"] == "lr"]
-    top_acc = max(v["val_acc_final"] for v in hs)
+    n_val = hs[0]["validation_rows"]
+    counts = [round(v["val_acc_final"] * n_val) for v in hs]
+    top, bottom = max(counts), min(counts)
     ctx.update(
         sweep_rows=[(k, v["val_acc_final"], v["val_acc_best"], v["train_loss_final"],
-                     v["epochs_to_95"] if v["epochs_to_95"] is not None else "never") for k, v in sweeps],
-        hs=[v["value"] for v in hs], lrs=[v["value"] for v in lrs],
-        h_top_acc=top_acc, h_best=[v["value"] for v in hs if v["val_acc_final"] == top_acc],
+                     v["epochs_to_threshold"] if v["epochs_to_threshold"] is not None else "never")
+                    for k, v in sweeps],
+        hs=[v["value"] for v in hs], lrs=[v["value"] for v in lrs], n_val=n_val,
+        h_counts=counts, h_top=top, h_best=[v["value"] for v, k in zip(hs, counts) if k == top],
+        h_spread=verdicts.proportion_gap(top / n_val, n_val, bottom / n_val, n_val), h_bottom=bottom,
         h_loss_trend=_monotone([v["train_loss_final"] for v in hs]),
         h_losses=[v["train_loss_final"] for v in hs], h_loss_max=max(v["train_loss_final"] for v in hs),
         lr_loss_trend=_monotone([v["train_loss_final"] for v in lrs]),
         lr_losses=[v["train_loss_final"] for v in lrs],
-        lr_reach=[(v["value"], v["epochs_to_95"]) for v in lrs],
+        lr_reach=[(v["value"], v["epochs_to_threshold"]) for v in lrs],
+        threshold=c["sweep_threshold"],
     )
     if "mnist" in m:
         mn, dg = m["mnist"], m["digits_same_recipe"]
-        n_mn, n_dg = mn["split_sizes"]["test"], dg["split_sizes"]["test"]
-        # standard error of a difference of two independent test accuracies (binomial)
-        se = math.sqrt(mn["test_acc"] * (1 - mn["test_acc"]) / n_mn + dg["test_acc"] * (1 - dg["test_acc"]) / n_dg)
-        gap = dg["test_acc"] - mn["test_acc"]
-        ctx.update(mnist_gap=gap, gap_se=se, gap_is_noise=abs(gap) < 2 * se,
-                   harder="MNIST" if gap > 0 else "the 8×8 digits",
+        gap = verdicts.proportion_gap(dg["test_acc"], dg["split_sizes"]["test"], mn["test_acc"],
+                                      mn["split_sizes"]["test"])
+        ctx.update(mnist_gap=gap["gap"], gap_se=gap["se"], gap_is_noise=gap["within_noise"],
+                   noise_se=gap["noise_se"], harder="MNIST" if gap["gap"] > 0 else "the 8×8 digits",
                    both_undertrained=mn["train_acc"] < 1 and dg["train_acc"] < 1)
     return ctx
 
@@ -215,20 +247,26 @@ def accuracy(results: dict) -> dict:
                 chosen += f" (tied with {', '.join(str(i + 1) for i in sp['tied_with'])}; lower validation loss)"
             split_rows.append((sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), chosen,
                                sp["test_scores"]["accuracy"]))
-        paired = {}
-        if ref is not None:
-            diffs = [a - b for a, b in zip(nn["values"], ref["values"])]
-            paired = {"higher": sum(d > 0 for d in diffs), "equal": sum(d == 0 for d in diffs),
-                      "lower": sum(d < 0 for d in diffs), "mean": sum(diffs) / len(diffs)}
+        paired = verdicts.paired(nn["values"], ref["values"]) if ref is not None else {}
+        mean, low, high = verdicts.mean_interval(nn["values"])
+        target = {"low": low, "high": high, "verdict": verdicts.against(low, high, s["target"])}
+        control = None
+        if CONTROL in s["table"]:
+            row = s["table"][CONTROL]
+            control = {"row": row, "shifted_splits": s["shifted_splits"],
+                       "shifts": sorted({s["candidate_specs"][sp["chosen"]]["shift"] for sp in s["splits"]} - {0}),
+                       "chosen_minus": verdicts.paired(nn["values"], row["values"]),
+                       "minus_ref": verdicts.paired(row["values"], ref["values"]) if ref is not None else None}
         studies[name] = {
-            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts, "paired": paired,
+            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts, "paired": paired, "target": target,
+            "control": control,
             "ties": sum(bool(sp["tied_with"]) for sp in s["splits"]),
             "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(s["candidates"]))),
                              "chosen", "test accuracy"],
             "split_rows": split_rows, "split_formats": [None, *(["pct"] * len(s["candidates"])), None, "pct"],
             "model_rows": [(k, v["mean"], v["std"], v["min"], v["max"]) for k, v in table],
         }
-    ctx["studies"] = studies
+    ctx.update(studies=studies, level=verdicts.LEVEL)
     return ctx
 
 
@@ -338,22 +376,25 @@ def stage7(results: dict) -> dict:
     metric_names = list(next(iter(m["table"].values())).keys())
     ours = next(k for k in m["table"] if k.startswith("nnlab"))
     ordered = sorted(m["table"].items(), key=lambda kv: kv[0] != ours)
-    best_name = (min if lower_is_better else max)(m["table"], key=lambda k: m["table"][k][head][0])
-    diff_rows, verdicts = [], {}
+    best = verdicts.best_of({k: v[head][0] for k, v in m["table"].items()}, m["differences"], ours,
+                            lower_is_better)
+    diff_rows, said = [], {}
     for name, (delta, low, high) in m["differences"].items():
-        if low <= 0 <= high:
-            verdicts[name] = "cannot tell apart"
+        side = verdicts.against(low, high)
+        if side == "tie":
+            said[name] = "cannot tell apart"
         else:
-            verdicts[name] = "nnlab better" if (delta < 0) == lower_is_better else "nnlab worse"
-        diff_rows.append((name, f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]", verdicts[name]))
+            said[name] = "nnlab better" if (side == "below") == lower_is_better else "nnlab worse"
+        diff_rows.append((name, f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]", said[name]))
     space = m["protocol"]["search_space"]
     grid = space[0]
     names = [str(f) for f in d["feature_names"]]
     ctx.update(
-        head=head, metric_names=metric_names, ours=ours, best_name=best_name,
+        head=head, metric_names=metric_names, ours=ours, best=best, level=m["interval_level"],
+        train_rows=[(name, m["train_scores"][name], v[head][0]) for name, v in ordered],
         rows=[(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))
               for name, v in ordered],
-        diff_rows=diff_rows, indistinguishable=[k for k, v in verdicts.items() if v == "cannot tell apart"],
+        diff_rows=diff_rows, indistinguishable=[k for k, v in said.items() if v == "cannot tell apart"],
         classes_text=", ".join(f"{n}: {k}" for n, k in zip(d["classes"], d.get("class_counts") or [])),
         breast_cancer=d["source"].endswith("load_breast_cancer"),
         properties=sum(f.startswith("mean ") for f in names),

@@ -47,6 +47,20 @@ def sci(x, digits: int = 1) -> str:
     return f"{_number(x, 'sci'):.{digits}e}"
 
 
+def upto(x, digits: int = 2) -> str:
+    """An upper bound in scientific notation: ``|x|`` rounded *up* to ``digits`` significant digits.
+
+    For "within" and "at most": ``1.049e-05 -> "1.1e-05"``, where :func:`sci` would print
+    ``"1.0e-05"``, a bound the number exceeds.
+    """
+    value = abs(_number(x, "upto"))
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(value)) - (digits - 1)
+    mantissa = math.ceil(round(value / 10.0**exponent, 9))  # round() first: 1.1 / 0.1 must not become 12
+    return f"{mantissa * 10.0**exponent:.{digits - 1}e}"
+
+
 def fixed(x, digits: int = 2) -> str:
     """Fixed decimals: ``650.571 -> "650.57"``."""
     return f"{_number(x, 'fixed'):.{digits}f}"
@@ -91,4 +105,5 @@ def figure(figures_rel: str, sid: str, figures: dict, key: str, caption: str) ->
     return f"![{caption}]({figures_rel}/stage{sid}/{figures[key]})\n\n*{caption}*\n"
 
 
-FILTERS = {"g": g, "pct": pct, "points": points, "sci": sci, "fixed": fixed, "num": num, "and_join": and_join}
+FILTERS = {"g": g, "pct": pct, "points": points, "sci": sci, "upto": upto, "fixed": fixed, "num": num,
+           "and_join": and_join}

@@ -132,6 +132,10 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     kinks, slopes = rng.uniform(x.min(), x.max(), c.hidden), rng.choice([-1.0, 1.0], c.hidden)
     random_kinks_span_error = span_error(relu(slopes * (grid - kinks)), clean)
     _, _, line_mse = least_squares_line(grid.ravel(), clean)  # the best any straight line can do
+    # ReLU units whose kinks all sit at x = 0 span only 1, x and |x|: what can they draw?
+    kinks_at_zero_span_error = span_error(np.c_[grid, np.abs(grid)], clean)
+    init_hidden_bias = MLP(1, c.hidden, 1, nonlin="relu", rng=np.random.default_rng(c.seed)).parameters()[1].value
+    noise_mean_square = float(np.mean((y - np.sin(2 * math.pi * x)) ** 2))
 
     truth = (x, np.sin(2 * math.pi * x))
     figs = {
@@ -139,7 +143,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
                              {f"{nonlin} MLP, {'Adam' if opt == 'adam' else 'handout SGD'}": t["curve"]
                               for (nonlin, opt), t in trained.items()},
                              f"Stage 3: MSE over {c.long_epochs} epochs", xlabel="epoch", ylabel="MSE", logy=True,
-                             hline=(c.noise**2, "noise variance")),
+                             hline=(noise_mean_square, "mean square of the noise drawn")),
         "fit_short": plots.fit(out_dir / "stage3_fit_short.png", x, y, {f"{k}, {c.epochs} epochs": trained[k, "sgd"][
                                "fit_short"] for k in c.nonlins if trained[k, "sgd"]["fit_short"] is not None},
                                f"Stage 3: predictions after {c.epochs} epochs (lr {c.lr:g})", truth=truth),
@@ -153,7 +157,11 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     metrics = {
         "runs": runs, "adam": adam, "random_kinks_span_error": random_kinks_span_error, "n": c.n,
         "x_range": [float(x.min()), float(x.max())], "grid_points": c.grid_points,
-        "noise_floor": c.noise**2, "noise_mean_square": float(np.mean((y - truth[1]) ** 2)),
+        "noise_floor": c.noise**2, "noise_mean_square": noise_mean_square,
+        "kinks_at_zero_span_error": kinks_at_zero_span_error,
+        "init_hidden_bias_max_abs": float(np.max(np.abs(init_hidden_bias))),
+        "grid_symmetric": bool(np.allclose(grid.ravel(), -grid.ravel()[::-1])),
+        "target_odd_max_abs": float(np.max(np.abs(clean + clean[::-1]))),
         "sine_variance": float(np.var(clean)), "line_mse": line_mse,
         "parameters": sum(p.value.size for p in MLP(1, c.hidden, 1, rng=np.random.default_rng(0)).parameters()),
     }

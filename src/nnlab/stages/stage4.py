@@ -78,7 +78,8 @@ def leave_one_out(X, y, lam) -> dict:
 
     Returns:
         ``weight_spread``: root-mean-square distance of the n leave-one-out weight vectors
-        from their mean; ``mse``: mean squared error on each left-out row; ``mean_mse``:
+        from their mean; ``weight_shift_from_full``: their root-mean-square distance from the
+        exact minimum on all rows; ``mse``: mean squared error on each left-out row; ``mean_mse``:
         the same for the mean predictor (the mean of the other rows).
     """
     y = np.ravel(y)
@@ -91,7 +92,8 @@ def leave_one_out(X, y, lam) -> dict:
         mean_errors.append(float(y[keep].mean() - y[i]) ** 2)
     fits = np.array(fits)
     spread = float(np.sqrt(np.mean(np.sum((fits - fits.mean(axis=0)) ** 2, axis=1))))
-    return {"weights": fits, "weight_spread": spread, "mse": float(np.mean(errors)),
+    shift = float(np.sqrt(np.mean(np.sum((fits - ridge_closed_form(X, y, lam)[0]) ** 2, axis=1))))
+    return {"weights": fits, "weight_spread": spread, "weight_shift_from_full": shift, "mse": float(np.mean(errors)),
             "mean_mse": float(np.mean(mean_errors))}
 
 

@@ -37,7 +37,7 @@ from nnlab.data.preprocess import export_state, make_preprocessor
 from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
 from nnlab.errors import NnlabRuntimeError
 from nnlab.estimators import MLPClassifier, MLPRegressor
-from nnlab.metrics import HEADLINE, classification_scores, paired_difference, regression_scores
+from nnlab.metrics import HEADLINE, INTERVAL_LEVEL, classification_scores, paired_difference, regression_scores
 from nnlab.stages.common import Result, config_dict
 
 TITLE = "Stage 7 - your own network on a real data set"
@@ -332,7 +332,7 @@ def _figures(out_dir: Path, table: Table, mlp, search_results, cm, y_te, pred, c
                                          "Stage 7: test predictions", xlabel="true", ylabel="predicted")
     figs["learning_curves"] = plots.curves(
         out_dir / "stage7_learning_curves.png",
-        {"training loss (epoch mean)": mlp.loss_curve_, "validation loss": mlp.validation_loss_curve_},
+        {"training loss incl. L2 penalty (epoch mean)": mlp.loss_curve_, "validation loss": mlp.validation_loss_curve_},
         f"Stage 7: learning curves of the chosen recipe (best epoch {mlp.best_epoch_})", logy=True)
     figs["search"] = plots.dots(out_dir / "stage7_search.png",
                                 {f"#{i + 1}": [v if np.isfinite(v) else np.nan for v in r["cv_loss_folds"]]
@@ -373,6 +373,9 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     if c.baselines:
         models.update(baselines(table, X_pool, y_pool, c))
     table_rows, differences = score_models(table, models, X_te, y_te, c)
+    _, metric = HEADLINE[table.task]
+    # training results next to the test results: each model scored on the non-test rows it was fitted on
+    train_scores = {name: float(metric(y_pool, model.predict(X_pool))) for name, model in models.items()}
     figs = _figures(out_dir, table, mlp, results, cm, y_te, pred, c)
     headline, _ = HEADLINE[table.task]
     counts = np.unique(table.y, return_counts=True)[1].tolist() if table.task == "classification" else None
@@ -391,6 +394,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         "final_training": {"epochs_run": mlp.n_iter_, "best_epoch": mlp.best_epoch_,
                            "stopped_early": mlp.n_iter_ < c.max_epochs},
         "table": table_rows, "differences": differences, "confusion": cm, "headline": headline,
+        "train_scores": train_scores, "interval_level": INTERVAL_LEVEL,
         "protocol": {"test_fraction": TEST_FRACTION, "validation_fraction": VALIDATION_FRACTION,
                      "impute": c.impute, "sgd_momentum": mlp.get_params()["momentum"],
                      "search_space": [{k.removeprefix("mlp__"): v for k, v in grid.items()} for grid in SEARCH_SPACE]},
