@@ -26,7 +26,9 @@ Every problem is a :class:`CSVError`, which the command line prints as one line
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +96,20 @@ class Table:
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _any_field_size():
+    """Let the ``csv`` module read fields of any length, as pandas does, and restore its limit afterwards.
+
+    Why: ``csv`` refuses a field beyond 128 KiB by default, which a long text cell reaches.
+    """
+    before = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the C long of some platforms caps it
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _sniff_separator(lines: list[str]) -> str:
     """The separator that splits the first lines into the same number (> 1) of fields, the most fields winning.
 
@@ -176,8 +192,9 @@ def read_csv(path) -> pd.DataFrame:
     lines, skip = _head_lines(path)
     if not lines:
         raise CSVError(f"{path}: the file is empty")
-    sep = _sniff_separator(lines)
-    header = _check_layout(path, sep, skip)
+    with _any_field_size():
+        sep = _sniff_separator(lines)
+        header = _check_layout(path, sep, skip)
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
                             index_col=False, low_memory=False, skiprows=skip)
@@ -212,6 +229,12 @@ def load_bundled(name: str) -> tuple[pd.DataFrame, list, str]:
 def _line(index) -> int:
     """File line of a data row (the header is line 1; blank lines are not counted)."""
     return int(index) + 2
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A cell as quoted in a message: at most ``limit`` characters, the length given when cut."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -258,7 +281,7 @@ def infer_task(y: pd.Series, task: str | None) -> tuple[str, str]:
             raise CSVError(f"task must be 'classification' or 'regression', got {task!r}")
         if task == "regression" and not numeric:
             k = pd.to_numeric(y, errors="coerce").isna().to_numpy().argmax()
-            raise CSVError(f"regression needs a numeric target; '{y.name}' has '{y.iloc[k]}' "
+            raise CSVError(f"regression needs a numeric target; '{y.name}' has '{_shown(y.iloc[k])}' "
                            f"on line {_line(y.index[k])}")
         return task, "as asked (--task)"
     values = y.to_numpy() if numeric else y.to_numpy(dtype=object)
@@ -311,7 +334,7 @@ def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categ
         k = bad.to_numpy().argmax()
         why = ("text columns are one-hot encoded unless --categorical none" if categorical == "none"
                else "the column's other values are numbers")
-        raise CSVError(f"non-numeric value '{present.iloc[k]}' in column '{name}', line {_line(present.index[k])} "
+        raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', line {_line(present.index[k])} "
                        f"({why})")
     if not bad.any():  # numbers that pandas kept as text (e.g. after a stray space): use them as numbers
         return cells, None
