@@ -38,6 +38,12 @@ def _diverging_fit():
                      name="demo")
 
 
+def _with_list_weights():
+    lin = nnlab.Linear(3, 2)
+    lin.W = [[1, 0, 0], [0, 1, 0]]
+    return lin
+
+
 def _fit_with(**options):
     """``fit`` on a tiny regression problem with ``options`` replacing its defaults."""
     line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
@@ -92,6 +98,9 @@ def _cases(tmp: Path):
         ("make_cnn", "an even kernel_size 4", lambda: nnlab.make_cnn(28, kernel_size=4)),
         ("make_cnn", "2x2 images", lambda: nnlab.make_cnn(2)),
         ("Sequential", "a layer that is not a Module", lambda: nnlab.Sequential(lin, "relu")),
+        ("Sequential", "Linear(3, 4), ReLU(), Linear(5, 1)",
+         lambda: nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(5, 1))),
+        ("Linear", "W reassigned as a list", lambda: _with_list_weights().forward(np.ones((1, 3)))),
         ("ReLU", "backward before forward", lambda: nnlab.ReLU().backward(np.ones(2))),
         ("Tanh", "backward before forward", lambda: nnlab.Tanh().backward(np.ones(2))),
         ("Module", "forward on the bare base class", lambda: nnlab.Module().forward(np.ones(2))),

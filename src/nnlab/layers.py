@@ -462,10 +462,30 @@ class Linear(Module):
             p.ensure_grad_buffer()
         return dout
 
+    def _check_parameters(self, x) -> None:
+        """Raise, naming the layer and the widths, when ``W``/``b`` were replaced by arrays of another shape or type,
+        or when ``x`` (inside a chain, unchecked so far) is not ``in_dim`` wide.  O(1): shapes and dtypes only."""
+        want = {"W": (self.out_dim, self.in_dim), "b": (self.out_dim,)}
+        for name, shape in want.items():
+            value = getattr(self, name)
+            if type(value) is not np.ndarray or value.dtype.kind != "f" or value.shape != shape:
+                got = (f"a {type(value).__name__}" if type(value) is not np.ndarray
+                       else f"shape {value.shape}, dtype {value.dtype}")
+                raise NnlabValueError(f"{self._label()}: {name} must be a float array of shape {shape}, got {got} "
+                                      f"(assign an array of that shape, e.g. np.array(..., dtype=float), or build a "
+                                      f"new Linear for other widths)")
+        if x.ndim not in (1, 2) or x.shape[-1] != self.in_dim:
+            raise NnlabValueError(f"{self._label()}: expected input of width {self.in_dim}, got shape {x.shape} "
+                                  f"(the layer before it gives {x.shape[-1] if x.ndim else 0} columns)")
+
     def _forward(self, x, inplace=False):
         # x is never written (backward needs it), so ``inplace`` changes nothing here
-        self.x = x
         W, b = self.W, self.b
+        if type(W) is not np.ndarray or type(b) is not np.ndarray or W.shape != (self.out_dim, self.in_dim) \
+                or b.shape != (self.out_dim,) or W.dtype.kind != "f" or b.dtype.kind != "f" \
+                or x.shape[-1:] != (self.in_dim,):
+            self._check_parameters(x)
+        self.x = x
         if W.dtype != x.dtype:  # float32 data through a float64 layer stays float32
             W, b = W.astype(x.dtype), b.astype(x.dtype)
         out = x @ W.T
@@ -556,6 +576,23 @@ class Tanh(_Activation):
 
 
 @register_module
+def _check_widths(layers) -> None:
+    """Refuse a chain whose Linear layers do not fit: each one's ``in_dim`` equals the width reaching it.
+
+    Elementwise activations keep the width; after any other module the width is not known here (it is checked
+    when the chain runs).
+    """
+    width, source = None, None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Linear):
+            if width is not None and layer.in_dim != width:
+                raise NnlabValueError(f"Sequential: layer {i}, {layer._label()}, expects {layer.in_dim} inputs but "
+                                      f"layer {source} gives {width}; make it Linear({width}, {layer.out_dim})")
+            width, source = layer.out_dim, i
+        elif not isinstance(layer, _Activation):
+            width = None
+
+
 class Sequential(Module):
     """A chain of modules: forward runs them in order, backward in reverse.
 
@@ -581,6 +618,7 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise NnlabTypeError(f"Sequential: layer {i} must be an nnlab Module, got {type(layer).__name__}")
+        _check_widths(layers)
         self.layers = list(layers)
 
     def __repr__(self) -> str:
