@@ -260,11 +260,15 @@ class Module:
     def forward(self, x):
         """Checked forward: check ``x``, run the core, scan the result for NaN/inf."""
         x = self._check_input(x)
-        return self._check_output(x, self._forward(x, inplace=False))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            out = self._forward(x, inplace=False)
+        return self._check_output(x, out)
 
     def backward(self, dout):
         """Checked backward: check ``dout``, then set parameter gradients and return dLoss/dInput."""
-        return self._backward(self._check_dout(dout), inplace=False, need_dx=True)
+        dout = self._check_dout(dout)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._backward(dout, inplace=False, need_dx=True)
 
     def _forward(self, x, inplace=False):
         """The unchecked core of ``forward`` (see the module docstring for the contract)."""
@@ -282,7 +286,7 @@ class Module:
         return as_float_array(x, "input", self._label())
 
     def _check_output(self, x, out):
-        return scan_result(out, x, self._label())
+        return scan_result(out, x, self._label(), params=self.named_arrays())
 
     def _check_dout(self, dout) -> np.ndarray:
         return as_float_array(dout, "dout", self._label(), finite=True)
@@ -293,6 +297,14 @@ class Module:
     def parameters(self) -> list[Param]:
         """The module's parameters paired with their gradients (empty for activations)."""
         return []
+
+    def named_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """``(name, array)`` of every parameter, named for messages: ``W``, or ``l1.W`` / ``layer 2.b`` in a chain."""
+        own = [(p.name, p.value) for p in self.parameters() if p.owner is self]
+        for child, module in self.named_children():
+            label = getattr(module, "name", None) or (f"layer {child}" if child.isdigit() else child)
+            own += [(f"{label}.{name}", value) for name, value in module.named_arrays()]
+        return own
 
     def __call__(self, x):
         return self.forward(x)
@@ -645,14 +657,17 @@ class Sequential(Module):
             return as_float_array(x, "input", "Sequential")
         first = self.layers[0]
         out = first.forward(x)  # the first module checks the input its own way
-        out = self._forward_from(1, out, inplace=not first.keeps_output)
-        return scan_result(out, None, "Sequential")
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            out = self._forward_from(1, out, inplace=not first.keeps_output)
+        return scan_result(out, None, "Sequential", params=self.named_arrays())
 
     def backward(self, dout):
         """Back-propagate through the layers in reverse order; returns dLoss/dInput."""
         if not self.layers:
             return as_float_array(dout, "dout", "Sequential")
-        return self._backward(self.layers[-1]._check_dout(dout))
+        dout = self.layers[-1]._check_dout(dout)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._backward(dout)
 
     def _check_input(self, x) -> np.ndarray:
         return self.layers[0]._check_input(x) if self.layers else super()._check_input(x)

@@ -103,10 +103,11 @@ class MLP(Module):
         handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
         """
         z1 = self.l1.forward(x)
-        h = self.act._forward(z1, inplace=False)
-        yhat = self.l2._forward(h, inplace=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            h = self.act._forward(z1, inplace=False)
+            yhat = self.l2._forward(h, inplace=False)
         self.h_pre = z1
-        return scan_result(yhat, None, "MLP"), h
+        return scan_result(yhat, None, "MLP", params=self.named_arrays()), h
 
     def predict(self, x):
         """Return only ``yhat`` (for code that expects one output)."""

@@ -379,11 +379,12 @@ def predict(model, X, batch_size: int = 4096) -> np.ndarray:
     X = model._check_input(X)
     forward = model._forward
     n = X.shape[0]
-    if n <= batch_size:
-        out = forward(X, False)
-    else:
-        out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
-    return scan_result(out, X, "predict", "X")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+        if n <= batch_size:
+            out = forward(X, False)
+        else:
+            out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
+    return scan_result(out, X, "predict", "X", params=model.named_arrays())
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:
