@@ -2,7 +2,6 @@
 
 import csv
 
-import numpy as np
 import pytest
 
 from nnlab.data.tabular import CSVError, read_csv, read_csv_table

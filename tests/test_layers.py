@@ -226,7 +226,8 @@ def test_a_chain_of_mis_sized_linear_layers_is_refused_when_built():
 def test_a_reassigned_weight_of_the_wrong_shape_or_type_is_named_at_forward(value, got):
     lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
     lin.W = value
-    with pytest.raises(NnlabValueError, match=rf"Linear\(3 -> 2\): W must be a float array of shape \(2, 3\), got {got}"):
+    with pytest.raises(NnlabValueError, match=rf"Linear\(3 -> 2\): W must be a float array of shape \(2, 3\), "
+                                              rf"got {got}"):
         lin.forward(np.ones((4, 3)))
 
 

@@ -131,7 +131,8 @@ def test_a_diverged_handout_loop_names_the_weights_and_prints_no_numpy_warning(c
 def test_a_nan_weight_is_named_not_blamed_on_the_input(layer):
     model = nnlab.MLP(3, 4, 2, rng=np.random.default_rng(0))
     getattr(model, layer).W[0, 0] = np.nan
-    with pytest.raises(nnlab.NnlabValueError, match=rf"parameter {layer}\.W holds NaN|'{layer}'.*: parameter W holds NaN"):
+    named = rf"parameter {layer}\.W holds NaN|'{layer}'.*: parameter W holds NaN"
+    with pytest.raises(nnlab.NnlabValueError, match=named):
         model.forward(np.ones((2, 3)))
     chain = nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(4, 1))
     chain[2].b[0] = np.inf

@@ -117,9 +117,9 @@ def scan_result(out, x, where: str, x_name: str = "input", params=()):
     The one NaN/inf scan of a checked forward.  It looks at the result, which is non-finite
     whenever the input is (for the modules that use it), so a good input costs one scan
     of the (usually smaller) result; only on failure are ``x`` and then the module's
-    parameters ``params`` (its :class:`~nnlab.layers.Param` list) scanned, to say whether the
-    input or a parameter held NaN/inf, or the arithmetic overflowed.  ``params``: ``(name, array)`` pairs.  ``x=None`` means the
-    input was checked already.
+    parameters ``params`` scanned, to say whether the
+    input or a parameter held NaN/inf, or the arithmetic overflowed.  ``params``: ``(name, array)``
+    pairs.  ``x=None`` means the input was checked already.
     """
     if np.isfinite(out).all():
         return out

@@ -128,7 +128,7 @@ def _param_names(module: Module) -> list[str]:
 
 
 class _DuckLayer(Module):
-    """A layer written without nnlab, seen as a Module: its own ``forward``/``backward`` and ``W``/``dW``, ``b``/``db``."""
+    """A layer written without nnlab seen as a Module: its ``forward``/``backward``, ``W``/``dW`` and ``b``/``db``."""
 
     def __init__(self, layer):
         self.layer = layer

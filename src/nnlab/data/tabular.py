@@ -334,8 +334,8 @@ def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categ
         k = bad.to_numpy().argmax()
         why = ("text columns are one-hot encoded unless --categorical none" if categorical == "none"
                else "the column's other values are numbers")
-        raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', line {_line(present.index[k])} "
-                       f"({why})")
+        raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', "
+                       f"line {_line(present.index[k])} ({why})")
     if not bad.any():  # numbers that pandas kept as text (e.g. after a stray space): use them as numbers
         return cells, None
     distinct, n = int(present.nunique()), len(present)
