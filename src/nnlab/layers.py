@@ -587,7 +587,6 @@ class Tanh(_Activation):
         return tanh_backward_core(self.out, dout, out=dout if inplace else None)
 
 
-@register_module
 def _check_widths(layers) -> None:
     """Refuse a chain whose Linear layers do not fit: each one's ``in_dim`` equals the width reaching it.
 
@@ -605,6 +604,7 @@ def _check_widths(layers) -> None:
             width = None
 
 
+@register_module
 class Sequential(Module):
     """A chain of modules: forward runs them in order, backward in reverse.
 
