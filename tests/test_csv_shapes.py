@@ -2,6 +2,7 @@
 
 import csv
 
+import numpy as np
 import pytest
 
 from nnlab.data.tabular import CSVError, read_csv, read_csv_table
@@ -25,3 +26,21 @@ def test_a_long_stray_cell_is_shown_cut_in_the_message(tmp_path):
     with pytest.raises(CSVError, match=r"'x{40}\.\.\. \(300,000 characters\)' in column 'b', line 2") as info:
         read_csv_table(path, "y")
     assert len(str(info.value)) < 300
+
+
+def test_a_sorted_integer_feature_is_kept_and_only_a_true_row_number_dropped(tmp_path):
+    path = tmp_path / "years.csv"
+    path.write_text("row,year,b,y\n" + _rows(80, lambda i: f"{i + 1},{1950 + i},{i % 7},{int(1950 + i > 1990)}\n"))
+    table = read_csv_table(path, "y")
+    assert "year" in table.features_used and "b" in table.features_used
+    assert table.columns_dropped["row"].startswith("identifier-like: it numbers the rows (1, 2, ..., 80")
+
+
+def test_currency_thousands_and_percent_are_read_as_numbers_with_a_note(tmp_path):
+    path = tmp_path / "money.csv"
+    path.write_text("price,share,y\n" + _rows(30, lambda i: f'"${i * 1000 + 0.5:,}",{i - 10}%,{i % 2}\n'))
+    table = read_csv_table(path, "y")
+    assert table.numeric == ["price", "share"]
+    np.testing.assert_array_equal(table.X["price"], np.arange(30) * 1000 + 0.5)
+    np.testing.assert_array_equal(table.X["share"], np.arange(30) - 10.0)
+    assert any("'$0.5' -> 0.5" in note for note in table.notes) and any("'-10%' -> -10" in n for n in table.notes)

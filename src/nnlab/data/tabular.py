@@ -12,7 +12,8 @@ decides, and says, what to learn from:
   integers -> classes when each value has on average enough rows, else regression),
   with the reason in words;
 * identifier-like feature columns (text with nearly one distinct value per row, more
-  distinct values than the category cap, or integers that number the rows) and empty
+  distinct values than the category cap, or a column holding each row's position in the
+  file counted from 0 or 1) and empty
   columns are dropped, each with its reason, unless ``keep_id_columns``;
 * numeric columns whose magnitude would overflow float64 arithmetic (beyond 1e150, or
   below 1e-150) are rescaled by an exact power of two, recorded so that ``nnlab
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,8 @@ SEPARATORS = (",", ";", "\t", "|")
 HUGE, TINY = 1e150, 1e-150
 #: A text column is identifier-like when its distinct values reach this share of its rows.
 ID_SHARE = 0.9
+#: Column names that mark an identifier (a sorted integer column named otherwise, such as a year, is a feature).
+ID_NAME = re.compile(r"(?i:(.*[\s_.-])?(id|ids|idx|index|key|row|rownum|row_?number|no|nr|#)|unnamed: ?0)|.*[a-z]ID")
 #: An integer target is treated as classes when each distinct value has at least this many rows on average.
 ROWS_PER_CLASS = 10
 
@@ -237,6 +241,32 @@ def _shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
+#: What :func:`strip_number_format` removes: a currency sign after any sign, thousands separators, a trailing %.
+_NUMBER_FORMAT = (r"^([+-]?)\s*[$€£¥]\s*", r"(?<=\d),(?=\d{3}(?!\d))", r"\s*%$")
+
+
+def strip_number_format(cells: pd.Series) -> pd.Series:
+    """Text cells with their number formatting removed: ``'$16,368.94'`` -> ``'16368.94'``, ``'-12.5%'`` -> ``'-12.5'``.
+
+    A percentage keeps its number (12.5, not 0.125): standardisation makes the scale irrelevant.
+    """
+    out = cells.str.replace(_NUMBER_FORMAT[0], r"\1", regex=True)
+    out = out.str.replace(_NUMBER_FORMAT[1], "", regex=True)
+    return out.str.replace(_NUMBER_FORMAT[2], "", regex=True)
+
+
+def _formatted_numbers(cells: pd.Series):
+    """``cells`` as float64 when every present one is a number once formatted ($, thousands ',', %) and at least
+    one needed that; else ``None``."""
+    present = cells.dropna()
+    if present.empty or pd.to_numeric(present, errors="coerce").notna().all():
+        return None
+    numbers = pd.to_numeric(strip_number_format(present), errors="coerce")
+    if numbers.isna().any():
+        return None
+    return numbers.astype(np.float64).reindex(cells.index)
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Text cells stripped of surrounding spaces; empty ones missing."""
     out = series.astype("string").str.strip()
@@ -309,18 +339,30 @@ def _power_of_two(values: np.ndarray) -> int:
     return int(np.frexp(peak)[1])
 
 
-def _numeric_column(name, col: pd.Series, keep_id: bool):
-    """``(values, reason to drop or None, power of two)`` of a numeric column."""
+def _numeric_column(name, col: pd.Series, keep_id: bool, first_row: int = 0):
+    """``(values, reason to drop or None, power of two)`` of a numeric column.
+
+    Dropped as identifier-like: a column holding every row's own position in the file counted from 0 or from 1
+    (``first_row`` is the index of the file's first data row), or integers rising or falling row after row in a
+    column named like an identifier (``id``, ``customer_id``, ``index``, ``row``, ``no``, ``#``).  A sorted integer
+    feature with another name, such as a year, is kept.
+    """
     values = col.to_numpy(dtype=np.float64)
     finite = np.isfinite(values) | np.isnan(values)
     if not finite.all():
         raise CSVError(f"infinite value in column '{name}', line {_line(col.index[np.argmin(finite)])}")
     present = values[~np.isnan(values)]
     n = present.size
+    if not keep_id and n >= 20 and n == values.size:
+        offset = values - (col.index.to_numpy() - first_row)
+        if offset[0] in (0, 1) and np.all(offset == offset[0]):
+            return values, (f"identifier-like: it numbers the rows ({values[0]:g}, {values[1]:g}, ..., "
+                            f"{values[-1]:g}: a row number)"), 0
     later, earlier = present[1:], present[:-1]  # compared, not subtracted: 1e308 - (-1e308) would overflow
-    if not keep_id and n >= 20 and np.all(present == np.round(present)) and (np.all(later > earlier)
-                                                                            or np.all(later < earlier)):
-        return values, f"identifier-like: {n} distinct integers in file order, one per row (a row number)", 0
+    if not keep_id and n >= 20 and ID_NAME.fullmatch(str(name)) and np.all(present == np.round(present)) \
+            and (np.all(later > earlier) or np.all(later < earlier)):
+        return values, (f"identifier-like: {n} distinct integers in file order, one per row, in a column named "
+                        "like an identifier"), 0
     return values, None, _power_of_two(present)
 
 
@@ -367,6 +409,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     notes: list = []
     if frame.attrs.get("comment_lines"):
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
+    first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
     y, rows_dropped = _target(frame, target, notes)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
@@ -379,11 +422,16 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             dropped[name] = "no values"
             continue
         if col.dtype.kind in "biuf":
-            values, why, k = _numeric_column(name, col, keep_id_columns)
+            values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
+        elif (formatted := _formatted_numbers(_text(col))) is not None:
+            example = _text(col).dropna()[pd.to_numeric(_text(col).dropna(), errors="coerce").isna()].iloc[0]
+            notes.append(f"column '{name}' read as numbers: currency signs, thousands separators and '%' removed "
+                         f"('{_shown(example)}' -> {formatted[_text(col) == example].iloc[0]:g})")
+            values, why, k = _numeric_column(name, formatted, keep_id_columns, first_row)
         else:
             cells, why = _text_column(name, col, keep_id_columns, max_categories, categorical)
             if why is None and pd.to_numeric(cells.dropna(), errors="coerce").notna().all():
-                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns)
+                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns, first_row)
             else:
                 values, k = cells.to_numpy(dtype=object, na_value=np.nan), None
         if why is not None:
