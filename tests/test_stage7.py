@@ -1,5 +1,6 @@
 """Stage 7: the protocol on a bundled set, leak-freedom, the parallel search, every input behaviour of the CSV path."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from nnlab.cli import main
 from nnlab.data.tabular import CSVError, prepare_table, read_csv, read_csv_table
+from nnlab.errors import NnlabRuntimeError
 from nnlab.stages import stage7
 
 
@@ -315,3 +317,19 @@ def test_every_bundled_dataset_in_full_mode(dataset, tmp_path, capfd):
         assert m["data"]["task"] == "regression" and nn["rmse"][0] < m["table"]["mean"]["rmse"][0]
     else:
         assert m["data"]["task"] == "classification" and nn["accuracy"][0] > 0.85
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, NnlabRuntimeError])
+def test_save_writes_no_model_when_the_run_does_not_finish(tmp_path, capsys, monkeypatch, failure):
+    def fail(*args, **kwargs):
+        raise failure("stopped after the final fit")
+
+    monkeypatch.setattr(stage7, "_figures", fail)  # the last step of the stage, after the final network is trained
+    model = tmp_path / "m.npz"
+    with contextlib.suppress(KeyboardInterrupt):
+        code, _, err, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label", "--save", str(model))
+        assert (code, err.strip()) in ((130, "nnlab: interrupted"), (2, "nnlab: error: stopped after the final fit"))
+    assert not model.exists() and not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    code, _, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label", "--save", str(model))
+    assert code == 0 and model.exists()

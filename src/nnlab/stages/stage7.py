@@ -365,8 +365,6 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     X_pool, y_pool, X_te, y_te = table.X.iloc[pool], table.y[pool], table.X.iloc[te], table.y[te]
     final.fit(X_pool, y_pool)
     mlp = final.named_steps["mlp"]
-    if c.save:
-        mlp.network_.save(c.save, extra=checkpoint_extra(table, final, c))
     pred = final.predict(X_te)
     cm = confusion_matrix(y_te, pred, labels=mlp.classes_) if table.task == "classification" else None
     models = {"nnlab MLP (chosen by CV)": final}
@@ -406,5 +404,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
         messages.append(f"{diverged} candidate fold fit(s) diverged and scored worst")
-    return Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
-                  messages=messages)
+    result = Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
+                    messages=messages)
+    if c.save:  # written by the runner once the stage has finished, never from an unfinished run
+        result.checkpoints = [(mlp.network_, c.save, checkpoint_extra(table, final, c))]
+    return result
