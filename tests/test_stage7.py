@@ -333,3 +333,19 @@ def test_save_writes_no_model_when_the_run_does_not_finish(tmp_path, capsys, mon
     monkeypatch.undo()
     code, _, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label", "--save", str(model))
     assert code == 0 and model.exists()
+
+
+def test_a_dirty_numeric_target_names_its_words_and_regression_drops_them(tmp_path, capsys):
+    rows = [f"{i % 7},{'oops' if i == 9 else 'n/a' if i == 4 else f'{i / 3:.3f}'}" for i in range(60)]
+    path = _write(tmp_path, "a,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CSVError, match=r"target 'y' holds numbers but 1 cell\(s\) are not: 'oops' \(line 11\); .* "
+                                       r"--task regression to drop those rows"):
+        read_csv_table(path, "y")
+    table = read_csv_table(path, "y", task="regression")
+    assert len(table.y) == 58 and "dropped 1 row(s) whose target 'y' is not a number: 'oops' (line 11)" in table.notes
+
+
+def test_a_target_with_a_new_value_on_every_row_is_called_an_identifier(tmp_path, capsys):
+    path = _write(tmp_path, "day,x\n" + "".join(f"{d}-Sep-03,{d % 5}\n" for d in range(1, 31)))
+    code, _, err, _ = _run(capsys, tmp_path, path, "day")
+    assert code == 2 and "target 'day' holds a different value on every row, like an identifier or a date" in err

@@ -273,8 +273,13 @@ def _text(series: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def _target(frame: pd.DataFrame, target: str, notes: list):
-    """The target column with its missing rows dropped (and counted)."""
+def _target(frame: pd.DataFrame, target: str, notes: list, task=None):
+    """The target column with its missing rows dropped (and counted).
+
+    A mostly numeric target with a few words in it is an error naming them when ``task`` is
+    ``None``; with ``"regression"`` those rows are dropped, with a note naming them; with
+    ``"classification"`` every value is a class.
+    """
     if target not in frame.columns:
         columns = list(frame.columns)
         hint = ""
@@ -288,6 +293,15 @@ def _target(frame: pd.DataFrame, target: str, notes: list):
         y = _text(y)
         numbers = pd.to_numeric(y, errors="coerce")
         if numbers.notna().sum() == y.notna().sum():  # numbers that pandas kept as text: use them as numbers
+            y = numbers
+        elif task != "classification" and numbers.notna().sum() >= 0.5 * y.notna().sum():
+            words = y[numbers.isna() & y.notna()]
+            shown = ", ".join(f"'{_shown(v)}' (line {_line(i)})" for i, v in words.iloc[:3].items())
+            shown += ", ..." if len(words) > 3 else ""
+            if task is None:
+                raise CSVError(f"target '{target}' holds numbers but {len(words)} cell(s) are not: {shown}; correct "
+                               "or blank them, or pass --task regression to drop those rows")
+            notes.append(f"dropped {len(words)} row(s) whose target '{target}' is not a number: {shown}")
             y = numbers
     missing = y.isna().to_numpy()
     if y.dtype.kind == "f" and np.isinf(y.to_numpy()).any():
@@ -410,7 +424,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     if frame.attrs.get("comment_lines"):
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
     first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
-    y, rows_dropped = _target(frame, target, notes)
+    y, rows_dropped = _target(frame, target, notes, task)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []

@@ -119,6 +119,10 @@ def check_class_sizes(table: Table, folds: int) -> None:
     if table.task != "classification":
         return
     labels, counts = np.unique(table.y, return_counts=True)
+    if counts.max() == 1:
+        raise CSVError(f"target '{table.target}' holds a different value on every row, like an identifier or a date "
+                       f"(e.g. '{table.classes[0]}'): it cannot be learned as classes; choose another --target, or "
+                       "--task regression if it is a quantity")
     need = folds + 2
     small = counts < need
     if small.any():
