@@ -44,3 +44,25 @@ def test_currency_thousands_and_percent_are_read_as_numbers_with_a_note(tmp_path
     np.testing.assert_array_equal(table.X["price"], np.arange(30) * 1000 + 0.5)
     np.testing.assert_array_equal(table.X["share"], np.arange(30) - 10.0)
     assert any("'$0.5' -> 0.5" in note for note in table.notes) and any("'-10%' -> -10" in n for n in table.notes)
+
+
+def test_a_latin1_file_is_told_where_and_how_to_re_save(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("a,name,y\n1,plain,0\n2,caf\u00e9,1\n".encode("latin-1"))
+    with pytest.raises(CSVError, match=r"not a UTF-8 text file: byte 0xe9 at byte offset 24 \(line 3\); re-save it "
+                                       r"as 'CSV UTF-8'"):
+        read_csv(path)
+
+
+def test_a_utf16_file_is_named_as_such(tmp_path):
+    path = tmp_path / "utf16.csv"
+    path.write_text("a,y\n1,0\n", encoding="utf-16")
+    with pytest.raises(CSVError, match="a UTF-16 text file; nnlab reads UTF-8: re-save it as 'CSV UTF-8'"):
+        read_csv(path)
+
+
+def test_a_folder_or_a_device_is_named_not_called_missing(tmp_path):
+    with pytest.raises(CSVError, match="is a folder, not a CSV file"):
+        read_csv(tmp_path)
+    with pytest.raises(CSVError, match="/dev/null is not a regular file, not a CSV file"):
+        read_csv("/dev/null")

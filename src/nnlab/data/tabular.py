@@ -142,8 +142,29 @@ def _head_lines(path: Path, limit: int = 20) -> tuple[list[str], int]:
                 if len(lines) >= limit:
                     break
     except UnicodeDecodeError:
-        raise CSVError(f"{path}: not a UTF-8 text file") from None
+        raise _not_utf8(path) from None
     return lines, skipped
+
+
+def _not_utf8(path: Path) -> CSVError:
+    """The error for a file that is not UTF-8 text: where the first undecodable byte is, and what to do."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return CSVError(f"{path}: a UTF-16 text file; nnlab reads UTF-8: re-save it as 'CSV UTF-8' (or convert "
+                            f"it: iconv -f UTF-16 -t UTF-8)")
+        offset = 0
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                what = "a NUL byte (a binary file?)" if b"\x00" in line else f"byte 0x{line[exc.start]:02x}"
+                return CSVError(f"{path}: not a UTF-8 text file: {what} at byte offset {offset + exc.start} "
+                                f"(line {number}); re-save it as 'CSV UTF-8' (or convert it, e.g. iconv -f latin1 "
+                                "-t UTF-8)")
+            offset += len(line)
+    return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
 
 def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
@@ -175,7 +196,7 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
                                    f"{len(header)}{hint}")
                 rows += 1
     except UnicodeDecodeError:
-        raise CSVError(f"{path}: not a UTF-8 text file") from None
+        raise _not_utf8(path) from None
     except csv.Error as exc:
         raise CSVError(f"{path}: malformed CSV ({exc})") from None
     if rows == 0:
@@ -192,6 +213,8 @@ def read_csv(path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise CSVError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}, not a CSV file")
         raise CSVError(f"CSV file not found: {path}")
     lines, skip = _head_lines(path)
     if not lines:
