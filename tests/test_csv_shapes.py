@@ -66,3 +66,28 @@ def test_a_folder_or_a_device_is_named_not_called_missing(tmp_path):
         read_csv(tmp_path)
     with pytest.raises(CSVError, match="/dev/null is not a regular file, not a CSV file"):
         read_csv("/dev/null")
+
+
+def test_rows_that_omit_trailing_empty_fields_are_padded_with_a_note(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text("a;b;c;y\n" + _rows(30, lambda i: f"{i % 4};{i % 3};{i % 5};{i % 2}\n" if i % 3 else f"{i % 4}\n"))
+    frame = read_csv(path)
+    assert frame.attrs["separator"] == ";" and frame.loc[0, ["b", "c", "y"]].isna().all()
+    assert frame.attrs["read_notes"] == ["10 line(s) have fewer fields than the header (line 2, 5, 8, ...); the "
+                                         "missing trailing fields are read as missing values"]
+
+
+def test_a_trailing_separator_on_every_line_is_dropped_but_a_value_under_no_name_is_not(tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("a,b,y,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},\n"))
+    assert list(read_csv(path).columns) == ["a", "b", "y"]
+    path.write_text("a,b,y,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},{'x' if i == 7 else ''}\n"))
+    with pytest.raises(CSVError, match="the last column has no name in the header but line 9 holds 'x'"):
+        read_csv(path)
+
+
+def test_a_comment_line_inside_the_table_is_named(tmp_path):
+    path = tmp_path / "comment.csv"
+    path.write_text("a,b,y\n1,2,0\n# a note halfway\n3,4,1\n")
+    with pytest.raises(CSVError, match=r"line 3 has 1 fields, the header has 3 \(a comment line inside the table"):
+        read_csv(path)

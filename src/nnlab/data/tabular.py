@@ -125,6 +125,13 @@ def _sniff_separator(lines: list[str]) -> str:
         widths = {len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r}
         if len(widths) == 1 and (width := widths.pop()) > best_width:
             best, best_width = sep, width
+    if best_width > 1:
+        return best
+    for sep in SEPARATORS:  # else: some rows omit trailing empty fields; none is wider than the header, most match it
+        widths = [len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r]
+        if widths and widths[0] > best_width and max(widths) == widths[0] \
+                and 2 * widths.count(widths[0]) > len(widths):
+            best, best_width = sep, widths[0]
     return best
 
 
@@ -167,11 +174,14 @@ def _not_utf8(path: Path) -> CSVError:
     return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
 
-def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
-    """Stream the file once: a header naming every column once, and as many fields on every line. Returns the header.
+def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int], bool]:
+    """Stream the file once: a header naming every column once, and no line with more fields than it.
 
-    pandas pads a short line with missing values and, when every line has one field more
-    than the header, quietly uses the first column as the index; both hide a broken file.
+    Returns ``(header, short lines, trailing)``: the lines that omit trailing empty fields (pandas
+    pads them with missing values, as spreadsheets write them), and whether the header ends
+    in one unnamed column that is empty on every line (a trailing separator), which the
+    caller drops.  A line with more fields than the header is an error: pandas would
+    quietly use the first column as the index.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -182,18 +192,28 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
             if header is None:
                 raise CSVError(f"{path}: the file is empty")
             header = [h.strip() for h in header]
-            if len(set(header)) != len(header) or not all(header):
+            trailing = len(header) > 2 and header[-1] == ""  # "a,b,y," : a separator at the end of every line
+            named = header[:-1] if trailing else header
+            if len(set(named)) != len(named) or not all(named):
                 raise CSVError(f"{path}: the header must name every column once, got {header}")
-            rows = 0
+            numeric_header = pd.to_numeric(pd.Series(header), errors="coerce").notna().all()
+            rows, short = 0, []
             for r in reader:
                 if not r:
                     continue
+                line = reader.line_num + skip
                 if len(r) != len(header):
                     hint = ""
-                    if pd.to_numeric(pd.Series(header), errors="coerce").notna().all():
+                    if numeric_header:
                         hint = " (the first line holds only numbers: is the header row missing?)"
-                    raise CSVError(f"{path}: line {reader.line_num + skip} has {len(r)} fields, the header has "
-                                   f"{len(header)}{hint}")
+                    elif r[0].lstrip().startswith("#"):
+                        hint = " (a comment line inside the table: nnlab skips '#' lines only above the header)"
+                    if hint or len(r) > len(header):
+                        raise CSVError(f"{path}: line {line} has {len(r)} fields, the header has {len(header)}{hint}")
+                    short.append(line)
+                elif trailing and r[-1].strip():
+                    raise CSVError(f"{path}: the last column has no name in the header but line {line} holds "
+                                   f"'{_shown(r[-1])}' in it; name it in the header")
                 rows += 1
     except UnicodeDecodeError:
         raise _not_utf8(path) from None
@@ -201,7 +221,7 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
         raise CSVError(f"{path}: malformed CSV ({exc})") from None
     if rows == 0:
         raise CSVError(f"{path}: no data rows after the header")
-    return header
+    return header, short, trailing
 
 
 def read_csv(path) -> pd.DataFrame:
@@ -221,7 +241,7 @@ def read_csv(path) -> pd.DataFrame:
         raise CSVError(f"{path}: the file is empty")
     with _any_field_size():
         sep = _sniff_separator(lines)
-        header = _check_layout(path, sep, skip)
+        header, short, trailing = _check_layout(path, sep, skip)
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
                             index_col=False, low_memory=False, skiprows=skip)
@@ -231,8 +251,17 @@ def read_csv(path) -> pd.DataFrame:
         raise CSVError(f"{path}: malformed CSV (the header reads as {len(header)} fields, the table as "
                        f"{len(frame.columns)})")
     frame.columns = header
+    notes = []
+    if trailing:
+        frame = frame.iloc[:, :-1]
+        notes.append("dropped the unnamed last column, empty on every line (each line ends with a separator)")
+    if short:
+        shown = ", ".join(map(str, short[:3])) + (", ..." if len(short) > 3 else "")
+        notes.append(f"{len(short)} line(s) have fewer fields than the header (line {shown}); the missing trailing "
+                     "fields are read as missing values")
     frame.attrs["separator"] = sep
     frame.attrs["comment_lines"] = skip
+    frame.attrs["read_notes"] = notes
     frame.index += skip  # so that index + 2 is the row's line in the file
     return frame
 
@@ -446,6 +475,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     notes: list = []
     if frame.attrs.get("comment_lines"):
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
+    notes += frame.attrs.get("read_notes", [])
     first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
     y, rows_dropped = _target(frame, target, notes, task)
     task, reason = infer_task(y, task)
