@@ -1,6 +1,7 @@
 """The training loop: histories, divergence guard, early stopping, denormal flushing."""
 
 import numpy as np
+import pytest
 
 import nnlab
 from nnlab.train import EarlyStopping, fit, flush_denormals
@@ -95,3 +96,10 @@ def test_fit_never_writes_to_the_callers_data(rng):
     net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng), nnlab.ReLU(), nnlab.Linear(2, 1, rng=rng))
     fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=0.01), X, rng.normal(size=(40, 1)), epochs=3)
     np.testing.assert_array_equal(X, X0)
+
+
+def test_fit_refuses_an_optimizer_over_another_models_parameters():
+    model, other = nnlab.Linear(2, 1, rng=np.random.default_rng(0)), nnlab.Linear(2, 1, rng=np.random.default_rng(1))
+    with pytest.raises(nnlab.NnlabValueError, match=r"the optimizer holds 2 parameter\(s\) that are not the model's"):
+        nnlab.fit(model, nnlab.MSELoss(), nnlab.SGD(other.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)),
+                  epochs=1)

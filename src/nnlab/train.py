@@ -253,6 +253,11 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
                              f"got {loss_fn!r}")
     if not callable(getattr(optimizer, "step", None)):
         raise NnlabTypeError(f"{name}: optimizer must have a step() method (e.g. nnlab.SGD), got {optimizer!r}")
+    own = {(id(p.owner), p.name) for p in model.parameters()}
+    foreign = [p for p in getattr(optimizer, "params", []) if (id(p.owner), p.name) not in own]
+    if foreign:  # it would step arrays the model never reads: training would silently change nothing
+        raise NnlabValueError(f"{name}: the optimizer holds {len(foreign)} parameter(s) that are not the model's "
+                              f"(e.g. {foreign[0]!r}); build it from this model: SGD(model.parameters(), lr)")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
     if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
