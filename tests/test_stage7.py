@@ -349,3 +349,9 @@ def test_a_target_with_a_new_value_on_every_row_is_called_an_identifier(tmp_path
     path = _write(tmp_path, "day,x\n" + "".join(f"{d}-Sep-03,{d % 5}\n" for d in range(1, 31)))
     code, _, err, _ = _run(capsys, tmp_path, path, "day")
     assert code == 2 and "target 'day' holds a different value on every row, like an identifier or a date" in err
+
+
+def test_a_quick_run_says_that_sklearns_mlp_had_the_short_budget(tmp_path, capsys):
+    code, out, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label")
+    assert code == 0 and "scikit-learn's MLP had this run's short budget (40 epochs, patience 5; a full run " \
+                         "gives 300 and 20)" in out

@@ -408,6 +408,11 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
         messages.append(f"{diverged} candidate fold fit(s) diverged and scored worst")
+    full = Config()
+    if c.baselines and (c.max_epochs, c.patience) < (full.max_epochs, full.patience):
+        messages.append(f"scikit-learn's MLP had this run's short budget ({c.max_epochs} epochs, patience "
+                        f"{c.patience}; a full run gives {full.max_epochs} and {full.patience}): its score here "
+                        "may understate it")
     result = Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
                     messages=messages)
     if c.save:  # written by the runner once the stage has finished, never from an unfinished run
