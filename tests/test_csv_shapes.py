@@ -91,3 +91,12 @@ def test_a_comment_line_inside_the_table_is_named(tmp_path):
     path.write_text("a,b,y\n1,2,0\n# a note halfway\n3,4,1\n")
     with pytest.raises(CSVError, match=r"line 3 has 1 fields, the header has 3 \(a comment line inside the table"):
         read_csv(path)
+
+
+def test_hints_fit_the_case(tmp_path):
+    path = tmp_path / "empty_col.csv"
+    path.write_text("a,c,y\n" + _rows(30, lambda i: f"{i % 4},,{i % 2}\n"))
+    assert read_csv_table(path, "y").notes == ["dropped column(s) 'c' (no values)"]
+    path.write_text("a,b,y\n1,oops,0\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2}\n"))
+    with pytest.raises(CSVError, match="--categorical none makes text an error; without it text columns are one-hot"):
+        read_csv_table(path, "y", categorical="none")

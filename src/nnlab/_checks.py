@@ -63,9 +63,12 @@ def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: st
 def require_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], where: str) -> None:
     """Raise ``ValueError`` naming both shapes when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:
+        hint = ""
+        if a.ndim == 2 and a.shape[1] == 1 and b.shape == a.shape[:1]:  # the usual slip: y of shape (n,)
+            hint = f"; pass {names[1]}.reshape(-1, 1)"
         raise NnlabValueError(
             f"{where}: {names[0]} and {names[1]} must have the same shape, "
-            f"got {names[0]} {a.shape} and {names[1]} {b.shape}"
+            f"got {names[0]} {a.shape} and {names[1]} {b.shape}{hint}"
         )
 
 

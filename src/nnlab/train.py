@@ -335,7 +335,10 @@ def _checked_targets(model, loss_fn, X, Y):
     The returned core is the loss's pure ``_loss``, or for any other callable ``(output,
     Y) -> (value, grad)`` the callable itself.
     """
-    head = model.forward(X[:1])
+    try:
+        head = model.forward(X[:1])
+    except NnlabValueError as exc:  # the message names the probe row's shape; the caller passed all of X
+        raise NnlabValueError(str(exc).replace(f"shape {X[:1].shape}", f"X of shape {X.shape}")) from None
     if isinstance(loss_fn, Loss):
         # the target check reads only the output's shape and dtype: a broadcast view stands in for all n rows
         Y = loss_fn._check_target(Y, np.broadcast_to(head, (X.shape[0],) + head.shape[1:]))

@@ -440,7 +440,8 @@ def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categ
     bad = numbers.isna()
     if bad.any() and (not bad.all() and bad.mean() < 0.1 or categorical == "none"):
         k = bad.to_numpy().argmax()
-        why = ("text columns are one-hot encoded unless --categorical none" if categorical == "none"
+        why = ("--categorical none makes text an error; without it text columns are one-hot encoded"
+               if categorical == "none"
                else "the column's other values are numbers")
         raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', "
                        f"line {_line(present.index[k])} ({why})")
@@ -515,7 +516,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                 notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
                              " (exact) before standardising, which leaves the standardised values as they were")
     if dropped:
-        flag = "" if keep_id_columns else "; --keep-id-columns keeps identifier-like ones"
+        identifier = any(r.startswith("identifier-like") for r in dropped.values())
+        flag = "; --keep-id-columns keeps identifier-like ones" if identifier and not keep_id_columns else ""
         notes.append("dropped column(s) " + "; ".join(f"'{c}' ({r})" for c, r in dropped.items()) + flag)
     if not columns:
         raise CSVError(f"no usable feature columns besides the target '{target}'"
