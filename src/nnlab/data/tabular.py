@@ -129,8 +129,8 @@ def _sniff_separator(lines: list[str]) -> str:
         return best
     for sep in SEPARATORS:  # else: some rows omit trailing empty fields; none is wider than the header, most match it
         widths = [len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r]
-        if widths and widths[0] > best_width and max(widths) == widths[0] \
-                and 2 * widths.count(widths[0]) > len(widths):
+        if len(widths) >= 5 and widths[0] > best_width and max(widths) == widths[0] \
+                and 2 * widths.count(widths[0]) > len(widths):  # (five lines at least: a two-line file tells nothing)
             best, best_width = sep, widths[0]
     return best
 
