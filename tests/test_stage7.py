@@ -355,3 +355,17 @@ def test_a_quick_run_says_that_sklearns_mlp_had_the_short_budget(tmp_path, capsy
     code, out, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label")
     assert code == 0 and "scikit-learn's MLP had this run's short budget (40 epochs, patience 5; a full run " \
                          "gives 300 and 20)" in out
+
+
+DEBIAN = "/usr/share/distro-info/debian.csv"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(DEBIAN), reason="distro-info-data not installed")
+def test_real_table_debian_releases_short_rows_and_twenty_rows_of_regression(tmp_path, capsys):
+    """distro-info-data's table as shipped: most lines omit their trailing empty fields, two lack the target,
+    and twenty rows leave a test split of four (too few for five quantile strata)."""
+    code, out, err, m = _run(capsys, tmp_path, DEBIAN, "version")
+    assert code == 0 and err == "" and m["data"]["task"] == "regression"
+    assert "have fewer fields than the header (line 2, 3, 4, ...); the missing trailing fields are read as " \
+           "missing values" in out
+    assert m["data"]["rows_dropped_missing_target"] == 2 and m["split"]["test"] == 4

@@ -107,11 +107,20 @@ def load_table(c: Config) -> Table:
 
 
 def strata(table: Table) -> np.ndarray:
-    """Labels to stratify on: the classes, or quintiles of a regression target."""
+    """Labels to stratify on: the classes, or quintiles of a regression target.
+
+    A small regression table gets fewer bins, as many as the test split has rows (each bin needs a test row
+    and two rows in all), or one.
+    """
     if table.task == "classification":
         return table.y
-    edges = np.quantile(table.y, [0.2, 0.4, 0.6, 0.8])
-    return np.searchsorted(edges, table.y)
+    n = len(table.y)
+    bins = min(5, int(np.ceil(n * TEST_FRACTION)), n // 2)
+    if bins < 2:
+        return np.zeros(n, dtype=int)
+    edges = np.quantile(table.y, np.linspace(0, 1, bins + 1)[1:-1])
+    labels = np.searchsorted(edges, table.y)
+    return labels if np.bincount(labels).min() >= 2 else np.zeros(n, dtype=int)
 
 
 def check_class_sizes(table: Table, folds: int) -> None:
