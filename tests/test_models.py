@@ -138,3 +138,11 @@ def test_a_nan_weight_is_named_not_blamed_on_the_input(layer):
     chain[2].b[0] = np.inf
     with pytest.raises(nnlab.NnlabValueError, match=r"Sequential: parameter layer 2\.b holds NaN/inf"):
         chain.forward(np.ones((2, 3)))
+
+
+def test_mlp_backward_refuses_an_h_from_another_batch():
+    model = nnlab.MLP(2, 3, 2, rng=np.random.default_rng(0))
+    _, h = model.forward(np.ones((4, 2)))
+    assert model.backward(np.ones((4, 2)), h).shape == (4, 2)
+    with pytest.raises(nnlab.NnlabValueError, match=r"h has shape \(2, 3\), but the last forward's hidden"):
+        model.backward(np.ones((4, 2)), h[:2])

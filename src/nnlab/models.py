@@ -117,8 +117,13 @@ class MLP(Module):
         """Back-propagate ``dyhat``; writes every ``dW``/``db`` and returns ``dx``.
 
         ``h`` is accepted for the handout's signature; the activation module
-        already cached what it needs.
+        already cached what it needs, so an ``h`` of another shape than the last forward's
+        is an error (it belongs to another batch).
         """
+        cached = self.act.out
+        if h is not None and cached is not None and np.shape(h) != cached.shape:
+            raise NnlabValueError(f"MLP.backward: h has shape {np.shape(h)}, but the last forward's hidden "
+                                  f"activations have shape {cached.shape}; pass the h that forward returned")
         return self.net.backward(dyhat)
 
     def _check_input(self, x):
