@@ -155,3 +155,10 @@ def test_readme_example_runs(capsys):
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md", "exec"), {})
     assert "mlpclassifier__alpha" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("constant", [1e-9, 1.0, -3.5, 0.0, 1e300])
+def test_a_constant_target_is_predicted_exactly(constant):
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, np.full(40, constant))
+    assert np.all(model.predict(X[:10] * 3) == constant)

@@ -140,9 +140,9 @@ def test_unnamed_layers_of_one_type_are_numbered(rng):
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: nnlab.gradcheck(_cube_loss, np.ones((2, 2))), "gradcheck: checking a loss needs its target"),
+    (lambda: nnlab.gradcheck(_cube_loss, np.ones((2, 2))), "gradcheck: checking the loss _cube_loss needs its target (target=...)"),
     (lambda: nnlab.gradcheck(42, np.ones((2, 2))),
-     "gradcheck: cannot check int; pass a Module, a loss or a (f, f_backward) pair"),
+     "gradcheck: cannot check int; pass a Module, a layer with forward/backward, a loss or a (f, f_backward) pair"),
     (lambda: nnlab.rel_error(np.ones(2), np.ones(3)), "rel_error: shapes differ, (2,) vs (3,)"),
     (lambda: nnlab.gradcheck(nnlab.Tanh(), np.array([[1.0, np.nan]])), "gradcheck: x holds 1 non-finite"),
 ])
@@ -155,3 +155,60 @@ def test_gradcheck_refusals_say_what_is_wrong(call, message):
 def test_rel_error_of_two_zeros_is_zero_and_of_tiny_values_is_relative():
     assert nnlab.rel_error(np.zeros(3), np.zeros(3)) == 0.0
     assert nnlab.rel_error(np.array([1e-9]), np.array([2e-9])) == pytest.approx(1 / 3, rel=1e-3)
+
+
+class HandoutLinear:
+    """A layer as the handout has students write it: no nnlab base class, just W/b/dW/db and forward/backward."""
+
+    def __init__(self, in_dim, out_dim, rng, bug=1.0):
+        self.W, self.b = rng.normal(size=(out_dim, in_dim)), np.zeros(out_dim)
+        self.dW = self.db = None
+        self.bug = bug
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W.T + self.b
+
+    def backward(self, dout):
+        self.dW, self.db = self.bug * dout.T @ self.x, dout.sum(0)
+        return dout @ self.W
+
+
+def test_gradcheck_checks_a_handout_style_layer_and_catches_its_bug(rng):
+    x = rng.normal(size=(4, 3))
+    good = nnlab.gradcheck(HandoutLinear(3, 2, rng), x)
+    assert good.passed and set(good.errors) == {"input", "HandoutLinear.W", "HandoutLinear.b"}
+    bad = nnlab.gradcheck(HandoutLinear(3, 2, rng, bug=1.01), x)
+    assert not bad.passed and bad.errors["HandoutLinear.W"] > 1e-3 > bad.errors["HandoutLinear.b"]
+
+
+@pytest.mark.parametrize("f", [nnlab.relu, nnlab.softmax, lambda z: z**2])
+def test_a_single_function_is_told_to_come_with_its_backward(f, rng):
+    with pytest.raises(nnlab.NnlabValueError, match=r"function of one array; pass it with its backward as a pair"):
+        nnlab.gradcheck(f, rng.normal(size=(2, 3)))
+
+
+def test_a_loss_without_target_or_without_gradient_is_named(rng):
+    x = rng.normal(size=(2, 3))
+    with pytest.raises(nnlab.NnlabValueError, match="the loss MSELoss needs its target"):
+        nnlab.gradcheck(nnlab.MSELoss(), x)
+    with pytest.raises(nnlab.NnlabTypeError, match="cross_entropy returns a float, not \\(value, grad\\)"):
+        nnlab.gradcheck(nnlab.cross_entropy, nnlab.softmax(x), target=np.eye(3)[[0, 2]])
+
+
+@pytest.mark.parametrize("h", [0, -1e-6, float("nan"), "1e-6"])
+def test_a_step_that_is_not_positive_is_refused(h, rng):
+    with pytest.raises(nnlab.NnlabValueError, match="h must be a positive finite step"):
+        nnlab.gradcheck(Linear(3, 2, rng=rng), rng.normal(size=(2, 3)), h=h)
+    with pytest.raises(nnlab.NnlabValueError, match="h must be a positive finite step"):
+        nnlab.numerical_gradient(lambda: 0.0, np.ones(2), h=h)
+
+
+def test_an_empty_input_is_refused_not_passed(rng):
+    with pytest.raises(nnlab.NnlabValueError, match=r"x is empty \(shape \(0, 3\)\)"):
+        nnlab.gradcheck(Linear(3, 2, rng=rng), np.zeros((0, 3)))
+
+
+def test_numerical_gradient_names_a_list_input():
+    with pytest.raises(nnlab.NnlabTypeError, match="x must be the float64 NumPy array that f reads.*got list"):
+        nnlab.numerical_gradient(lambda: 0.0, [1.0, 2.0])

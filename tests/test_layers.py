@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import nnlab
 from nnlab import Linear, ReLU, Sequential, Tanh
+from nnlab.errors import NnlabValueError
 
 
 def test_linear_shapes_and_init(rng):
@@ -325,3 +326,30 @@ def test_a_usable_gradient_buffer_is_kept(rng):
     buffer = lin.dW
     lin.parameters()[0].ensure_grad_buffer()
     assert lin.dW is buffer
+
+
+def test_a_chain_of_mis_sized_linear_layers_is_refused_when_built():
+    with pytest.raises(NnlabValueError, match=r"layer 2, Linear\(5 -> 1\), expects 5 inputs but layer 0 gives 4"):
+        nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(5, 1))
+
+
+@pytest.mark.parametrize("value, got", [(np.zeros((3, 2)), r"shape \(3, 2\), dtype float64"),
+                                        ([[1.0, 0, 0], [0, 1.0, 0]], "a list"),
+                                        (np.zeros((2, 3), dtype=int), r"shape \(2, 3\), dtype int64")])
+def test_a_reassigned_weight_of_the_wrong_shape_or_type_is_named_at_forward(value, got):
+    lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+    lin.W = value
+    with pytest.raises(NnlabValueError, match=rf"Linear\(3 -> 2\): W must be a float array of shape \(2, 3\), "
+                                              rf"got {got}"):
+        lin.forward(np.ones((4, 3)))
+
+
+def test_a_mis_sized_layer_inside_a_model_is_named_at_forward():
+    model = nnlab.MLP(3, 4, 2, rng=np.random.default_rng(0))
+    model.l1.W = np.zeros((4, 5))
+    with pytest.raises(NnlabValueError, match=r"Linear 'l1'\(3 -> 4\): W must be .* \(4, 3\), got shape \(4, 5\)"):
+        model.forward(np.ones((2, 3)))
+    chain = nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(4, 1))
+    chain.layers[2] = nnlab.Linear(5, 1)
+    with pytest.raises(NnlabValueError, match=r"Linear\(5 -> 1\): expected input of width 5, got shape \(2, 4\)"):
+        chain.forward(np.ones((2, 3)))

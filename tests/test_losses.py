@@ -215,3 +215,24 @@ def test_probabilities_just_inside_the_rounding_margin_are_accepted():
 def test_mse_is_the_mean_squared_difference(rng):
     yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)
+
+
+@pytest.mark.parametrize("targets, message", [
+    (lambda Y: -Y, r"Y_true must hold probabilities >= 0.*row 0 holds -1"),
+    (lambda Y: np.ones_like(Y), r"each row of Y_true must sum to 1.*sums to 3")])
+def test_cross_entropy_refuses_targets_that_are_not_distributions(targets, message):
+    P = nnlab.softmax(np.random.default_rng(0).normal(size=(4, 3)))
+    with pytest.raises(nnlab.NnlabValueError, match=message):
+        nnlab.cross_entropy(P, targets(np.eye(3)[[0, 1, 2, 0]]))
+
+
+def test_cross_entropy_refuses_rows_that_do_not_sum_to_one():
+    with pytest.raises(nnlab.NnlabValueError, match=r"each row of probs must sum to 1 \(pass softmax\(logits\)\)"):
+        nnlab.cross_entropy(np.full((2, 3), 0.9), np.array([0, 1]))
+
+
+def test_cross_entropy_takes_float32_softmax_of_many_classes():
+    logits = np.random.default_rng(0).normal(size=(64, 1000)).astype(np.float32)
+    labels = np.arange(64)
+    expected = nnlab.cross_entropy(nnlab.softmax(logits.astype(np.float64)), labels)
+    assert nnlab.cross_entropy(nnlab.softmax(logits), labels) == pytest.approx(expected, rel=1e-5)

@@ -109,3 +109,40 @@ def test_two_layer_linear_net_tiny_batch_of_three_points_gradcheck():
     for p in net.parameters():
         numeric = nnlab.numerical_gradient(lambda: loss(net.forward(X), Y)[0], p.value)
         assert nnlab.rel_error(p.grad, numeric) < 1e-8
+
+
+def test_a_diverged_handout_loop_names_the_weights_and_prints_no_numpy_warning(capfd):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3)) * 100
+    y = X @ np.array([[1.0], [-1.0], [2.0]])
+    model = nnlab.MLP(3, 4, 1, rng=rng)
+    with pytest.raises(nnlab.NnlabValueError, match=r"weights diverged \(lower the learning rate\)|parameter l\d\.\w "
+                                                      r"holds NaN/inf \(training diverged"):
+        for _ in range(200):  # the handout's loop with a learning rate far too large
+            out, h = model.forward(X)
+            model.backward(2 * (out - y) / len(y), h)
+            for layer in (model.l1, model.l2):
+                layer.W -= 10 * layer.dW
+                layer.b -= 10 * layer.db
+    assert "Warning" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("layer", ["l1", "l2"])
+def test_a_nan_weight_is_named_not_blamed_on_the_input(layer):
+    model = nnlab.MLP(3, 4, 2, rng=np.random.default_rng(0))
+    getattr(model, layer).W[0, 0] = np.nan
+    named = rf"parameter {layer}\.W holds NaN|'{layer}'.*: parameter W holds NaN"
+    with pytest.raises(nnlab.NnlabValueError, match=named):
+        model.forward(np.ones((2, 3)))
+    chain = nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(4, 1))
+    chain[2].b[0] = np.inf
+    with pytest.raises(nnlab.NnlabValueError, match=r"Sequential: parameter layer 2\.b holds NaN/inf"):
+        chain.forward(np.ones((2, 3)))
+
+
+def test_mlp_backward_refuses_an_h_from_another_batch():
+    model = nnlab.MLP(2, 3, 2, rng=np.random.default_rng(0))
+    _, h = model.forward(np.ones((4, 2)))
+    assert model.backward(np.ones((4, 2)), h).shape == (4, 2)
+    with pytest.raises(nnlab.NnlabValueError, match=r"h has shape \(2, 3\), but the last forward's hidden"):
+        model.backward(np.ones((4, 2)), h[:2])

@@ -154,3 +154,13 @@ def test_real_table_matplotlib_stocks_as_shipped(tmp_path, capsys):
     assert code == 0 and err == ""
     assert "skipped 1 comment line(s) before the header" in out and "'Date' (identifier-like" in out
     assert "dropped 133 row(s) whose target 'AAPL' is missing" in out
+
+
+def test_a_column_blank_on_every_row_is_warned_about(tmp_path, capsys):
+    model, _ = _train_colour_model(tmp_path, capsys)
+    (tmp_path / "blank.csv").write_text("x,colour\n,red\n ,blue\n")
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "blank.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3
+    assert err == ("nnlab: warning: column 'x' is empty on every row: filled with its training value, so it tells "
+                   "the model nothing\n")

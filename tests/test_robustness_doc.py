@@ -38,6 +38,12 @@ def _diverging_fit():
                      name="demo")
 
 
+def _with_list_weights():
+    lin = nnlab.Linear(3, 2)
+    lin.W = [[1, 0, 0], [0, 1, 0]]
+    return lin
+
+
 def _fit_with(**options):
     """``fit`` on a tiny regression problem with ``options`` replacing its defaults."""
     line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
@@ -98,6 +104,9 @@ def _cases(tmp: Path):
         ("make_cnn", "an even kernel_size 4", lambda: nnlab.make_cnn(28, kernel_size=4)),
         ("make_cnn", "2x2 images", lambda: nnlab.make_cnn(2)),
         ("Sequential", "a layer that is not a Module", lambda: nnlab.Sequential(lin, "relu")),
+        ("Sequential", "Linear(3, 4), ReLU(), Linear(5, 1)",
+         lambda: nnlab.Sequential(nnlab.Linear(3, 4), nnlab.ReLU(), nnlab.Linear(5, 1))),
+        ("Linear", "W reassigned as a list", lambda: _with_list_weights().forward(np.ones((1, 3)))),
         ("ReLU", "backward before forward", lambda: nnlab.ReLU().backward(np.ones(2))),
         ("Tanh", "backward before forward", lambda: nnlab.Tanh().backward(np.ones(2))),
         ("Module", "forward on the bare base class", lambda: nnlab.Module().forward(np.ones(2))),
@@ -164,6 +173,13 @@ def _cases(tmp: Path):
         ("gradcheck", "a float32 model",
          lambda: nnlab.gradcheck(nnlab.Linear(2, 2, dtype=np.float32), np.ones((1, 2)))),
         ("gradcheck", "a loss without its target", lambda: nnlab.gradcheck(nnlab.MSELoss(), np.ones((1, 2)))),
+        ("gradcheck", "relu alone, without its backward", lambda: nnlab.gradcheck(nnlab.relu, np.ones((1, 2)))),
+        ("gradcheck", "h = 0", lambda: nnlab.gradcheck(nnlab.Linear(2, 2), np.ones((1, 2)), h=0)),
+        ("cross_entropy", "targets whose rows do not sum to 1",
+         lambda: nnlab.cross_entropy(np.full((2, 2), 0.5), np.ones((2, 2)))),
+        ("fit", "an optimizer over another model's parameters",
+         lambda: nnlab.fit(lin, nnlab.MSELoss(), nnlab.SGD(fresh.parameters(), lr=0.1), np.ones((2, 3)),
+                           np.ones((2, 2)), epochs=1)),
         ("GradcheckResult", "an empty result (valid)", lambda: nnlab.GradcheckResult().passed),
         ("numerical_gradient", "a float32 array", lambda: nnlab.numerical_gradient(lambda: 0.0, np.ones(2, "f4"))),
         ("rel_error", "shapes (2,) and (3,)", lambda: nnlab.rel_error(np.ones(2), np.ones(3))),
@@ -248,6 +264,9 @@ def _misuse_cases(tmp: Path):
     csv.write_text("a,b\n1,2\n3,4\n")
     (inp / "text.csv").write_text("a,b,y\n1,oops,0\n2,3,1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(30)))
     (inp / "plain").write_text("a file, not a folder")
+    (inp / "latin1.csv").write_bytes("a,name,y\n1,caf\u00e9,0\n".encode("latin-1"))
+    (inp / "dirty.csv").write_text("a,y\n" + "".join(f"{i},{'oops' if i == 5 else i / 3}\n" for i in range(40)))
+    (inp / "comment.csv").write_text("a,b,y\n1,2,0\n# halfway\n3,4,1\n")
     (inp / "somedir").mkdir()
     os.mkfifo(inp / "fifo")
     predict = ["predict", "--model", str(model), "--csv", str(csv)]
@@ -268,6 +287,11 @@ def _misuse_cases(tmp: Path):
         ("input", "`run 7 --csv` a FIFO", ["run", "7", "--csv", fifo, "--target", "y"]),
         ("input", "`run 7` a text value with `--categorical none`",
          ["run", "7", "--csv", str(inp / "text.csv"), "--target", "y", "--categorical", "none"]),
+        ("input", "`run 7` a Latin-1 file", ["run", "7", "--csv", str(inp / "latin1.csv"), "--target", "y"]),
+        ("input", "`run 7` a numeric target with a stray word",
+         ["run", "7", "--csv", str(inp / "dirty.csv"), "--target", "y"]),
+        ("input", "`run 7` a comment line inside the table",
+         ["run", "7", "--csv", str(inp / "comment.csv"), "--target", "y"]),
         ("input", "`run 7` a target column that is not there", ["run", "7", "--csv", str(inp / "text.csv"),
                                                                 "--target", "zz"]),
         ("signals", "SIGTERM during `run 5`", lambda: _signal(tmp / "term", signal.SIGTERM)),

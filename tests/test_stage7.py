@@ -1,5 +1,6 @@
 """Stage 7: the protocol on a bundled set, leak-freedom, the parallel search, every input behaviour of the CSV path."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 from nnlab.cli import main
 from nnlab.data.tabular import CSVError, prepare_table, read_csv, read_csv_table
+from nnlab.errors import NnlabRuntimeError
 from nnlab.stages import stage7
 
 
@@ -132,7 +134,8 @@ def test_good_csv_regression(tmp_path, capsys):
 def test_text_columns_are_one_hot_encoded(tmp_path):
     table = read_csv_table(_write(tmp_path, _good_rows(20, with_text=True)), "label")
     assert table.numeric == ["x1", "x2"] and table.categorical == ["kind"] and table.classes == ["no", "yes"]
-    with pytest.raises(CSVError, match=r"non-numeric value 'red' in column 'kind', line 2 \(text columns are one-hot"):
+    with pytest.raises(CSVError, match=r"non-numeric value 'red' in column 'kind', line 2 \(--categorical none makes "
+                                       r"text an error; without it text columns are one-hot"):
         read_csv_table(tmp_path / "data.csv", "label", categorical="none")
 
 
@@ -277,7 +280,7 @@ def test_comment_lines_before_the_header_are_skipped(tmp_path):
         ("a,y\n1,cat\n2,cat\n3,cat\n", [], "single class"),
         ("a,y\n1,0\n2,1\n", ["--folds", "5"], "too few"),
         ("", [], "empty"),
-        ("a,b,y\n1,2\n", [], "line 2 has 2 fields, the header has 3"),
+        ("a,b,y\n1,2\n", [], "target column 'y' holds no values"),  # (a short line is padded with missing values)
         ("a,b,y\n1,2,3,4\n", [], "line 2 has 4 fields, the header has 3"),
         ("1,2,3\n1,2\n", [], "(the first line holds only numbers: is the header row missing?)"),
         ("a,a,y\n1,2,3\n", [], "the header must name every column once"),
@@ -315,3 +318,55 @@ def test_every_bundled_dataset_in_full_mode(dataset, tmp_path, capfd):
         assert m["data"]["task"] == "regression" and nn["rmse"][0] < m["table"]["mean"]["rmse"][0]
     else:
         assert m["data"]["task"] == "classification" and nn["accuracy"][0] > 0.85
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, NnlabRuntimeError])
+def test_save_writes_no_model_when_the_run_does_not_finish(tmp_path, capsys, monkeypatch, failure):
+    def fail(*args, **kwargs):
+        raise failure("stopped after the final fit")
+
+    monkeypatch.setattr(stage7, "_figures", fail)  # the last step of the stage, after the final network is trained
+    model = tmp_path / "m.npz"
+    with contextlib.suppress(KeyboardInterrupt):
+        code, _, err, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label", "--save", str(model))
+        assert (code, err.strip()) in ((130, "nnlab: interrupted"), (2, "nnlab: error: stopped after the final fit"))
+    assert not model.exists() and not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    code, _, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label", "--save", str(model))
+    assert code == 0 and model.exists()
+
+
+def test_a_dirty_numeric_target_names_its_words_and_regression_drops_them(tmp_path, capsys):
+    rows = [f"{i % 7},{'oops' if i == 9 else 'n/a' if i == 4 else f'{i / 3:.3f}'}" for i in range(60)]
+    path = _write(tmp_path, "a,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CSVError, match=r"target 'y' holds numbers but 1 cell\(s\) are not: 'oops' \(line 11\); .* "
+                                       r"--task regression to drop those rows"):
+        read_csv_table(path, "y")
+    table = read_csv_table(path, "y", task="regression")
+    assert len(table.y) == 58 and "dropped 1 row(s) whose target 'y' is not a number: 'oops' (line 11)" in table.notes
+
+
+def test_a_target_with_a_new_value_on_every_row_is_called_an_identifier(tmp_path, capsys):
+    path = _write(tmp_path, "day,x\n" + "".join(f"{d}-Sep-03,{d % 5}\n" for d in range(1, 31)))
+    code, _, err, _ = _run(capsys, tmp_path, path, "day")
+    assert code == 2 and "target 'day' holds a different value on every row, like an identifier or a date" in err
+
+
+def test_a_quick_run_says_that_sklearns_mlp_had_the_short_budget(tmp_path, capsys):
+    code, out, _, _ = _run(capsys, tmp_path, _write(tmp_path, _good_rows(40)), "label")
+    assert code == 0 and "scikit-learn's MLP had this run's short budget (40 epochs, patience 5; a full run " \
+                         "gives 300 and 20)" in out
+
+
+DEBIAN = "/usr/share/distro-info/debian.csv"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(DEBIAN), reason="distro-info-data not installed")
+def test_real_table_debian_releases_short_rows_and_twenty_rows_of_regression(tmp_path, capsys):
+    """distro-info-data's table as shipped: most lines omit their trailing empty fields, two lack the target,
+    and twenty rows leave a test split of four (too few for five quantile strata)."""
+    code, out, err, m = _run(capsys, tmp_path, DEBIAN, "version")
+    assert code == 0 and err == "" and m["data"]["task"] == "regression"
+    assert "have fewer fields than the header (line 2, 3, 4, ...); the missing trailing fields are read as " \
+           "missing values" in out
+    assert m["data"]["rows_dropped_missing_target"] == 2 and m["split"]["test"] == 4

@@ -186,3 +186,19 @@ def test_predict_refusals_name_predict_and_x(X, message, rng):
     with pytest.raises(nnlab.NnlabError) as caught:
         nnlab.train.predict(nnlab.make_mlp([2, 3, 2], rng=rng), X)
     assert str(caught.value).startswith(message)
+
+
+def test_fit_refuses_an_optimizer_over_another_models_parameters():
+    model, other = nnlab.Linear(2, 1, rng=np.random.default_rng(0)), nnlab.Linear(2, 1, rng=np.random.default_rng(1))
+    with pytest.raises(nnlab.NnlabValueError, match=r"the optimizer holds 2 parameter\(s\) that are not the model's"):
+        nnlab.fit(model, nnlab.MSELoss(), nnlab.SGD(other.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)),
+                  epochs=1)
+
+
+def test_fit_names_the_users_shapes_and_the_reshape_for_a_flat_target():
+    model = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabValueError, match=r"got yhat \(50, 1\) and y \(50,\); pass y.reshape\(-1, 1\)"):
+        fit(model, nnlab.MSELoss(), nnlab.SGD(model.parameters(), lr=0.1), np.ones((50, 2)), np.ones(50), epochs=1)
+    with pytest.raises(nnlab.NnlabValueError, match=r"expected input of width 2, got X of shape \(50, 3\)"):
+        fit(model, nnlab.MSELoss(), nnlab.SGD(model.parameters(), lr=0.1), np.ones((50, 3)), np.ones((50, 1)),
+            epochs=1)

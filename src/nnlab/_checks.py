@@ -63,9 +63,12 @@ def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: st
 def require_same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], where: str) -> None:
     """Raise ``ValueError`` naming both shapes when ``a`` and ``b`` differ in shape."""
     if a.shape != b.shape:
+        hint = ""
+        if a.ndim == 2 and a.shape[1] == 1 and b.shape == a.shape[:1]:  # the usual slip: y of shape (n,)
+            hint = f"; pass {names[1]}.reshape(-1, 1)"
         raise NnlabValueError(
             f"{where}: {names[0]} and {names[1]} must have the same shape, "
-            f"got {names[0]} {a.shape} and {names[1]} {b.shape}"
+            f"got {names[0]} {a.shape} and {names[1]} {b.shape}{hint}"
         )
 
 
@@ -111,19 +114,32 @@ def overflow_error(where: str) -> NonFiniteError:
     return NonFiniteError(f"{where}: the result overflowed to inf/NaN; the inputs are too large in magnitude")
 
 
-def scan_result(out, x, where: str, x_name: str = "input"):
+def scan_result(out, x, where: str, x_name: str = "input", params=()):
     """Return ``out`` if it is finite; otherwise raise ``NonFiniteError`` naming the culprit.
 
     The one NaN/inf scan of a checked forward.  It looks at the result, which is non-finite
     whenever the input is (for the modules that use it), so a good input costs one scan
-    of the (usually smaller) result; only on failure is ``x`` scanned, to say whether the
-    input held NaN/inf or the arithmetic overflowed.  ``x=None`` means the input was
-    checked already.
+    of the (usually smaller) result; only on failure are ``x`` and then the module's
+    parameters ``params`` scanned, to say whether the
+    input or a parameter held NaN/inf, or the arithmetic overflowed.  ``params``: ``(name, array)``
+    pairs.  ``x=None`` means the input was checked already.
     """
     if np.isfinite(out).all():
         return out
     if x is not None:
         require_finite(x, x_name, where)
+    largest = 0.0
+    for name, value in params:
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise NonFiniteError(f"{where}: parameter {name} holds NaN/inf (training diverged: lower the "
+                                 "learning rate; or it was assigned so)")
+        if value.size:
+            largest = max(largest, float(np.max(np.abs(value))))
+    if params:
+        raise NonFiniteError(f"{where}: the result overflowed to inf/NaN from finite inputs and weights (largest "
+                             f"|weight| {largest:.3g}): the weights diverged (lower the learning rate) or the inputs "
+                             "are too large in magnitude (standardise them)")
     raise overflow_error(where)
 
 

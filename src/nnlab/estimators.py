@@ -291,7 +291,8 @@ class MLPRegressor(RegressorMixin, _MLPBase):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
         self.y_mean_, self.y_scale_ = _mean_and_scale(y)
-        target = ((y - self.y_mean_) / self.y_scale_).reshape(-1, 1)
+        # a constant target: y_scale_ = 0 makes predict return the constant exactly, whatever the network learned
+        target = ((y - self.y_mean_) / (self.y_scale_ or 1.0)).reshape(-1, 1)
         return self._train(X, target.astype(self._np_dtype()), 1, MSELoss)
 
     def predict(self, X):
@@ -300,14 +301,16 @@ class MLPRegressor(RegressorMixin, _MLPBase):
 
 
 def _mean_and_scale(y) -> tuple[float, float]:
-    """Mean and standard deviation of ``y`` without overflow (1.0 for a constant ``y``).
+    """Mean and standard deviation of ``y`` without overflow (0.0 for a constant ``y``).
 
     The values are divided by their largest magnitude first, so ``y`` near 1e300 works too.
     """
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak == 0.0:
-        return 0.0, 1.0
+        return 0.0, 0.0
+    if np.all(y == y[0]):  # exactly the constant (a mean of rounded quotients could miss it by an ulp)
+        return float(y[0]), 0.0
     unit = y / peak
     mean = float(np.mean(unit)) * peak
     scale = float(np.std(unit)) * peak
-    return mean, (scale if scale > 0 else 1.0)
+    return mean, scale

@@ -19,13 +19,18 @@ fixed random ``dout``, so ``dL/dout`` is ``dout`` and ``backward(dout)`` must re
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nnlab._checks import as_float_array
 from nnlab.errors import NnlabTypeError, NnlabValueError
-from nnlab.layers import Module
+from nnlab.layers import Module, Param
+
+#: Parameter / gradient attribute pairs a layer written without nnlab (the handout's style) may hold.
+DUCK_PARAMETERS = (("W", "dW"), ("b", "db"))
 
 
 def rel_error(a, b, tiny=1e-12) -> float:
@@ -56,10 +61,14 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
     Returns:
         array of ``x``'s shape with ``(f(x + h e_i) - f(x - h e_i)) / 2h``.
     """
+    if not isinstance(x, np.ndarray):
+        raise NnlabTypeError(f"numerical_gradient: x must be the float64 NumPy array that f reads (it is nudged in "
+                             f"place), got {type(x).__name__}; make it with np.array(..., dtype=float) first")
     if x.dtype != np.float64:
         raise NnlabTypeError(
             f"numerical_gradient: x must be float64 (got {x.dtype}); float32 rounding swamps the estimate"
         )
+    _check_step(h, "numerical_gradient")
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):  # by index, not through a flat view: x may be column-major (like Linear.W)
         old = x[i]
@@ -70,6 +79,13 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
         x[i] = old
         grad[i] = (up - down) / (2 * h)
     return grad
+
+
+def _check_step(h, who: str) -> None:
+    """Refuse a step that is not a positive finite number (0 divides by zero; a negative one flips the sign)."""
+    if isinstance(h, bool) or not isinstance(h, (int, float, np.integer, np.floating)) or not math.isfinite(h) \
+            or h <= 0:
+        raise NnlabValueError(f"{who}: h must be a positive finite step such as 1e-6, got {h!r}")
 
 
 @dataclass
@@ -111,12 +127,37 @@ def _param_names(module: Module) -> list[str]:
     return names
 
 
+class _DuckLayer(Module):
+    """A layer written without nnlab seen as a Module: its ``forward``/``backward``, ``W``/``dW`` and ``b``/``db``."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.name = type(layer).__name__
+
+    def forward(self, x):
+        return np.asarray(self.layer.forward(x), dtype=np.float64)
+
+    def backward(self, dout):
+        dx = self.layer.backward(dout)
+        return None if dx is None else np.asarray(dx, dtype=np.float64)
+
+    def parameters(self) -> list[Param]:
+        return [Param(self.layer, value, grad, decay=value == "W") for value, grad in DUCK_PARAMETERS
+                if hasattr(self.layer, value) and hasattr(self.layer, grad)]
+
+
+def _is_duck_layer(obj) -> bool:
+    return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
+
+
 def _check_module(module: Module, x, dout, h, tol, rng) -> GradcheckResult:
     net = getattr(module, "net", module)  # MLP's forward returns a tuple; check its Sequential
     for p in net.parameters():
-        if p.value.dtype != np.float64:
-            raise NnlabTypeError("gradcheck: parameters must be float64; call module.astype(np.float64) first")
-    x = as_float_array(x, "x", "gradcheck", finite=True).astype(np.float64, copy=True)
+        if not isinstance(p.value, np.ndarray) or p.value.dtype != np.float64:
+            raise NnlabTypeError(f"gradcheck: parameters must be float64 arrays, {p.name} is "
+                                 f"{getattr(p.value, 'dtype', type(p.value).__name__)}; convert them first "
+                                 "(module.astype(np.float64) for an nnlab module)")
+    x = _checked_input(x, "x")
     out = net.forward(x)
     dout = rng.standard_normal(out.shape) if dout is None else np.asarray(dout, dtype=np.float64)
     dx = net.backward(dout)
@@ -135,17 +176,33 @@ def _check_module(module: Module, x, dout, h, tol, rng) -> GradcheckResult:
     return result
 
 
+def _checked_input(x, name: str) -> np.ndarray:
+    """A finite float64 copy of ``x`` with at least one entry (an empty input would pass vacuously)."""
+    x = as_float_array(x, name, "gradcheck", finite=True).astype(np.float64, copy=True)
+    if x.size == 0:
+        raise NnlabValueError(f"gradcheck: {name} is empty (shape {x.shape}); there is nothing to check")
+    return x
+
+
+def _name(obj) -> str:
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
 def _check_loss(loss, pred, target, h, tol) -> GradcheckResult:
-    pred = as_float_array(pred, "pred", "gradcheck").astype(np.float64, copy=True)
-    _, grad = loss(pred, target)
-    grad = np.array(grad, copy=True)
+    pred = _checked_input(pred, "pred")
+    answer = loss(pred, target)
+    if not (isinstance(answer, tuple) and len(answer) == 2):
+        raise NnlabTypeError(f"gradcheck: {_name(loss)} returns a {type(answer).__name__}, not (value, grad); a "
+                             f"loss is checked only with its gradient, e.g. nnlab.SoftmaxCrossEntropyLoss() or "
+                             f"nnlab.MSELoss(), or pass a pair (f, f_backward)")
+    grad = np.array(answer[1], dtype=np.float64, copy=True)
     numeric = numerical_gradient(lambda: loss(pred, target)[0], pred, h)
     return GradcheckResult({"pred": rel_error(grad, numeric)}, tol)
 
 
 def _check_pair(pair, x, dout, h, tol, rng) -> GradcheckResult:
     f, f_backward = pair
-    x = as_float_array(x, "x", "gradcheck").astype(np.float64, copy=True)
+    x = _checked_input(x, "x")
     out = np.asarray(f(x))
     dout = rng.standard_normal(out.shape) if dout is None else np.asarray(dout, dtype=np.float64)
     analytic = np.asarray(f_backward(x, dout))
@@ -160,6 +217,9 @@ def gradcheck(obj, x, target=None, dout=None, h=1e-6, tol=1e-6, seed=0) -> Gradc
         obj: one of
             * a module (``Linear``, ``Sequential``, ``MLP``, your own ``Module``):
               checks dL/dx and every parameter gradient;
+            * a layer written without nnlab: any object with ``forward(x)`` and
+              ``backward(dout)`` (returning dL/dx, or ``None``), whose parameters, if
+              any, are float64 arrays ``W``/``b`` with gradients ``dW``/``db``;
             * a loss object returning ``(value, grad)`` such as ``MSELoss()``
               (then ``target`` is required): checks dLoss/dpred;
             * a pair ``(f, f_backward)`` such as ``(relu, relu_backward)`` where
@@ -175,14 +235,32 @@ def gradcheck(obj, x, target=None, dout=None, h=1e-6, tol=1e-6, seed=0) -> Gradc
         a :class:`GradcheckResult`; ``print`` it for a table, test ``.passed``.
     """
     rng = np.random.default_rng(seed)
+    _check_step(h, "gradcheck")
     if isinstance(obj, Module) or hasattr(obj, "net"):
         return _check_module(obj, x, dout, h, tol, rng)
+    if _is_duck_layer(obj):
+        return _check_module(_DuckLayer(obj), x, dout, h, tol, rng)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return _check_pair(obj, x, dout, h, tol, rng)
     if callable(obj):
         if target is None:
-            raise NnlabValueError("gradcheck: checking a loss needs its target")
+            if _takes_one_array(obj):
+                raise NnlabValueError(f"gradcheck: {_name(obj)} is a function of one array; pass it with its "
+                                      f"backward as a pair (f, f_backward), e.g. (nnlab.relu, nnlab.relu_backward)")
+            raise NnlabValueError(f"gradcheck: checking the loss {_name(obj)} needs its target (target=...)")
         return _check_loss(obj, x, target, h, tol)
     raise NnlabTypeError(
-        f"gradcheck: cannot check {type(obj).__name__}; pass a Module, a loss or a (f, f_backward) pair"
+        f"gradcheck: cannot check {type(obj).__name__}; pass a Module, a layer with forward/backward, a loss "
+        "or a (f, f_backward) pair"
     )
+
+
+def _takes_one_array(f) -> bool:
+    """Whether ``f`` can be called with a single argument (a function such as relu, not a loss(pred, target))."""
+    try:
+        inspect.signature(f).bind(None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (some builtins): assume a loss, the case the message covered before
+        return False
+    return True

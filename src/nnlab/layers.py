@@ -302,11 +302,15 @@ class Module:
     def forward(self, x):
         """Checked forward: check ``x``, run the core, scan the result for NaN/inf."""
         x = self._check_input(x)
-        return self._check_output(x, self._forward(x, inplace=False))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            out = self._forward(x, inplace=False)
+        return self._check_output(x, out)
 
     def backward(self, dout):
         """Checked backward: check ``dout``, then set parameter gradients and return dLoss/dInput."""
-        return self._backward(self._check_dout(dout), inplace=False, need_dx=True)
+        dout = self._check_dout(dout)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._backward(dout, inplace=False, need_dx=True)
 
     def _forward(self, x, inplace=False):
         """The unchecked core of ``forward`` (see the module docstring for the contract)."""
@@ -324,7 +328,7 @@ class Module:
         return as_float_array(x, "input", self._label())
 
     def _check_output(self, x, out):
-        return scan_result(out, x, self._label())
+        return scan_result(out, x, self._label(), params=self.named_arrays())
 
     def _check_dout(self, dout) -> np.ndarray:
         return as_float_array(dout, "dout", self._label(), finite=True)
@@ -335,6 +339,14 @@ class Module:
     def parameters(self) -> list[Param]:
         """The module's parameters paired with their gradients (empty for activations)."""
         return []
+
+    def named_arrays(self) -> list[tuple[str, np.ndarray]]:
+        """``(name, array)`` of every parameter, named for messages: ``W``, or ``l1.W`` / ``layer 2.b`` in a chain."""
+        own = [(p.name, p.value) for p in self.parameters() if p.owner is self]
+        for child, module in self.named_children():
+            label = getattr(module, "name", None) or (f"layer {child}" if child.isdigit() else child)
+            own += [(f"{label}.{name}", value) for name, value in module.named_arrays()]
+        return own
 
     def __call__(self, x):
         return self.forward(x)
@@ -504,10 +516,30 @@ class Linear(Module):
             p.ensure_grad_buffer()
         return dout
 
+    def _check_parameters(self, x) -> None:
+        """Raise, naming the layer and the widths, when ``W``/``b`` were replaced by arrays of another shape or type,
+        or when ``x`` (inside a chain, unchecked so far) is not ``in_dim`` wide.  O(1): shapes and dtypes only."""
+        want = {"W": (self.out_dim, self.in_dim), "b": (self.out_dim,)}
+        for name, shape in want.items():
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
+                got = (f"a {type(value).__name__}" if not isinstance(value, np.ndarray)
+                       else f"shape {value.shape}, dtype {value.dtype}")
+                raise NnlabValueError(f"{self._label()}: {name} must be a float array of shape {shape}, got {got} "
+                                      f"(assign an array of that shape, e.g. np.array(..., dtype=float), or build a "
+                                      f"new Linear for other widths)")
+        if x.ndim not in (1, 2) or x.shape[-1] != self.in_dim:
+            raise NnlabValueError(f"{self._label()}: expected input of width {self.in_dim}, got shape {x.shape} "
+                                  f"(the layer before it gives {x.shape[-1] if x.ndim else 0} columns)")
+
     def _forward(self, x, inplace=False):
         # x is never written (backward needs it), so ``inplace`` changes nothing here
-        self.x = x
         W, b = self.W, self.b
+        if type(W) is not np.ndarray or type(b) is not np.ndarray or W.shape != (self.out_dim, self.in_dim) \
+                or b.shape != (self.out_dim,) or W.dtype.kind != "f" or b.dtype.kind != "f" \
+                or x.shape[-1:] != (self.in_dim,):
+            self._check_parameters(x)
+        self.x = x
         if W.dtype != x.dtype:  # float32 data through a float64 layer stays float32
             W, b = W.astype(x.dtype), b.astype(x.dtype)
         out = x @ W.T
@@ -597,6 +629,23 @@ class Tanh(_Activation):
         return tanh_backward_core(self.out, dout, out=dout if inplace else None)
 
 
+def _check_widths(layers) -> None:
+    """Refuse a chain whose Linear layers do not fit: each one's ``in_dim`` equals the width reaching it.
+
+    Elementwise activations keep the width; after any other module the width is not known here (it is checked
+    when the chain runs).
+    """
+    width, source = None, None
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Linear):
+            if width is not None and layer.in_dim != width:
+                raise NnlabValueError(f"Sequential: layer {i}, {layer._label()}, expects {layer.in_dim} inputs but "
+                                      f"layer {source} gives {width}; make it Linear({width}, {layer.out_dim})")
+            width, source = layer.out_dim, i
+        elif not isinstance(layer, _Activation):
+            width = None
+
+
 @register_module
 class Sequential(Module):
     """A chain of modules: forward runs them in order, backward in reverse.
@@ -623,6 +672,7 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise NnlabTypeError(f"Sequential: layer {i} must be an nnlab Module, got {type(layer).__name__}")
+        _check_widths(layers)
         self.layers = list(layers)
 
     def __repr__(self) -> str:
@@ -649,14 +699,17 @@ class Sequential(Module):
             return as_float_array(x, "input", "Sequential")
         first = self.layers[0]
         out = first.forward(x)  # the first module checks the input its own way
-        out = self._forward_from(1, out, inplace=not first.keeps_output)
-        return scan_result(out, None, "Sequential")
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            out = self._forward_from(1, out, inplace=not first.keeps_output)
+        return scan_result(out, None, "Sequential", params=self.named_arrays())
 
     def backward(self, dout):
         """Back-propagate through the layers in reverse order; returns dLoss/dInput."""
         if not self.layers:
             return as_float_array(dout, "dout", "Sequential")
-        return self._backward(self.layers[-1]._check_dout(dout))
+        dout = self.layers[-1]._check_dout(dout)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._backward(dout)
 
     def _check_input(self, x) -> np.ndarray:
         return self.layers[0]._check_input(x) if self.layers else super()._check_input(x)

@@ -55,7 +55,31 @@ def _targets_like(Y_true, probs: np.ndarray, where: str, finite: bool) -> np.nda
         return one_hot(Y, probs.shape[1], dtype=probs.dtype)
     Y = as_float_array(Y, "Y_true", where, finite=finite)
     require_same_shape(probs, Y, ("probs", "Y_true"), where)
+    if Y.size:
+        _require_distributions(Y, "Y_true", where, "one-hot rows, or integer labels of shape (batch,)")
     return Y
+
+
+def _sum_tolerance(arr: np.ndarray) -> float:
+    """How far from 1 a row of probabilities may sum: rounding of ``classes`` additions in the array's precision."""
+    return max(1e-6, 16 * arr.shape[-1] * float(np.finfo(arr.dtype).eps))
+
+
+def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str) -> None:
+    """Raise unless every row of 2-D ``arr`` is a probability distribution: entries >= 0, summing to 1."""
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1)
+    tol = _sum_tolerance(arr)
+    if arr.min() >= 0 and off.max() <= tol:
+        return
+    require_finite(arr, name, where)
+    if arr.min() < 0:
+        row = int(np.argmax((arr < 0).any(axis=1)))
+        raise NnlabValueError(f"{where}: {name} must hold probabilities >= 0 ({expected}); row {row} holds "
+                              f"{float(arr[row].min()):g}")
+    row = int(np.argmax(off))
+    raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to "
+                          f"{float(sums[row]):.6g}")
 
 
 def _check_probs(probs, where: str) -> np.ndarray:
@@ -69,6 +93,7 @@ def _check_probs(probs, where: str) -> np.ndarray:
         if not (low >= 0 and high <= 1 + 1e-6):  # also false for NaN, which min and max pass on
             require_finite(probs, "probs", where)
             raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
+        _require_distributions(probs, "probs", where, "pass softmax(logits)")
     return probs
 
 

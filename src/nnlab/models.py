@@ -127,10 +127,11 @@ class MLP(Module):
         handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
         """
         z1 = self.l1.forward(x)
-        h = self.act._forward(z1, inplace=False)
-        yhat = self.l2._forward(h, inplace=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+            h = self.act._forward(z1, inplace=False)
+            yhat = self.l2._forward(h, inplace=False)
         self.h_pre = z1
-        return scan_result(yhat, None, "MLP"), h
+        return scan_result(yhat, None, "MLP", params=self.named_arrays()), h
 
     def predict(self, x):
         """Return only ``yhat`` (for code that expects one output)."""
@@ -140,8 +141,13 @@ class MLP(Module):
         """Back-propagate ``dyhat``; writes every ``dW``/``db`` and returns ``dx``.
 
         ``h`` is accepted for the handout's signature; the activation module
-        already cached what it needs.
+        already cached what it needs, so an ``h`` of another shape than the last forward's
+        is an error (it belongs to another batch).
         """
+        cached = self.act.out
+        if h is not None and cached is not None and np.shape(h) != cached.shape:
+            raise NnlabValueError(f"MLP.backward: h has shape {np.shape(h)}, but the last forward's hidden "
+                                  f"activations have shape {cached.shape}; pass the h that forward returned")
         return self.net.backward(dyhat)
 
     def _check_input(self, x):

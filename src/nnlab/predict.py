@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
-from nnlab.data.preprocess import apply_state, describe_unseen
+from nnlab.data.preprocess import apply_state, describe_unseen, input_columns
 from nnlab.data.tabular import CSVError, label_text, read_csv
 from nnlab.errors import NnlabError
 from nnlab.functional import softmax
@@ -168,7 +168,9 @@ class SavedModel:
             CSVError: on unseen text values when ``strict``, and on unusable cells.
         """
         X, unseen = apply_state(self.state, frame, where)
-        notes = [describe_unseen(*u) for u in unseen]
+        notes = [f"column '{c}' is empty on every row: filled with its training value, so it tells the model "
+                 "nothing" for c in input_columns(self.state) if c in frame.columns and _blank(frame[c]).all()]
+        notes += [describe_unseen(*u) for u in unseen]
         if strict and notes:
             raise CSVError(f"{where} --strict: {notes[0]}")
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by predict as an error
@@ -204,3 +206,9 @@ def predict_csv(model_path, csv_path, strict: bool = False) -> tuple[str, list]:
         for k, v in enumerate(values):
             writer.writerow([k + 1, f"{v:.6g}"])
     return buf.getvalue(), notes
+
+
+def _blank(column) -> np.ndarray:
+    """Which cells of a raw input column are missing or only spaces."""
+    text = column.astype("string").str.strip()
+    return (column.isna() | (text == "")).to_numpy()

@@ -292,6 +292,11 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
                              f"got {loss_fn!r}")
     if not callable(getattr(optimizer, "step", None)):
         raise NnlabTypeError(f"{name}: optimizer must have a step() method (e.g. nnlab.SGD), got {optimizer!r}")
+    own = {(id(p.owner), p.name) for p in model.parameters()}
+    foreign = [p for p in getattr(optimizer, "params", []) if (id(p.owner), p.name) not in own]
+    if foreign:  # it would step arrays the model never reads: training would silently change nothing
+        raise NnlabValueError(f"{name}: the optimizer holds {len(foreign)} parameter(s) that are not the model's "
+                              f"(e.g. {foreign[0]!r}); build it from this model: SGD(model.parameters(), lr)")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise NnlabTypeError(f"{name}: rng must be a numpy.random.Generator or None, got {rng!r}")
     if penalty is not None and not (callable(penalty) and callable(getattr(penalty, "backward", None))):
@@ -369,7 +374,10 @@ def _checked_targets(model, loss_fn, X, Y):
     The returned core is the loss's pure ``_loss``, or for any other callable ``(output,
     Y) -> (value, grad)`` the callable itself.
     """
-    head = model.forward(X[:1])
+    try:
+        head = model.forward(X[:1])
+    except NnlabValueError as exc:  # the message names the probe row's shape; the caller passed all of X
+        raise NnlabValueError(str(exc).replace(f"shape {X[:1].shape}", f"X of shape {X.shape}")) from None
     if isinstance(loss_fn, Loss):
         # the target check reads only the output's shape and dtype: a broadcast view stands in for all n rows
         Y = loss_fn._check_target(Y, np.broadcast_to(head, (X.shape[0],) + head.shape[1:]))
@@ -426,11 +434,12 @@ def _predict(model, X, batch_size: int) -> np.ndarray:
     X = model._check_input(X)
     forward = model._forward
     n = X.shape[0]
-    if n <= batch_size:
-        out = forward(X, False)
-    else:
-        out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
-    return scan_result(out, X, "predict", "X")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+        if n <= batch_size:
+            out = forward(X, False)
+        else:
+            out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
+    return scan_result(out, X, "predict", "X", params=model.named_arrays())
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:

@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nnlab.data.tabular import HUGE, CSVError
+from nnlab.data.tabular import HUGE, CSVError, strip_number_format
 
 #: The category a missing text cell becomes (so "missing" can carry information).
 MISSING_LEVEL = "(missing)"
@@ -95,7 +95,7 @@ def _numbers(frame: pd.DataFrame, name: str, where: str) -> np.ndarray:
     if col.dtype.kind in "biuf":
         return col.to_numpy(dtype=np.float64)
     cells = col.astype("string").str.strip()
-    values = pd.to_numeric(cells, errors="coerce")
+    values = pd.to_numeric(strip_number_format(cells), errors="coerce")  # as training read it: "$1,200", "12%"
     bad = values.isna() & cells.notna() & (cells != "")
     if bad.any():
         k = int(bad.to_numpy().argmax())

@@ -12,7 +12,8 @@ decides, and says, what to learn from:
   integers -> classes when each value has on average enough rows, else regression),
   with the reason in words;
 * identifier-like feature columns (text with nearly one distinct value per row, more
-  distinct values than the category cap, or integers that number the rows) and empty
+  distinct values than the category cap, or a column holding each row's position in the
+  file counted from 0 or 1) and empty
   columns are dropped, each with its reason, unless ``keep_id_columns``;
 * numeric columns whose magnitude would overflow float64 arithmetic (beyond 1e150, or
   below 1e-150) are rescaled by an exact power of two, recorded so that ``nnlab
@@ -26,7 +27,10 @@ Every problem is a :class:`CSVError`, which the command line prints as one line
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +48,8 @@ SEPARATORS = (",", ";", "\t", "|")
 HUGE, TINY = 1e150, 1e-150
 #: A text column is identifier-like when its distinct values reach this share of its rows.
 ID_SHARE = 0.9
+#: Column names that mark an identifier (a sorted integer column named otherwise, such as a year, is a feature).
+ID_NAME = re.compile(r"(?i:(.*[\s_.-])?(id|ids|idx|index|key|row|rownum|row_?number|no|nr|#)|unnamed: ?0)|.*[a-z]ID")
 #: An integer target is treated as classes when each distinct value has at least this many rows on average.
 ROWS_PER_CLASS = 10
 
@@ -94,6 +100,20 @@ class Table:
 
 
 # ---- reading -----------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _any_field_size():
+    """Let the ``csv`` module read fields of any length, as pandas does, and restore its limit afterwards.
+
+    Why: ``csv`` refuses a field beyond 128 KiB by default, which a long text cell reaches.
+    """
+    before = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # the C long of some platforms caps it
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _sniff_separator(lines: list[str]) -> str:
     """The separator that splits the first lines into the same number (> 1) of fields, the most fields winning.
 
@@ -105,6 +125,13 @@ def _sniff_separator(lines: list[str]) -> str:
         widths = {len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r}
         if len(widths) == 1 and (width := widths.pop()) > best_width:
             best, best_width = sep, width
+    if best_width > 1:
+        return best
+    for sep in SEPARATORS:  # else: some rows omit trailing empty fields; none is wider than the header, most match it
+        widths = [len(r) for r in csv.reader(lines, delimiter=sep, skipinitialspace=True) if r]
+        if len(widths) >= 5 and widths[0] > best_width and max(widths) == widths[0] \
+                and 2 * widths.count(widths[0]) > len(widths):  # (five lines at least: a two-line file tells nothing)
+            best, best_width = sep, widths[0]
     return best
 
 
@@ -122,15 +149,39 @@ def _head_lines(path: Path, limit: int = 20) -> tuple[list[str], int]:
                 if len(lines) >= limit:
                     break
     except UnicodeDecodeError:
-        raise CSVError(f"{path}: not a UTF-8 text file") from None
+        raise _not_utf8(path) from None
     return lines, skipped
 
 
-def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
-    """Stream the file once: a header naming every column once, and as many fields on every line. Returns the header.
+def _not_utf8(path: Path) -> CSVError:
+    """The error for a file that is not UTF-8 text: where the first undecodable byte is, and what to do."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return CSVError(f"{path}: a UTF-16 text file; nnlab reads UTF-8: re-save it as 'CSV UTF-8' (or convert "
+                            f"it: iconv -f UTF-16 -t UTF-8)")
+        offset = 0
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                what = "a NUL byte (a binary file?)" if b"\x00" in line else f"byte 0x{line[exc.start]:02x}"
+                return CSVError(f"{path}: not a UTF-8 text file: {what} at byte offset {offset + exc.start} "
+                                f"(line {number}); re-save it as 'CSV UTF-8' (or convert it, e.g. iconv -f latin1 "
+                                "-t UTF-8)")
+            offset += len(line)
+    return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
-    pandas pads a short line with missing values and, when every line has one field more
-    than the header, quietly uses the first column as the index; both hide a broken file.
+
+def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int], bool]:
+    """Stream the file once: a header naming every column once, and no line with more fields than it.
+
+    Returns ``(header, short lines, trailing)``: the lines that omit trailing empty fields (pandas
+    pads them with missing values, as spreadsheets write them), and whether the header ends
+    in one unnamed column that is empty on every line (a trailing separator), which the
+    caller drops.  A line with more fields than the header is an error: pandas would
+    quietly use the first column as the index.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -141,26 +192,36 @@ def _check_layout(path: Path, sep: str, skip: int) -> list[str]:
             if header is None:
                 raise CSVError(f"{path}: the file is empty")
             header = [h.strip() for h in header]
-            if len(set(header)) != len(header) or not all(header):
+            trailing = len(header) > 2 and header[-1] == ""  # "a,b,y," : a separator at the end of every line
+            named = header[:-1] if trailing else header
+            if len(set(named)) != len(named) or not all(named):
                 raise CSVError(f"{path}: the header must name every column once, got {header}")
-            rows = 0
+            numeric_header = pd.to_numeric(pd.Series(header), errors="coerce").notna().all()
+            rows, short = 0, []
             for r in reader:
                 if not r:
                     continue
+                line = reader.line_num + skip
                 if len(r) != len(header):
                     hint = ""
-                    if pd.to_numeric(pd.Series(header), errors="coerce").notna().all():
+                    if numeric_header:
                         hint = " (the first line holds only numbers: is the header row missing?)"
-                    raise CSVError(f"{path}: line {reader.line_num + skip} has {len(r)} fields, the header has "
-                                   f"{len(header)}{hint}")
+                    elif r[0].lstrip().startswith("#"):
+                        hint = " (a comment line inside the table: nnlab skips '#' lines only above the header)"
+                    if hint or len(r) > len(header):
+                        raise CSVError(f"{path}: line {line} has {len(r)} fields, the header has {len(header)}{hint}")
+                    short.append(line)
+                elif trailing and r[-1].strip():
+                    raise CSVError(f"{path}: the last column has no name in the header but line {line} holds "
+                                   f"'{_shown(r[-1])}' in it; name it in the header")
                 rows += 1
     except UnicodeDecodeError:
-        raise CSVError(f"{path}: not a UTF-8 text file") from None
+        raise _not_utf8(path) from None
     except csv.Error as exc:
         raise CSVError(f"{path}: malformed CSV ({exc})") from None
     if rows == 0:
         raise CSVError(f"{path}: no data rows after the header")
-    return header
+    return header, short, trailing
 
 
 def read_csv(path) -> pd.DataFrame:
@@ -172,12 +233,15 @@ def read_csv(path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise CSVError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}, not a CSV file")
         raise CSVError(f"CSV file not found: {path}")
     lines, skip = _head_lines(path)
     if not lines:
         raise CSVError(f"{path}: the file is empty")
-    sep = _sniff_separator(lines)
-    header = _check_layout(path, sep, skip)
+    with _any_field_size():
+        sep = _sniff_separator(lines)
+        header, short, trailing = _check_layout(path, sep, skip)
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
                             index_col=False, low_memory=False, skiprows=skip)
@@ -187,8 +251,17 @@ def read_csv(path) -> pd.DataFrame:
         raise CSVError(f"{path}: malformed CSV (the header reads as {len(header)} fields, the table as "
                        f"{len(frame.columns)})")
     frame.columns = header
+    notes = []
+    if trailing:
+        frame = frame.iloc[:, :-1]
+        notes.append("dropped the unnamed last column, empty on every line (each line ends with a separator)")
+    if short:
+        shown = ", ".join(map(str, short[:3])) + (", ..." if len(short) > 3 else "")
+        notes.append(f"{len(short)} line(s) have fewer fields than the header (line {shown}); the missing trailing "
+                     "fields are read as missing values")
     frame.attrs["separator"] = sep
     frame.attrs["comment_lines"] = skip
+    frame.attrs["read_notes"] = notes
     frame.index += skip  # so that index + 2 is the row's line in the file
     return frame
 
@@ -214,14 +287,51 @@ def _line(index) -> int:
     return int(index) + 2
 
 
+def _shown(value, limit: int = 40) -> str:
+    """A cell as quoted in a message: at most ``limit`` characters, the length given when cut."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+#: What :func:`strip_number_format` removes: a currency sign after any sign, thousands separators, a trailing %.
+_NUMBER_FORMAT = (r"^([+-]?)\s*[$€£¥]\s*", r"(?<=\d),(?=\d{3}(?!\d))", r"\s*%$")
+
+
+def strip_number_format(cells: pd.Series) -> pd.Series:
+    """Text cells with their number formatting removed: ``'$16,368.94'`` -> ``'16368.94'``, ``'-12.5%'`` -> ``'-12.5'``.
+
+    A percentage keeps its number (12.5, not 0.125): standardisation makes the scale irrelevant.
+    """
+    out = cells.str.replace(_NUMBER_FORMAT[0], r"\1", regex=True)
+    out = out.str.replace(_NUMBER_FORMAT[1], "", regex=True)
+    return out.str.replace(_NUMBER_FORMAT[2], "", regex=True)
+
+
+def _formatted_numbers(cells: pd.Series):
+    """``cells`` as float64 when every present one is a number once formatted ($, thousands ',', %) and at least
+    one needed that; else ``None``."""
+    present = cells.dropna()
+    if present.empty or pd.to_numeric(present, errors="coerce").notna().all():
+        return None
+    numbers = pd.to_numeric(strip_number_format(present), errors="coerce")
+    if numbers.isna().any():
+        return None
+    return numbers.astype(np.float64).reindex(cells.index)
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Text cells stripped of surrounding spaces; empty ones missing."""
     out = series.astype("string").str.strip()
     return out.mask(out == "")
 
 
-def _target(frame: pd.DataFrame, target: str, notes: list):
-    """The target column with its missing rows dropped (and counted)."""
+def _target(frame: pd.DataFrame, target: str, notes: list, task=None):
+    """The target column with its missing rows dropped (and counted).
+
+    A mostly numeric target with a few words in it is an error naming them when ``task`` is
+    ``None``; with ``"regression"`` those rows are dropped, with a note naming them; with
+    ``"classification"`` every value is a class.
+    """
     if target not in frame.columns:
         columns = list(frame.columns)
         hint = ""
@@ -235,6 +345,15 @@ def _target(frame: pd.DataFrame, target: str, notes: list):
         y = _text(y)
         numbers = pd.to_numeric(y, errors="coerce")
         if numbers.notna().sum() == y.notna().sum():  # numbers that pandas kept as text: use them as numbers
+            y = numbers
+        elif task != "classification" and numbers.notna().sum() >= 0.5 * y.notna().sum():
+            words = y[numbers.isna() & y.notna()]
+            shown = ", ".join(f"'{_shown(v)}' (line {_line(i)})" for i, v in words.iloc[:3].items())
+            shown += ", ..." if len(words) > 3 else ""
+            if task is None:
+                raise CSVError(f"target '{target}' holds numbers but {len(words)} cell(s) are not: {shown}; correct "
+                               "or blank them, or pass --task regression to drop those rows")
+            notes.append(f"dropped {len(words)} row(s) whose target '{target}' is not a number: {shown}")
             y = numbers
     missing = y.isna().to_numpy()
     if y.dtype.kind == "f" and np.isinf(y.to_numpy()).any():
@@ -258,7 +377,7 @@ def infer_task(y: pd.Series, task: str | None) -> tuple[str, str]:
             raise CSVError(f"task must be 'classification' or 'regression', got {task!r}")
         if task == "regression" and not numeric:
             k = pd.to_numeric(y, errors="coerce").isna().to_numpy().argmax()
-            raise CSVError(f"regression needs a numeric target; '{y.name}' has '{y.iloc[k]}' "
+            raise CSVError(f"regression needs a numeric target; '{y.name}' has '{_shown(y.iloc[k])}' "
                            f"on line {_line(y.index[k])}")
         return task, "as asked (--task)"
     values = y.to_numpy() if numeric else y.to_numpy(dtype=object)
@@ -286,18 +405,30 @@ def _power_of_two(values: np.ndarray) -> int:
     return int(np.frexp(peak)[1])
 
 
-def _numeric_column(name, col: pd.Series, keep_id: bool):
-    """``(values, reason to drop or None, power of two)`` of a numeric column."""
+def _numeric_column(name, col: pd.Series, keep_id: bool, first_row: int = 0):
+    """``(values, reason to drop or None, power of two)`` of a numeric column.
+
+    Dropped as identifier-like: a column holding every row's own position in the file counted from 0 or from 1
+    (``first_row`` is the index of the file's first data row), or integers rising or falling row after row in a
+    column named like an identifier (``id``, ``customer_id``, ``index``, ``row``, ``no``, ``#``).  A sorted integer
+    feature with another name, such as a year, is kept.
+    """
     values = col.to_numpy(dtype=np.float64)
     finite = np.isfinite(values) | np.isnan(values)
     if not finite.all():
         raise CSVError(f"infinite value in column '{name}', line {_line(col.index[np.argmin(finite)])}")
     present = values[~np.isnan(values)]
     n = present.size
+    if not keep_id and n >= 20 and n == values.size:
+        offset = values - (col.index.to_numpy() - first_row)
+        if offset[0] in (0, 1) and np.all(offset == offset[0]):
+            return values, (f"identifier-like: it numbers the rows ({values[0]:g}, {values[1]:g}, ..., "
+                            f"{values[-1]:g}: a row number)"), 0
     later, earlier = present[1:], present[:-1]  # compared, not subtracted: 1e308 - (-1e308) would overflow
-    if not keep_id and n >= 20 and np.all(present == np.round(present)) and (np.all(later > earlier)
-                                                                            or np.all(later < earlier)):
-        return values, f"identifier-like: {n} distinct integers in file order, one per row (a row number)", 0
+    if not keep_id and n >= 20 and ID_NAME.fullmatch(str(name)) and np.all(present == np.round(present)) \
+            and (np.all(later > earlier) or np.all(later < earlier)):
+        return values, (f"identifier-like: {n} distinct integers in file order, one per row, in a column named "
+                        "like an identifier"), 0
     return values, None, _power_of_two(present)
 
 
@@ -309,10 +440,11 @@ def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categ
     bad = numbers.isna()
     if bad.any() and (not bad.all() and bad.mean() < 0.1 or categorical == "none"):
         k = bad.to_numpy().argmax()
-        why = ("text columns are one-hot encoded unless --categorical none" if categorical == "none"
+        why = ("--categorical none makes text an error; without it text columns are one-hot encoded"
+               if categorical == "none"
                else "the column's other values are numbers")
-        raise CSVError(f"non-numeric value '{present.iloc[k]}' in column '{name}', line {_line(present.index[k])} "
-                       f"({why})")
+        raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', "
+                       f"line {_line(present.index[k])} ({why})")
     if not bad.any():  # numbers that pandas kept as text (e.g. after a stray space): use them as numbers
         return cells, None
     distinct, n = int(present.nunique()), len(present)
@@ -344,7 +476,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     notes: list = []
     if frame.attrs.get("comment_lines"):
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
-    y, rows_dropped = _target(frame, target, notes)
+    notes += frame.attrs.get("read_notes", [])
+    first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
+    y, rows_dropped = _target(frame, target, notes, task)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
@@ -356,11 +490,16 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             dropped[name] = "no values"
             continue
         if col.dtype.kind in "biuf":
-            values, why, k = _numeric_column(name, col, keep_id_columns)
+            values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
+        elif (formatted := _formatted_numbers(_text(col))) is not None:
+            example = _text(col).dropna()[pd.to_numeric(_text(col).dropna(), errors="coerce").isna()].iloc[0]
+            notes.append(f"column '{name}' read as numbers: currency signs, thousands separators and '%' removed "
+                         f"('{_shown(example)}' -> {formatted[_text(col) == example].iloc[0]:g})")
+            values, why, k = _numeric_column(name, formatted, keep_id_columns, first_row)
         else:
             cells, why = _text_column(name, col, keep_id_columns, max_categories, categorical)
             if why is None and pd.to_numeric(cells.dropna(), errors="coerce").notna().all():
-                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns)
+                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns, first_row)
             else:
                 values, k = cells.to_numpy(dtype=object, na_value=np.nan), None
         if why is not None:
@@ -377,7 +516,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                 notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
                              " (exact) before standardising, which leaves the standardised values as they were")
     if dropped:
-        flag = "" if keep_id_columns else "; --keep-id-columns keeps identifier-like ones"
+        identifier = any(r.startswith("identifier-like") for r in dropped.values())
+        flag = "; --keep-id-columns keeps identifier-like ones" if identifier and not keep_id_columns else ""
         notes.append("dropped column(s) " + "; ".join(f"'{c}' ({r})" for c, r in dropped.items()) + flag)
     if not columns:
         raise CSVError(f"no usable feature columns besides the target '{target}'"

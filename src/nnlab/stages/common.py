@@ -29,6 +29,9 @@ class Result:
         summary: ``(label, value)`` rows for the printed summary table.
         diverged: True if any training run in the stage diverged.
         messages: warnings and divergence messages.
+
+    A stage may also set ``result.checkpoints`` to ``[(model, path, extra), ...]``: the runner
+    saves them once the stage's folder is in place, so an unfinished run writes no model.
     """
 
     stage: str

@@ -200,6 +200,8 @@ def run_stage(sid: str, config, out: Path, progress: bool = False, jobs: int = 1
     if os.path.lexists(final):
         _remove(final)
     partial.rename(final)
+    for model, path, extra in getattr(result, "checkpoints", ()):  # last: a failed or stopped run leaves none
+        model.save(path, extra=extra)
     return StageRun(sid, result, time.perf_counter() - start)
 
 

@@ -107,11 +107,20 @@ def load_table(c: Config) -> Table:
 
 
 def strata(table: Table) -> np.ndarray:
-    """Labels to stratify on: the classes, or quintiles of a regression target."""
+    """Labels to stratify on: the classes, or quintiles of a regression target.
+
+    A small regression table gets fewer bins, as many as the test split has rows (each bin needs a test row
+    and two rows in all), or one.
+    """
     if table.task == "classification":
         return table.y
-    edges = np.quantile(table.y, [0.2, 0.4, 0.6, 0.8])
-    return np.searchsorted(edges, table.y)
+    n = len(table.y)
+    bins = min(5, int(np.ceil(n * TEST_FRACTION)), n // 2)
+    if bins < 2:
+        return np.zeros(n, dtype=int)
+    edges = np.quantile(table.y, np.linspace(0, 1, bins + 1)[1:-1])
+    labels = np.searchsorted(edges, table.y)
+    return labels if np.bincount(labels).min() >= 2 else np.zeros(n, dtype=int)
 
 
 def check_class_sizes(table: Table, folds: int) -> None:
@@ -119,6 +128,10 @@ def check_class_sizes(table: Table, folds: int) -> None:
     if table.task != "classification":
         return
     labels, counts = np.unique(table.y, return_counts=True)
+    if counts.max() == 1 and table.task_reason != "as asked (--task)":  # (asked for: each class is too small)
+        raise CSVError(f"target '{table.target}' holds a different value on every row, like an identifier or a date "
+                       f"(e.g. '{table.classes[0]}'): it cannot be learned as classes; choose another --target, or "
+                       "--task regression if it is a quantity")
     need = folds + 2
     small = counts < need
     if small.any():
@@ -365,8 +378,6 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     X_pool, y_pool, X_te, y_te = table.X.iloc[pool], table.y[pool], table.X.iloc[te], table.y[te]
     final.fit(X_pool, y_pool)
     mlp = final.named_steps["mlp"]
-    if c.save:
-        mlp.network_.save(c.save, extra=checkpoint_extra(table, final, c))
     pred = final.predict(X_te)
     cm = confusion_matrix(y_te, pred, labels=mlp.classes_) if table.task == "classification" else None
     models = {"nnlab MLP (chosen by CV)": final}
@@ -410,5 +421,13 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
         messages.append(f"{diverged} candidate fold fit(s) diverged and scored worst")
-    return Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
-                  messages=messages)
+    full = Config()
+    if c.baselines and (c.max_epochs, c.patience) < (full.max_epochs, full.patience):
+        messages.append(f"scikit-learn's MLP had this run's short budget ({c.max_epochs} epochs, patience "
+                        f"{c.patience}; a full run gives {full.max_epochs} and {full.patience}): its score here "
+                        "may understate it")
+    result = Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
+                    messages=messages)
+    if c.save:  # written by the runner once the stage has finished, never from an unfinished run
+        result.checkpoints = [(mlp.network_, c.save, checkpoint_extra(table, final, c))]
+    return result
