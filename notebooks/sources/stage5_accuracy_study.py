@@ -16,6 +16,7 @@
 import dataclasses
 
 from nnlab import selection
+from nnlab.report import verdicts
 from nnlab.stages import accuracy, stage5
 
 config = accuracy.Config().quick() if QUICK else accuracy.Config()
@@ -111,7 +112,9 @@ print("the study's first digits split equals the one by hand:",
 
 # %%
 for name, m in result.metrics.items():
-    print(f"{name}: target {m['target']:.3f}, met: {m['meets_target']}")
+    mean, low, high = verdicts.mean_interval(m["table"]["nnlab (recipe chosen per split)"]["values"])
+    where = verdicts.against(low, high, m["target"])  # "above" = met beyond noise, "tie" = not shown either way
+    print(f"{name}: target {m['target']:.3f}; nnlab's mean {mean:.4f}, interval [{low:.4f}, {high:.4f}]: {where}")
     for model, s in m["table"].items():
         print(f"  {model:>32}: {s['mean']:.4f} ± {s['std']:.4f}  (min {s['min']:.4f}, max {s['max']:.4f})")
     ours, theirs = (np.asarray(m["table"][k]["values"]) for k in ("nnlab (recipe chosen per split)",
