@@ -140,7 +140,8 @@ def test_unnamed_layers_of_one_type_are_numbered(rng):
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: nnlab.gradcheck(_cube_loss, np.ones((2, 2))), "gradcheck: checking the loss _cube_loss needs its target (target=...)"),
+    (lambda: nnlab.gradcheck(_cube_loss, np.ones((2, 2))),
+     "gradcheck: checking the loss _cube_loss needs its target (target=...)"),
     (lambda: nnlab.gradcheck(42, np.ones((2, 2))),
      "gradcheck: cannot check int; pass a Module, a layer with forward/backward, a loss or a (f, f_backward) pair"),
     (lambda: nnlab.rel_error(np.ones(2), np.ones(3)), "rel_error: shapes differ, (2,) vs (3,)"),
