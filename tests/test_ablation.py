@@ -8,7 +8,7 @@ from scipy import stats
 
 from nnlab.cli import main
 from nnlab.report import context, sections, verdicts
-from nnlab.report.format import pct, points
+from nnlab.report.format import pct
 from nnlab.stages import ablation
 from nnlab.stages.ablation import ROWS, Config, Row, base_spec, choose, paired_change, rows_of
 from nnlab.stages.ablation_timing import write_times

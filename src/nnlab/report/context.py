@@ -286,7 +286,7 @@ def cnn(results: dict) -> dict:
                  for splits in (s["cnn_splits"], s["mlp_splits"])]
         cm = np.array(s["confusion"])
         off = cm - np.diag(np.diag(cm))
-        cands = s["cnn_candidates"]
+        cands, cands_spec = s["cnn_candidates"], s["cnn_candidate_specs"]
         studies[name] = {
             "s": s, "cnn": cnn_row, "mlp": mlp_row, "shifts": shifts, "largest": largest,
             "candidate_header": ["CNN candidate", "mean validation accuracy", "std",
@@ -320,7 +320,7 @@ def cnn(results: dict) -> dict:
             "size": _effect(s["size"], cands), "augmentation": _effect(s["augmentation"], cands),
             "confused": {**most_confused(cm), "errors": int(off.sum()), "total": int(cm.sum())},
             "vs_ablation": _vs_ablation(results, name, cnn_row["accuracy"]["values"]),
-            "trained_shifts": {"cnn": sorted({s["cnn_candidate_specs"][sp["chosen"]]["shift"] for sp in s["cnn_splits"]}),
+            "trained_shifts": {"cnn": sorted({cands_spec[sp["chosen"]]["shift"] for sp in s["cnn_splits"]}),
                                "mlp": _mlp_shifts(s, results.get("accuracy", {}).get("metrics", {}).get(name))},
             "ties": sum(bool(sp["tied_with"]) for sp in s["cnn_splits"]),
         }
@@ -483,12 +483,12 @@ def _choices(row: dict) -> str:
 
 
 def _tie_breaks(row: dict) -> int:
-    """How many of a row's per-split selections had two candidates equal on validation accuracy (the tie rule decided)."""
+    """How many of a row's per-split selections had candidates equal on validation accuracy (the tie rule decided)."""
     return sum(len({round(sc["accuracy"], 12) for sc in sel}) < len(sel) for sel in row["selection"] if sel)
 
 
 def _grid_edges(rows: list) -> list[dict]:
-    """Tuned settings chosen at the smallest or largest value of their grid in every split: the grid may be too narrow."""
+    """Tuned settings chosen at the smallest or largest value of their grid in every split (the grid may be narrow)."""
     edges = []
     for r in rows:
         for name, grid in r["tuned"].items():
