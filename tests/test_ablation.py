@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from nnlab.cli import main
-from nnlab.report import context, sections
-from nnlab.report.format import pct, points
+from nnlab.report import context, sections, verdicts
+from nnlab.report.format import pct
 from nnlab.stages import ablation
 from nnlab.stages.ablation import ROWS, Config, Row, base_spec, choose, paired_change, rows_of
 from nnlab.stages.ablation_timing import write_times
@@ -128,12 +128,11 @@ def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
         for r in d["rows"]:
             assert f"- **{r['key']}**:" in text
             assert pct(r["test_accuracy"]["mean"]) in text
-        verdict = "meets" if d["meets_goal"] else "misses"
         best = next(r for r in d["rows"] if r["key"] == d["best"])
-        distance = points(d["margin"] if d["meets_goal"] else d["shortfall"])
-        se = points(best["test_accuracy"]["std"] / np.sqrt(d["splits"]))
-        assert (f"{verdict} the goal of {pct(d['goal'], 1)} (by {distance}; the standard error of that mean over "
-                f"the {d['splits']} splits is {se})") in " ".join(text.split())
+        _, low, high = verdicts.mean_interval(best["test_accuracy"]["values"])
+        wording = {"above": "meets the goal", "below": "misses the goal", "tie": "is not shown to meet the goal"}
+        assert f"{wording[verdicts.against(low, high, d['goal'])]} of {pct(d['goal'], 1)}" in " ".join(text.split())
+        assert f"interval over the {d['splits']} splits {pct(low)} to {pct(high)}" in " ".join(text.split())
     assert "None" not in text and "nan" not in text
     record = write_times(tmp_path / "ablation_times.json", jobs=1, out=tmp_path / "run", config=Config().quick())
     assert record["cpu_seconds"].keys() == {"digits", "mnist"} and record["wall_seconds"] > 0
@@ -147,3 +146,38 @@ def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
     (tmp_path / "ablation_times.json").write_text(json.dumps(record))
     stale = _section(result, tmp_path)
     assert "written for another configuration" in stale and "CPU s per training" not in stale
+
+
+def _with_best(result, name, values):
+    """A copy of ``result`` whose best row of ``name`` has the given per-split test accuracies."""
+    changed = json.loads(json.dumps(result))
+    m = changed["metrics"][name]
+    best = next(r for r in m["rows"] if r["key"] == m["best"])
+    best["test_accuracy"].update(values=values, mean=float(np.mean(values)))
+    return changed
+
+
+def test_the_goal_verdict_follows_the_interval_not_the_mean(runs, tmp_path):
+    """A best mean just above the goal with a wide interval is a tie; a tight one well above meets it."""
+    result = json.loads((runs["one"] / "metrics.json").read_text())
+    name = next(iter(result["metrics"]))
+    goal = result["metrics"][name]["goal"]
+    splits = result["metrics"][name]["splits"]
+    wide = [goal + 0.001 + (0.02 if i % 2 else -0.02) for i in range(splits)]
+    text = " ".join(_section(_with_best(result, name, wide), tmp_path).split())
+    assert f"is not shown to meet the goal of {pct(goal, 1)}: the interval holds it" in text
+    tight = [min(goal + 0.01 + 0.001 * i, 1.0) for i in range(splits)]
+    text = " ".join(_section(_with_best(result, name, tight), tmp_path).split())
+    assert f"meets the goal of {pct(goal, 1)}: the interval lies above it" in text
+
+
+def test_tie_breaks_harmful_rows_and_grid_edges_are_counted():
+    tied = {"selection": [[{"accuracy": 0.9, "loss": 0.2}, {"accuracy": 0.9, "loss": 0.1}],
+                          [{"accuracy": 0.9, "loss": 0.2}, {"accuracy": 0.8, "loss": 0.1}]]}
+    assert context._tie_breaks(tied) == 1
+    assert context._tie_breaks({"selection": [[], []]}) == 0
+    rows = [{"key": "wd", "tuned": {"weight_decay": [0.05, 0.5]}, "chosen": [{"weight_decay": 0.5}] * 5},
+            {"key": "mixed", "tuned": {"dropout": [0.1, 0.3]}, "chosen": [{"dropout": 0.1}, {"dropout": 0.3}]},
+            {"key": "middle", "tuned": {"lr": [0.1, 0.2, 0.3]}, "chosen": [{"lr": 0.2}] * 3}]
+    edges = context._grid_edges(rows)
+    assert [(e["row"], e["end"], e["splits"]) for e in edges] == [("wd", "top", 5)]

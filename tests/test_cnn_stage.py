@@ -108,3 +108,50 @@ def test_the_report_section_renders_every_number(stage, quick_runs):
     m = results["cnn"]["metrics"]["mnist"]
     assert ("misses the goal" in text) == (not m["meets_target"])
     assert f"{100 * m['table'][cnn.CNN_KEY]['accuracy']['mean']:.2f}%" in text
+
+
+def _render_cnn(results):
+    from nnlab.report import context, sections
+
+    return " ".join(sections.render_section("cnn", context.cnn(results), "docs/figures", "cnn",
+                                            results["cnn"]["figures"]).split())
+
+
+def test_cnn_against_mlp_is_a_tie_inside_the_noise_and_above_outside_it(quick_runs):
+    """The verdict is the paired interval's: noisy differences around 0 give the tie wording."""
+    _, out = quick_runs
+    results = {"cnn": json.loads((out / "stagecnn" / "metrics.json").read_text())}
+    for s in results["cnn"]["metrics"].values():
+        cnn_values = s["table"][cnn.CNN_KEY]["accuracy"]["values"]
+        s["table"][cnn.MLP_KEY]["accuracy"]["values"] = [v + (0.01 if i % 2 else -0.01)
+                                                         for i, v in enumerate(cnn_values)]
+    text = _render_cnn(results)
+    assert "the two cannot be told apart on these splits" in text and "is above the MLP" not in text
+    for s in results["cnn"]["metrics"].values():
+        s["table"][cnn.MLP_KEY]["accuracy"]["values"] = [v - 0.05 - 0.001 * i for i, v in
+                                                         enumerate(s["table"][cnn.CNN_KEY]["accuracy"]["values"])]
+    text = _render_cnn(results)
+    assert "the CNN is above the MLP on these splits" in text and "cannot be told apart on these splits" not in text
+    assert "A stronger MLP recipe may exist in the Ablation section" in text  # no ablation results given
+
+
+def test_a_candidate_difference_inside_the_noise_is_not_called_lower():
+    from nnlab.report import context
+
+    noisy = {"first": 0, "second": 1, "shift": "2",
+             "accuracy": {"values": [-0.02, 0.01, -0.03, 0.02, -0.01]},
+             "shifted": {"values": [0.20, 0.25, 0.22, 0.24, 0.21]}}
+    effect = context._effect(noisy, [{"parameters": 1}, {"parameters": 2}])
+    assert effect["acc"]["verdict"] == "tie" and effect["shift_p"]["verdict"] == "above"
+    noisy["accuracy"]["values"] = [-0.02, -0.021, -0.019, -0.022, -0.02]
+    assert context._effect(noisy, [{}, {}])["acc"]["verdict"] == "below"
+
+
+def test_every_most_frequent_confusion_is_listed():
+    from nnlab.report import context
+
+    cm = np.diag([50, 50, 50])
+    cm[0, 2], cm[1, 2], cm[2, 0] = 8, 8, 3
+    assert context.most_confused(cm) == {"cells": [(0, 2), (1, 2)], "count": 8}
+    cm[1, 2] = 7
+    assert context.most_confused(cm) == {"cells": [(0, 2)], "count": 8}

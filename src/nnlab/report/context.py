@@ -282,10 +282,11 @@ def cnn(results: dict) -> dict:
         largest = shifts[-1]
         drop = {key: row["accuracy"]["mean"] - row["shifted"][largest]["mean"]
                 for key, row in (("cnn", cnn_row), ("mlp", mlp_row))}
+        drops = [[sp["test_scores"]["accuracy"] - sp["test_scores"]["shifted"][largest] for sp in splits]
+                 for splits in (s["cnn_splits"], s["mlp_splits"])]
         cm = np.array(s["confusion"])
         off = cm - np.diag(np.diag(cm))
-        true, pred = np.unravel_index(int(off.argmax()), off.shape)
-        cands = s["cnn_candidates"]
+        cands, cands_spec = s["cnn_candidates"], s["cnn_candidate_specs"]
         studies[name] = {
             "s": s, "cnn": cnn_row, "mlp": mlp_row, "shifts": shifts, "largest": largest,
             "candidate_header": ["CNN candidate", "mean validation accuracy", "std",
@@ -309,37 +310,88 @@ def cnn(results: dict) -> dict:
                             *(row["shifted"][k]["mean"] for k in shifts))
                            for label, row in ((CNN_KEY, cnn_row), (MLP_KEY, mlp_row))],
             "model_formats": [None, "pct", "pct", "pct", "pct", None, None, *(["pct"] * len(shifts))],
-            "cnn_vs_mlp": _compare(cnn_row["accuracy"]["mean"], mlp_row["accuracy"]["mean"]),
+            "cnn_vs_mlp": verdicts.paired(cnn_row["accuracy"]["values"], mlp_row["accuracy"]["values"]),
+            "cnn_interval": verdicts.mean_interval(cnn_row["accuracy"]["values"]),
             "params_cnn": _span(cnn_row["parameters"]), "params_mlp": _span(mlp_row["parameters"]),
             "param_ratio": np.mean(mlp_row["parameters"]) / np.mean(cnn_row["parameters"]),
             "cost_ratio": np.mean(cnn_row["multiply_adds"]) / np.mean(mlp_row["multiply_adds"]),
-            "drop": drop, "drop_word": {"below": "less", "above": "more", "equal to": "as much"}[
-                _compare(drop["cnn"], drop["mlp"])],
+            "drop": drop, "drop_paired": verdicts.paired(*drops),
+            "like_for_like": _unaugmented_drop(s, results.get("accuracy", {}).get("metrics", {}).get(name), largest),
             "size": _effect(s["size"], cands), "augmentation": _effect(s["augmentation"], cands),
-            "confused": {"true": int(true), "pred": int(pred), "count": int(off.max()), "errors": int(off.sum()),
-                         "total": int(cm.sum())},
+            "confused": {**most_confused(cm), "errors": int(off.sum()), "total": int(cm.sum())},
+            "vs_ablation": _vs_ablation(results, name, cnn_row["accuracy"]["values"]),
+            "trained_shifts": {"cnn": sorted({cands_spec[sp["chosen"]]["shift"] for sp in s["cnn_splits"]}),
+                               "mlp": _mlp_shifts(s, results.get("accuracy", {}).get("metrics", {}).get(name))},
             "ties": sum(bool(sp["tied_with"]) for sp in s["cnn_splits"]),
         }
-    ctx["studies"] = studies
+    ctx.update(studies=studies, level=verdicts.LEVEL)
     return ctx
 
 
+def most_confused(cm) -> dict:
+    """Every off-diagonal cell of a confusion matrix ``cm`` (true x predicted) equal to the largest one.
+
+    Returns ``{"cells": [(true, predicted), ...], "count": the largest off-diagonal count}``, so a tie
+    between two cells is listed, not hidden behind whichever ``argmax`` meets first.
+    """
+    cm = np.asarray(cm)
+    off = cm - np.diag(np.diag(cm))
+    top = int(off.max())
+    return {"cells": [(int(i), int(j)) for i, j in zip(*np.nonzero(off == top), strict=True) if i != j],
+            "count": top}
+
+
+def _unaugmented_drop(s: dict, accuracy: dict | None, shift: str) -> dict | None:
+    """Validation drop at ``shift`` pixels of the unaugmented CNN candidate minus the unaugmented MLP candidate.
+
+    Both trained on the images as they are, on the same fitting rows: the like-for-like comparison
+    of translation robustness.  ``None`` when either side has no unaugmented candidate (the MLP's
+    candidate specs come from the accuracy study, whose candidates the CNN study reuses).
+    """
+    cnn_plain = [i for i, spec in enumerate(s["cnn_candidate_specs"]) if spec["shift"] == 0]
+    if accuracy is None or accuracy.get("candidates") != s["mlp_candidates"] or not cnn_plain:
+        return None
+    mlp_plain = [i for i, spec in enumerate(accuracy["candidate_specs"]) if spec["shift"] == 0]
+    if not mlp_plain:
+        return None
+    i, j = cnn_plain[0], mlp_plain[0]
+
+    def drops(splits, k):
+        return [sp["selection"][k]["accuracy"] - sp["selection"][k]["shifted"][shift] for sp in splits]
+
+    return {"cnn": i + 1, "mlp": j + 1, **verdicts.paired(drops(s["cnn_splits"], i), drops(s["mlp_splits"], j))}
+
+
+def _mlp_shifts(s: dict, accuracy: dict | None) -> list | None:
+    """The training shifts of the MLP recipes chosen across the splits (from the accuracy study's specs)."""
+    if accuracy is None or accuracy.get("candidates") != s["mlp_candidates"]:
+        return None
+    return sorted({accuracy["candidate_specs"][sp["chosen"]]["shift"] for sp in s["mlp_splits"]})
+
+
+def _vs_ablation(results: dict, name: str, cnn_values) -> dict | None:
+    """The CNN minus the ablation's best row, paired, when the ablation ran on the same seeds and rows."""
+    ablation, cnn = results.get("ablation"), results["cnn"]
+    if ablation is None or name not in ablation["metrics"] or ablation["config"]["seeds"] != cnn["config"]["seeds"]:
+        return None
+    m = ablation["metrics"][name]
+    sp = cnn["metrics"][name]["cnn_splits"][0]
+    if (m["split_rows"]["train"], m["split_rows"]["test"]) != (sp["train_rows"], sp["test_rows"]):
+        return None
+    best = next(r for r in m["rows"] if r["key"] == m["best"])
+    return {"key": best["key"], "mean": best["test_accuracy"]["mean"],
+            **{f"d_{k}": v for k, v in verdicts.paired(cnn_values, best["test_accuracy"]["values"]).items()}}
+
+
 def _effect(comparison: dict | None, candidates: list) -> dict | None:
-    """A paired comparison of two candidates, with the numbers and words its sentence needs."""
+    """A paired comparison of two candidates, with its intervals and verdicts (``against`` 0)."""
     if comparison is None:
         return None
     i, j = comparison["first"], comparison["second"]
-    acc, shifted = comparison["accuracy"], comparison["shifted"]
+    acc = verdicts.paired(comparison["accuracy"]["values"], [0.0] * len(comparison["accuracy"]["values"]))
+    shifted = verdicts.paired(comparison["shifted"]["values"], [0.0] * len(comparison["shifted"]["values"]))
     return {**comparison, "a": i + 1, "b": j + 1, "a_row": candidates[i], "b_row": candidates[j],
-            "word": _change(acc["mean"]), "shifted_word": _change(shifted["mean"])}
-
-
-def _change(diff: float) -> str:
-    return "higher" if diff > 0 else "lower" if diff < 0 else "no different"
-
-
-def _compare(a: float, b: float) -> str:
-    return "above" if a > b else "below" if a < b else "equal to"
+            "acc": acc, "shift_p": shifted}
 
 
 def _span(values, fmt: str | None = None) -> str:
@@ -430,6 +482,24 @@ def _choices(row: dict) -> str:
     return "; ".join(parts)
 
 
+def _tie_breaks(row: dict) -> int:
+    """How many of a row's per-split selections had candidates equal on validation accuracy (the tie rule decided)."""
+    return sum(len({round(sc["accuracy"], 12) for sc in sel}) < len(sel) for sel in row["selection"] if sel)
+
+
+def _grid_edges(rows: list) -> list[dict]:
+    """Tuned settings chosen at the smallest or largest value of their grid in every split (the grid may be narrow)."""
+    edges = []
+    for r in rows:
+        for name, grid in r["tuned"].items():
+            picked = {choice[name] for choice in r["chosen"]}
+            if len(picked) == 1 and next(iter(picked)) in (min(grid), max(grid)):
+                value = next(iter(picked))
+                edges.append({"row": r["key"], "name": name, "value": value, "grid": grid,
+                              "end": "top" if value == max(grid) else "bottom", "splits": len(r["chosen"])})
+    return edges
+
+
 def _value(v) -> str:
     """A setting as the ablation table writes it: ``(256, 256)`` as ``256-256``, numbers compactly."""
     if isinstance(v, list):
@@ -473,13 +543,22 @@ def ablation(results: dict, docs) -> dict:
                           pct(r["test_accuracy"]["std"]), delta, f"{r['work_gmac']:.1f}")
                          + ((f"{sum(finals) / len(finals):.2f}",) if measured else ()))
             rows.append({"key": r["key"], "label": r["label"], "acc": r["test_accuracy"], "change": change,
-                         "tuned": tuned})
+                         "tuned": tuned, "tie_breaks": _tie_breaks(r)})
         header = ["row", "adds", "recipe change", "tuned (choice per split)", "mean test accuracy", "std",
                   "change vs row above", "work (10⁹ multiply-adds)"] + (["CPU s per training"] if measured else [])
         best = next(r for r in m["rows"] if r["key"] == m["best"])
-        # the best mean's own standard error over the splits: how far from the goal counts as a real distance
-        best_se = best["test_accuracy"]["std"] / math.sqrt(m["splits"])
-        datasets.append({"name": name, "m": m, "rows": rows, "header": header, "table": cells, "best_se": best_se,
+        _, low, high = verdicts.mean_interval(best["test_accuracy"]["values"])
+        goal = {"low": low, "high": high, "verdict": verdicts.against(low, high, m["goal"])}
+        others = sorted((r for r in m["rows"] if r["key"] != m["best"]), key=lambda r: -r["test_accuracy"]["mean"])
+        runner = others[0]
+        datasets.append({"name": name, "m": m, "rows": rows, "header": header, "table": cells, "goal": goal,
+                         "runner_up": {"key": runner["key"], "score": runner["test_accuracy"]["mean"],
+                                       **verdicts.paired(best["test_accuracy"]["values"],
+                                                         runner["test_accuracy"]["values"])},
+                         "tie_breaks": [(r["key"], r["tie_breaks"]) for r in rows if r["tie_breaks"]],
+                         "harmful": [r for r in rows if r["change"] is not None and r["change"]["beyond_noise"]
+                                     and r["change"]["mean"] < 0],
+                         "edges": _grid_edges(m["rows"]),
                          "scale": m["pixel_scale"],
                          "first_epochs": m["rows"][0]["epochs"], "last_epochs": m["rows"][-1]["epochs"]})
     first = next(iter(result["metrics"].values()))
