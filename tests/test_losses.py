@@ -170,7 +170,7 @@ _HALF = np.array([[0.5, 0.5]])
     (lambda: cross_entropy(_HALF, np.array([[1.0, 1.0, 0]])),
      "cross_entropy: probs and Y_true must have the same shape, got probs (1, 2) and Y_true (1, 3)"),
     (lambda: SoftmaxCrossEntropyLoss()(np.zeros((3, 2)), np.array([0, 1])),
-     "SoftmaxCrossEntropyLoss: expected 3 integer labels for logits of shape (3, 2), got labels of shape (2,)"),
+     "SoftmaxCrossEntropyLoss: expected 3 integer labels for an output of shape (3, 2), got labels of shape (2,)"),
     (lambda: SoftmaxCrossEntropyLoss()(np.zeros((7, 2)), np.array([0, 2, -1, 1, 3, 4, 5])),
      "SoftmaxCrossEntropyLoss: labels must lie in [0, 2), got [2, -1, 3, 4, 5]"),
     (lambda: SoftmaxCrossEntropyLoss()(np.zeros((2, 3)), np.array([0, 3])),
@@ -195,7 +195,7 @@ _HALF = np.array([[0.5, 0.5]])
     (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.ones((2, 3))),
      "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2, 3)"),
     (lambda: SoftmaxCrossEntropyLoss()(np.ones((2, 2)), np.array([0.5, 1.0])),
-     "SoftmaxCrossEntropyLoss: logits and Y_true must have the same shape, got logits (2, 2) and Y_true (2,)"),
+     "SoftmaxCrossEntropyLoss: class labels of shape (batch,) must be integers, got dtype float64 ([0.5, 1.0]...)"),
     (lambda: SoftmaxCrossEntropyLoss()(np.array([[1e308, -1e308]]), np.array([[0, 1.0]])),
      "SoftmaxCrossEntropyLoss: the result overflowed"),
 ])

@@ -45,7 +45,7 @@ def test_early_stopping_restores_best_weights(rng):
     hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.01), X, Y, epochs=7, evaluate=evaluate,
                early_stopping=EarlyStopping(patience=3))
     assert hist.best_epoch == 1 and hist.epochs_run == 5
-    assert hist.message == "training: early stop after epoch 5 (best epoch 2)"
+    assert hist.message == "fit: early stop after epoch 5 (best epoch 2)"
     np.testing.assert_array_equal(lin.W, snapshots[1])
 
 
@@ -66,7 +66,7 @@ def test_early_stopping_in_max_mode_keeps_the_highest_score(rng):
 def test_early_stopping_counts_only_improvements_larger_than_min_delta(rng):
     hist = _stop_on([5.0, 4.95, 4.92, 4.91, 1.0], rng, patience=3, min_delta=0.1)
     assert hist.best_epoch == 0 and hist.epochs_run == 4
-    assert hist.message == "training: early stop after epoch 4 (best epoch 1)"
+    assert hist.message == "fit: early stop after epoch 4 (best epoch 1)"
 
 
 def test_an_equal_score_is_no_improvement(rng):
@@ -89,11 +89,11 @@ def test_minibatch_divergence_names_the_epoch_and_the_global_step(rng):
     failing = len(hist.step_loss)  # 0-based index of the step whose loss was not finite
     assert hist.diverged and failing > 5
     assert hist.message.startswith(
-        f"training: training diverged at epoch {failing // 5 + 1}, step {failing + 1}: the loss became ")
+        f"fit: training diverged at epoch {failing // 5 + 1}, step {failing + 1}: the loss became ")
 
 
 @pytest.mark.parametrize(("X", "Y", "message"), [
-    (np.ones(4), np.ones((4, 1)), "stage 9: X must be 2-D (rows, features), got shape (4,)"),
+    (np.ones(4), np.ones((4, 1)), "stage 9: X must have a row axis and at least one more, got shape (4,)"),
     (np.ones((4, 1)), np.ones((3, 1)), "stage 9: X has 4 rows but Y has shape (3, 1)"),
     (np.ones((4, 1)), np.float64(1.0), "stage 9: X has 4 rows but Y has shape ()"),
     (np.ones((0, 1)), np.ones((0, 1)), "stage 9: no training rows"),
