@@ -364,3 +364,47 @@ def test_a_huge_declared_conv_is_refused_before_anything_is_allocated(channels, 
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 5 * 2**20  # megabytes, not the terabytes the declared layer would need
+
+
+def test_make_cnn_builds_the_documented_stack_from_one_generator():
+    from nnlab.conv import make_cnn
+    net = make_cnn(9, (3, 5), 5, classes=4, in_channels=2, dtype=np.float32, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    by_hand = Sequential(
+        Conv2d(2, 3, 5, padding=2, dtype=np.float32, rng=rng, name="conv1"), MaxPool2d(2), ReLU(),
+        Conv2d(3, 5, 5, padding=2, dtype=np.float32, rng=rng, name="conv2"), MaxPool2d(2), ReLU(),
+        Flatten(), Linear(5 * 2 * 2, 4, dtype=np.float32, rng=rng, name="classifier"))
+    assert repr(net) == repr(by_hand)
+    assert [m.config() for m in net.layers] == [m.config() for m in by_hand.layers]
+    for mine, theirs in zip(net.parameters(), by_hand.parameters()):
+        assert mine.value.dtype == np.float32
+        np.testing.assert_array_equal(mine.value, theirs.value)
+    assert net.forward(np.zeros((3, 2, 9, 9), dtype=np.float32)).shape == (3, 4)
+
+
+def test_make_cnn_defaults_are_the_documented_ones():
+    from nnlab.conv import make_cnn
+    net = make_cnn(8, rng=np.random.default_rng(1))
+    assert repr(net) == repr(Sequential(
+        Conv2d(1, 16, 3, padding=1), MaxPool2d(2), ReLU(), Conv2d(16, 32, 3, padding=1), MaxPool2d(2), ReLU(),
+        Flatten(), Linear(32 * 2 * 2, 10)))
+    assert net.forward(np.zeros((1, 1, 8, 8))).shape == (1, 10)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"side": 8, "kernel_size": 4}, "make_cnn: kernel_size must be odd (so that padding keeps the size), got 4"),
+    ({"side": 3}, "make_cnn: side must be at least 4 (two 2x2 poolings), got 3"),
+    ({"side": 4}, None),
+    ({"side": 8, "channels": (1,)}, "make_cnn: channels must be an int or a pair of ints, got (1,)"),
+    ({"side": 0}, "make_cnn: side must be a positive integer, got 0"),
+    ({"side": 8, "kernel_size": 0}, "make_cnn: kernel_size must be a positive integer, got 0"),
+    ({"side": 8, "kernel_size": 1}, None),
+])
+def test_make_cnn_refusals_word_for_word(kwargs, message):
+    from nnlab.conv import make_cnn
+    if message is None:
+        assert make_cnn(**kwargs).forward(np.zeros((1, 1, kwargs["side"], kwargs["side"]))).shape == (1, 10)
+        return
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        make_cnn(**kwargs)
+    assert str(caught.value) == message

@@ -1,5 +1,7 @@
 """Activations and softmax: the handout's mini-checks, edge cases and properties."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -140,3 +142,48 @@ def test_relu_of_a_large_array_clips_at_zero_exactly():
     x = np.linspace(-1.0, 1.0, (1 << 20) + 3)
     out = relu(x)
     assert out.min() == 0.0 and np.array_equal(out, np.maximum(x, 0.0))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: softmax(np.array(["a", "b"])), "softmax: logits must hold real numbers, got dtype <U1"),
+    (lambda: log_softmax(_NAN_ROW), "log_softmax: logits holds 1 non-finite"),
+    (lambda: log_softmax(np.array([[1e308, -1e308]])), "log_softmax: the result overflowed to inf/NaN"),
+    (lambda: log_softmax(np.float64(1.0)),
+     "log_softmax: logits need at least one class along the last axis, got shape ()"),
+    (lambda: softmax(np.array([[np.inf, 1.0]])), "softmax: logits holds 1 non-finite"),
+])
+def test_softmax_refusals_come_in_words_without_a_numpy_warning(call, message):
+    """Word for word, and no RuntimeWarning on the way (inf - inf and overflow happen inside, silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.errors.NnlabError) as caught:
+            call()
+    assert str(caught.value).startswith(message)
+
+
+def test_softmax_of_a_range_beyond_float_max_is_one_hot_without_a_warning():
+    """1e308 - (-1e308) overflows inside the shift; the far-below class still gets probability exactly 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = softmax(np.array([[1e308, -1e308]]))
+    np.testing.assert_array_equal(p, [[1.0, 0.0]])
+
+
+def test_log_softmax_of_a_single_row_is_one_row():
+    out = log_softmax(np.array([0.0, 0.0]))
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, np.log([0.5, 0.5]), rtol=1e-15)
+
+
+def test_softmax_and_log_softmax_work_along_the_last_axis_of_a_3d_array(rng):
+    z = rng.normal(size=(2, 3, 4)) * 3
+    p, logp = softmax(z), log_softmax(z)
+    assert p.shape == logp.shape == z.shape
+    for i in range(2):
+        np.testing.assert_allclose(p[i], softmax(z[i]), rtol=1e-13)
+        np.testing.assert_allclose(logp[i], log_softmax(z[i]), rtol=1e-13)
+
+
+def test_log_softmax_keeps_float32():
+    out = log_softmax(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
+    assert out.dtype == np.float32

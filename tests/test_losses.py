@@ -215,3 +215,99 @@ def test_probabilities_just_inside_the_rounding_margin_are_accepted():
 def test_mse_is_the_mean_squared_difference(rng):
     yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
     assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)
+
+
+_STRINGS = np.array([["a", "b"]])
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: nnlab.losses.cross_entropy(_STRINGS, np.array([[0.0, 1.0]])),
+     "cross_entropy: probs must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), _STRINGS),
+     "cross_entropy: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[1.0, 0.0]]), np.array([[0.0, 1e308]])),
+     "cross_entropy: the result overflowed to inf/NaN"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(_STRINGS, np.array([[0.0, 1.0]])),
+     "softmax_cross_entropy_backward: probs must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]]), _STRINGS),
+     "softmax_cross_entropy_backward: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]]), np.array([[np.nan, 1.0]])),
+     "softmax_cross_entropy_backward: Y_true holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: MSELoss()(np.ones((1, 2)), _STRINGS), "MSELoss: y must hold real numbers, got dtype <U1"),
+    (lambda: MSELoss()(np.array([[np.inf]]), np.array([[np.inf]])), "MSELoss: yhat holds 1 non-finite value(s)"),
+    (lambda: SoftmaxCrossEntropyLoss()(_STRINGS, np.array([1])),
+     "SoftmaxCrossEntropyLoss: logits must hold real numbers, got dtype <U1"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((1, 2)), _STRINGS),
+     "SoftmaxCrossEntropyLoss: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((7, 3)), np.array([-1, -2, -3, -4, -5, -6, 9])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [-1, -2, -3, -4, -5]"),
+])
+def test_loss_refusals_word_for_word_without_a_numpy_warning(call, message):
+    """Each names the function and the argument (at most five bad labels are quoted); inf - inf stays silent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.NnlabError) as caught:
+            call()
+    assert str(caught.value).startswith(message)
+
+
+def test_probabilities_may_exceed_one_by_the_rounding_allowance():
+    """Softmax rows can round a hair above 1; up to 1 + 1e-6 is accepted, beyond that refused."""
+    assert nnlab.losses.cross_entropy(np.array([[1 + 1e-6, 0.0]]), np.array([0])) == pytest.approx(-math.log(1 + 1e-6))
+    with pytest.raises(nnlab.NnlabValueError, match=r"probs must lie in \[0, 1\]"):
+        nnlab.losses.cross_entropy(np.array([[1 + 1e-5, 0.0]]), np.array([0]))
+
+
+def test_a_single_class_is_a_valid_softmax_cross_entropy():
+    value, grad = SoftmaxCrossEntropyLoss()(np.array([[3.0], [-1.0]]), np.array([0, 0]))
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, [[0.0], [0.0]])
+
+
+@pytest.mark.parametrize("call", [
+    lambda p32: MSELoss()(p32, np.ones(p32.shape))[1],
+    lambda p32: SoftmaxCrossEntropyLoss()(p32, np.eye(3)[[0, 2]])[1],
+    lambda p32: nnlab.losses.softmax_cross_entropy_backward(nnlab.softmax(p32), np.eye(3)[[0, 2]]),
+])
+def test_float64_targets_leave_a_float32_gradient_float32(call):
+    assert call(np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], dtype=np.float32)).dtype == np.float32
+
+
+def test_l2_penalty_of_strength_zero_is_accepted_and_changes_nothing():
+    lin = nnlab.Linear(2, 2, rng=np.random.default_rng(0))
+    lin.dW[...] = 1.0
+    penalty = nnlab.L2Penalty(0.0)
+    assert penalty(lin.parameters()) == 0.0
+    penalty.backward(lin.parameters())
+    np.testing.assert_array_equal(lin.dW, np.ones((2, 2)))
+
+
+def test_l2_penalty_of_strength_one_adds_twice_the_weights():
+    lin = nnlab.Linear(2, 2, rng=np.random.default_rng(0))
+    lin.dW[...] = 1.0
+    nnlab.L2Penalty(1.0).backward(lin.parameters())
+    np.testing.assert_allclose(lin.dW, 1.0 + 2.0 * lin.W, rtol=1e-15)
+
+
+class _NoLoss(nnlab.losses.Loss):
+    """A new loss that checks its target but forgot its formula."""
+
+    def _check_target(self, target, pred):
+        return as_float(target)
+
+
+def as_float(value):
+    return np.asarray(value, dtype=np.float64)
+
+
+def test_a_new_loss_gets_the_base_checks_and_clear_not_implemented_messages():
+    assert repr(MSELoss()) == "MSELoss()" and repr(_NoLoss()) == "_NoLoss()"
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        _NoLoss()(np.array(["a"]), np.ones(1))
+    assert str(caught.value) == "_NoLoss: pred must hold real numbers, got dtype <U1"
+    with pytest.raises(NotImplementedError) as missing:
+        _NoLoss()([1.0], np.ones(1))
+    assert str(missing.value) == "_NoLoss must implement _loss(pred, target, inplace=False)"
+    with pytest.raises(NotImplementedError) as no_target:
+        nnlab.losses.Loss()(np.ones(1), np.ones(1))
+    assert str(no_target.value) == "Loss must implement _check_target(target, pred)"

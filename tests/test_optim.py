@@ -111,3 +111,61 @@ def test_optimizer_refusals_name_the_optimizer_and_the_setting(make, message):
     with pytest.raises(nnlab.NnlabError) as caught:
         make(Linear(2, 1).parameters())
     assert str(caught.value) == message
+
+
+def _misaligned(values, order):
+    """A writeable float64 copy of ``values`` starting one byte into its buffer: BLAS cannot take it as it is."""
+    raw = np.zeros(values.size * values.itemsize + 1, dtype=np.uint8)
+    out = np.ndarray(values.shape, dtype=values.dtype, buffer=raw, offset=1, order=order)
+    out[...] = values
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sgd_updates_misaligned_weights_of_either_layout(order, rng):
+    lin = Linear(3, 2, rng=rng)
+    W0 = rng.normal(size=(2, 3))
+    lin.W = _misaligned(W0, order)
+    lin.dW = np.asarray(rng.normal(size=(2, 3)), order=order)
+    assert lin.dW.strides == lin.W.strides
+    expected = W0 - 0.1 * lin.dW
+    SGD(lin.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(lin.W, expected, rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1), lambda ps: Adam(ps, lr=0.1)])
+def test_a_strided_weight_and_a_resized_one_take_the_buffered_path(make, rng):
+    """A view with gaps (no BLAS fast path) is updated like its contiguous twin, also after the user resizes it."""
+    twin, strided = Linear(3, 2, rng=rng), Linear(3, 2, rng=rng)
+    strided.W = np.zeros((2, 6))[:, ::2]
+    strided.W[...] = twin.W
+    opt_twin, opt_strided = make(twin.parameters()), make(strided.parameters())
+    for shape in [(2, 3), (2, 3), (4, 3)]:
+        if shape != twin.W.shape:
+            twin.W, twin.dW = rng.normal(size=shape), np.zeros(shape)
+            strided.W = np.zeros((shape[0], 2 * shape[1]))[:, ::2]
+            strided.W[...] = twin.W
+            opt_twin, opt_strided = make(twin.parameters()), make(strided.parameters())
+        grad = rng.normal(size=shape)
+        twin.dW, strided.dW = grad.copy(), grad.copy()
+        opt_twin.step()
+        opt_strided.step()
+        np.testing.assert_allclose(strided.W, twin.W, rtol=1e-14, atol=1e-15)
+
+
+def test_sgd_resized_weight_gets_a_new_buffer_on_the_same_optimizer(rng):
+    lin = Linear(3, 2, rng=rng)
+    opt = SGD(lin.parameters(), lr=0.5)
+    for shape in [(2, 3), (4, 3)]:
+        lin.W = np.zeros((shape[0], 2 * shape[1]))[:, ::2]  # strided: the buffered path
+        lin.dW = np.ones(shape)
+        opt.step()
+        np.testing.assert_array_equal(lin.W, np.full(shape, -0.5))
+
+
+def test_an_empty_parameter_list_is_refused_by_name():
+    for make, name in [(SGD, "SGD"), (Adam, "Adam")]:
+        with pytest.raises(nnlab.NnlabValueError) as caught:
+            make([], lr=0.1)
+        assert str(caught.value) == f"{name}: got an empty parameter list"

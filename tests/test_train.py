@@ -186,3 +186,171 @@ def test_predict_refusals_name_predict_and_x(X, message, rng):
     with pytest.raises(nnlab.NnlabError) as caught:
         nnlab.train.predict(nnlab.make_mlp([2, 3, 2], rng=rng), X)
     assert str(caught.value).startswith(message)
+
+
+def _linear_fit(rng, X, Y, **kwargs):
+    lin = nnlab.Linear(X.shape[1], Y.shape[1], rng=np.random.default_rng(7))
+    kwargs.setdefault("epochs", 3)
+    return lin, fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.05), X, Y, rng=rng, **kwargs)
+
+
+def test_a_callable_loss_is_tried_on_the_first_row_then_called_with_every_batch(rng):
+    X, Y = _line_data(rng)
+    calls = []
+
+    def squared_error(output, target):
+        calls.append((output.shape, target.shape))
+        err = output - target
+        return float(np.mean(err * err)), 2 * err / err.size
+
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, squared_error, nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=2, batch_size=25,
+               rng=np.random.default_rng(0))
+    assert calls == [((1, 1), (1, 1))] + [((25, 1), (25, 1))] * 4
+    twin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    twin_hist = fit(twin, nnlab.MSELoss(), nnlab.SGD(twin.parameters(), lr=0.1), X, Y, epochs=2, batch_size=25,
+                    rng=np.random.default_rng(0))
+    assert len(hist.step_loss) == 4 and hist.step_loss[-1] < hist.step_loss[0]
+    assert twin_hist.step_loss == pytest.approx(hist.step_loss, rel=1e-12)
+
+
+def test_fit_computes_in_the_models_dtype_whatever_the_datas(rng):
+    """float64 data through a float32 model: cast once up front, so the run is the one on float32 data, bit for bit."""
+    X, Y = _line_data(rng)
+    results = []
+    for X_, Y_ in [(X, Y), (X.astype(np.float32), Y.astype(np.float32))]:
+        lin = nnlab.Linear(1, 1, rng=np.random.default_rng(3)).astype(np.float32)
+        hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.05), X_, Y_, epochs=3, batch_size=8,
+                   rng=np.random.default_rng(4))
+        results.append((lin.W.copy(), lin.b.copy(), hist.step_loss))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
+    assert results[0][0].dtype == np.float32
+
+
+def test_a_batch_as_large_as_the_data_draws_no_permutation(rng):
+    X, Y = _line_data(rng)
+    used = np.random.default_rng(5)
+    _linear_fit(used, X, Y, batch_size=len(X))
+    assert used.random() == np.random.default_rng(5).random()
+
+
+def test_rng_none_shuffles_with_the_global_numpy_generator(rng):
+    X, Y = _line_data(rng)
+    runs = []
+    for _ in range(2):
+        np.random.seed(11)
+        lin, hist = _linear_fit(None, X, Y, batch_size=10)
+        runs.append((hist.step_loss, np.random.random()))
+    np.random.seed(11)
+    assert runs[0] == runs[1] and runs[0][1] != np.random.random()
+
+
+def test_augment_gets_each_batch_and_fits_own_generator(rng):
+    X, Y = _line_data(rng)
+    seen = []
+
+    def record(Xb, generator):
+        seen.append((Xb.shape, generator))
+        return Xb
+
+    _linear_fit(rng, X, Y, batch_size=20, epochs=1, augment=record)
+    assert seen == [((20, 1), rng), ((20, 1), rng), ((10, 1), rng)]
+
+
+def test_evaluate_gets_every_epoch_number(rng):
+    X, Y = _line_data(rng)
+    epochs = []
+    _linear_fit(rng, X, Y, epochs=3, evaluate=lambda e: epochs.append(e) or {"n": len(epochs)})
+    assert epochs == [0, 1, 2]
+
+
+def test_a_callable_loss_that_refuses_an_overflow_is_reported_as_divergence(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    mse = nnlab.MSELoss()
+    hist = fit(lin, lambda out, y: mse(out, y), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000,
+               batch_size=10, rng=rng)
+    assert hist.diverged and "the loss became nan (last finite loss" in hist.message
+
+
+def test_a_loss_already_infinite_at_the_first_step_says_so(rng):
+    X = np.full((4, 1), 1e200)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, np.zeros((4, 1)), epochs=2, name="s1")
+    assert hist.diverged
+    assert hist.message.startswith("s1: the loss is inf at the first step; lower the learning rate")
+
+
+def test_weights_overflowing_in_the_last_update_are_reported(rng):
+    """The loss is computed before each update, so only the final check sees weights that overflowed in the last one."""
+    X, Y = np.ones((2, 1)), np.full((2, 1), 10.0)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=1e308), X, Y, epochs=1, name="s2")
+    assert hist.diverged is True
+    assert hist.message == f"s2: parameters became non-finite by epoch 1; {nnlab.train.ADVICE}"
+
+
+def test_flush_denormals_keeps_the_smallest_normal_number():
+    tiny = np.finfo(np.float64).tiny
+    arr = np.array([tiny, tiny / 2, -tiny / 4, 1.0])
+    flush_denormals([arr, np.zeros(0), np.arange(3)])
+    np.testing.assert_array_equal(arr, [tiny, 0.0, 0.0, 1.0])
+
+
+class _FakeBar:
+    made = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.updates, self.postfix, self.closed = kwargs, [], [], False
+        _FakeBar.made.append(self)
+
+    def update(self, n):
+        self.updates.append(n)
+
+    def set_postfix(self, **kwargs):
+        self.postfix.append(kwargs)
+
+    def close(self):
+        self.closed = True
+
+
+class _Terminal:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(("progress", "tty", "bar"), [(True, True, True), (True, False, False), (False, True, False)])
+def test_the_progress_bar_only_on_request_and_only_on_a_terminal(progress, tty, bar, rng, monkeypatch):
+    import tqdm.auto
+    monkeypatch.setattr(tqdm.auto, "tqdm", _FakeBar)
+    monkeypatch.setattr("sys.stderr", _Terminal(tty))
+    _FakeBar.made = []
+    X, Y = _line_data(rng)
+    _, hist = _linear_fit(rng, X, Y, epochs=3, progress=progress, name="stage 2")
+    if not bar:
+        assert _FakeBar.made == []
+        return
+    (made,) = _FakeBar.made
+    assert made.kwargs == {"total": 3, "desc": "stage 2", "leave": False, "unit": "epoch"}
+    assert made.updates == [1, 1, 1] and made.closed
+    assert made.postfix == [{"loss": f"{value:.4g}"} for value in hist.epoch_loss]
+
+
+def test_predict_never_writes_the_callers_rows(rng):
+    net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng))
+    X = rng.normal(size=(10, 3))
+    before = X.copy()
+    for batch_size in (4, 100):
+        nnlab.train.predict(net, X, batch_size=batch_size)
+        np.testing.assert_array_equal(X, before)
