@@ -412,3 +412,12 @@ def test_eval_puts_every_part_in_evaluation_mode():
     net = Sequential(Linear(2, 2), ReLU())
     assert net.eval() is net
     assert net.training is False and all(m.training is False for m in net.layers)
+
+
+def test_sequential_backward_never_writes_the_callers_dout(rng):
+    net = Sequential(Linear(3, 4, rng=rng), ReLU(), Linear(4, 2, rng=rng), Tanh())
+    net.forward(rng.normal(size=(5, 3)))
+    dout = rng.normal(size=(5, 2))
+    before = dout.copy()
+    net.backward(dout)
+    np.testing.assert_array_equal(dout, before)
