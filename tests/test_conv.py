@@ -408,3 +408,66 @@ def test_make_cnn_refusals_word_for_word(kwargs, message):
     with pytest.raises(nnlab.NnlabValueError) as caught:
         make_cnn(**kwargs)
     assert str(caught.value) == message
+
+
+def _conv_ran(module, x=None):
+    module.forward(np.ones((1, 1, 4, 4)) if x is None else x)
+    return module
+
+
+_CONV = "Conv2d(1 -> 1, kernel (3, 3))"
+_POOL = "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: Conv2d(0, 1, 3), "Conv2d: in_channels must be a positive integer, got 0"),
+    (lambda: Conv2d(1, 0, 3), "Conv2d: out_channels must be a positive integer, got 0"),
+    (lambda: Conv2d(1, 1, (3, 3, 3)), "Conv2d: kernel_size must be an int or a pair of ints, got (3, 3, 3)"),
+    (lambda: Conv2d(1, 1, 2.5), "Conv2d: kernel_size must be an int or a pair of ints, got 2.5"),
+    (lambda: Conv2d(1, 1, 0), "Conv2d: kernel_size must be at least 1, got 0"),
+    (lambda: Conv2d(1, 1, 3, padding=-1), "Conv2d: padding must be at least 0, got -1"),
+    (lambda: Conv2d(1, 1, 3, stride=0), "Conv2d: stride must be at least 1, got 0"),
+    (lambda: Conv2d(1, 1, 3, init="x"), "Conv2d: init must be 'pytorch' or 'he', got 'x'"),
+    (lambda: Conv2d(1, 1, 3, dtype=np.int32), "Conv2d: dtype must be a float type, got int32"),
+    (lambda: Conv2d(1, 1, 3).forward(np.array([[[["a"]]]])), f"{_CONV}: input must hold real numbers, got dtype <U1"),
+    (lambda: Conv2d(1, 1, 3).forward(np.ones((1, 2, 4, 4))),
+     f"{_CONV}: expected input of shape (batch, 1, height, width), got shape (1, 2, 4, 4)"),
+    (lambda: Conv2d(1, 1, 3).forward(np.ones((1, 1, 2, 4))),
+     f"{_CONV}: images of 2x4 (padding 0x0) are smaller than the 3x3 kernel"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.array([[[["a", "b"], ["c", "d"]]]])),
+     f"{_CONV}: dout must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.ones((1, 1, 3, 3))),
+     f"{_CONV}: backward expected dout of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]])),
+     f"{_CONV}: dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: MaxPool2d(0), "MaxPool2d: kernel_size must be at least 1, got 0"),
+    (lambda: MaxPool2d(2).forward(np.ones((1, 1, 1, 1))),
+     f"{_POOL}: images of 1x1 (padding 0x0) are smaller than the 2x2 kernel"),
+    (lambda: MaxPool2d(2).forward(np.array([[[["a"]]]])), f"{_POOL}: input must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(MaxPool2d(2)).backward(np.ones((1, 1, 3, 3))),
+     f"{_POOL}: backward expected dout of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+    (lambda: _conv_ran(MaxPool2d(2)).backward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]])),
+     f"{_POOL}: dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: Flatten().forward(np.float64(1)), "Flatten(): expected input of shape (batch, ...), got shape ()"),
+    (lambda: Flatten().forward(np.array([["a"]])), "Flatten(): input must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(Flatten()).backward(np.ones(3)), "Flatten(): backward expected dout of shape (1, 16), got (3,)"),
+    (lambda: _conv_ran(Flatten()).backward(np.array([[np.nan] * 16])),
+     "Flatten(): dout holds 16 non-finite value(s) (NaN or inf)"),
+    (lambda: _conv_ran(Flatten()).backward(np.array([["a"] * 16])),
+     "Flatten(): dout must hold real numbers, got dtype <U1"),
+    (lambda: Flatten().backward(np.ones(2)), "Flatten(): backward() was called before forward(); run forward(x) first"),
+])
+def test_conv_module_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2d(1, 2, 3, rng=np.random.default_rng(0)), lambda: MaxPool2d(2)])
+def test_a_float64_or_list_dout_through_a_float32_image_batch_gives_a_float32_dx(make):
+    module = make()
+    out = module.forward(np.random.default_rng(1).normal(size=(2, 1, 4, 4)).astype(np.float32))
+    dout = np.ones(out.shape)
+    dx = module.backward(dout)
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(module.backward(dout.tolist()), dx)
