@@ -187,3 +187,54 @@ def test_softmax_and_log_softmax_work_along_the_last_axis_of_a_3d_array(rng):
 def test_log_softmax_keeps_float32():
     out = log_softmax(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
     assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: nnlab.gelu(_NAN_ROW), "gelu: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.gelu(np.array(["a"])), "gelu: x must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.gelu(np.ones(1), approximate="x"), "gelu: approximate must be 'none' (exact) or 'tanh', got 'x'"),
+    (lambda: nnlab.gelu_backward(_NAN_ROW, np.ones(2)), "gelu_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.gelu_backward(np.ones(1), np.ones(1), approximate="x"),
+     "gelu_backward: approximate must be 'none' (exact) or 'tanh', got 'x'"),
+    (lambda: nnlab.leaky_relu(_NAN_ROW), "leaky_relu: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.leaky_relu(np.ones(1), negative_slope="x"),
+     "leaky_relu: negative_slope must be a finite number, got 'x'"),
+    (lambda: nnlab.leaky_relu_backward(_NAN_ROW, np.ones(2)),
+     "leaky_relu_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.leaky_relu_backward(np.ones(1), np.ones(1), negative_slope="x"),
+     "leaky_relu_backward: negative_slope must be a finite number, got 'x'"),
+    (lambda: nnlab.sigmoid(_NAN_ROW), "sigmoid: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.sigmoid(np.array(["a"])), "sigmoid: x must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.sigmoid_backward(_NAN_ROW, np.ones(2)),
+     "sigmoid_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+])
+def test_activation_function_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_every_backward_takes_zero_dimensional_arrays():
+    """A single number in, a single number out: the cores write into scratch arrays, which 0-d inputs must not break."""
+    x, dout = np.float64(0.5), np.float64(2.0)
+    s = 1 / (1 + np.exp(-0.5))
+    expected = {
+        tanh_backward: 2.0 * (1 - np.tanh(0.5) ** 2),
+        nnlab.sigmoid_backward: 2.0 * s * (1 - s),
+        nnlab.leaky_relu_backward: 2.0,
+        relu_backward: 2.0,
+    }
+    for backward, value in expected.items():
+        out = backward(x, dout)
+        assert np.ndim(out) == 0
+        assert float(out) == pytest.approx(value, rel=1e-14)
+    assert np.ndim(nnlab.gelu_backward(x, dout)) == 0
+
+
+def test_gelu_beyond_float_max_saturates_without_a_warning():
+    huge = np.array([1e200, -1e200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(nnlab.gelu(huge, approximate="tanh"), [1e200, 0.0])
+        np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2)), [1.0, 0.0])
+        np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2), approximate="tanh"), [1.0, 0.0])
