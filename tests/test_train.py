@@ -354,3 +354,14 @@ def test_predict_never_writes_the_callers_rows(rng):
     for batch_size in (4, 100):
         nnlab.train.predict(net, X, batch_size=batch_size)
         np.testing.assert_array_equal(X, before)
+
+
+def test_a_diverging_run_reports_in_words_without_a_numpy_warning(rng):
+    import warnings
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000, batch_size=10,
+                   rng=rng)
+    assert hist.diverged and "training diverged" in hist.message

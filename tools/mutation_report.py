@@ -1,6 +1,7 @@
 """Render mutmut's results for the core modules as docs/testing.md (``make mutation`` runs it after ``mutmut run``).
 
-Usage: ``python tools/mutation_report.py [docs/testing.md]`` from the repository root, after ``mutmut run``.
+Usage: ``python tools/mutation_report.py [docs/testing.md [notes.md]]`` from the repository root, after
+``mutmut run``; ``notes.md`` (optional) is a paragraph on how the run went, printed under the header.
 Reads ``mutants/**/*.meta`` (one verdict per mutant), the diff of every mutant that was not killed, and
 ``tools/mutation_equivalent.toml`` (mutant name -> one-line reason it changes no behaviour). Score per module:
 killed / (mutants checked - equivalent), where a timeout counts as killed and "no tests" as survived.
@@ -61,7 +62,7 @@ def git(*args: str) -> str:
 
 
 def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalent: dict[str, str],
-           planted: list[tuple[str, str, bool]]) -> str:
+           planted: list[tuple[str, str, bool]], notes: str = "") -> str:
     """The whole document: when and on what it ran, the table, then every mutant left alive."""
     metas = list(Path("mutants").rglob("*.meta"))
     finished = datetime.fromtimestamp(max(p.stat().st_mtime for p in metas), tz=timezone.utc)
@@ -87,6 +88,7 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         "Tests run against each mutant (only those that execute the mutated function): "
         + " ".join(f"`{a}`" for a in cfg.pytest_add_cli_args_test_selection) + ".",
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
         "Score = killed (timeouts included) / (mutants checked - equivalent); a mutant no selected test reaches"
         " counts as a survivor, a mutant not yet checked is left out. Equivalent mutants carry their reason below"
         " (from `tools/mutation_equivalent.toml`).",
@@ -121,12 +123,13 @@ def mutant_sort_key(name: str) -> tuple[str, int]:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1] if len(argv) > 1 else "docs/testing.md")
+    notes = Path(argv[2]).read_text("utf-8") if len(argv) > 2 else ""  # how the run went, in words (optional)
     equivalent = tomllib.loads(EQUIVALENT_FILE.read_text("utf-8")) if EQUIVALENT_FILE.exists() else {}
     results, paths = module_results()
     if not results:
         print("mutation_report: no mutmut results under mutants/; run `mutmut run` first", file=sys.stderr)
         return 2
-    target.write_text(render(results, paths, equivalent, check_all()), encoding="utf-8")
+    target.write_text(render(results, paths, equivalent, check_all(), notes), encoding="utf-8")
     print(f"wrote {target}")
     return 0
 
