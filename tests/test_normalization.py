@@ -238,3 +238,16 @@ def test_batch_norm_accepts_the_ends_of_its_ranges():
     assert (BatchNorm1d(2, momentum=0).momentum, BatchNorm1d(2, momentum=1).momentum) == (0.0, 1.0)
     assert BatchNorm1d(2, eps=1e300).eps == 1e300
     assert BatchNorm1d.state_spec(_SPEC) == {"gamma": (2,), "beta": (2,), "running_mean": (2,), "running_var": (2,)}
+
+
+@pytest.mark.parametrize("layer_dtype", [np.float32, np.float64])
+def test_a_float32_batch_stays_float32_in_both_modes(layer_dtype):
+    bn = BatchNorm1d(3).astype(layer_dtype)
+    held = (bn.gamma, bn.beta, bn.dgamma, bn.dbeta, bn.running_mean, bn.running_var)
+    assert all(a.dtype == layer_dtype for a in held)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    for training in (True, False):
+        bn.train(training)
+        out = bn.forward(x)
+        dx = bn.backward(np.ones((5, 3), dtype=np.float32))
+        assert out.dtype == dx.dtype == np.float32, training
