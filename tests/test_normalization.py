@@ -251,3 +251,9 @@ def test_a_float32_batch_stays_float32_in_both_modes(layer_dtype):
         out = bn.forward(x)
         dx = bn.backward(np.ones((5, 3), dtype=np.float32))
         assert out.dtype == dx.dtype == np.float32, training
+
+
+def test_batch_norm_built_in_float32_holds_float32_arrays():
+    bn = BatchNorm1d(3, dtype=np.float32)
+    held = (bn.gamma, bn.beta, bn.dgamma, bn.dbeta, bn.running_mean, bn.running_var)
+    assert all(a.dtype == np.float32 for a in held)
