@@ -169,3 +169,49 @@ def test_an_empty_parameter_list_is_refused_by_name():
         with pytest.raises(nnlab.NnlabValueError) as caught:
             make([], lr=0.1)
         assert str(caught.value) == f"{name}: got an empty parameter list"
+
+
+def _params():
+    return Linear(1, 1, rng=np.random.default_rng(0)).parameters()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: SGD(_params(), lr=0), "SGD: lr must be a finite number > 0, got 0.0"),
+    (lambda: SGD(_params(), lr=float("nan")), "SGD: lr must be a finite number > 0, got nan"),
+    (lambda: SGD(_params(), lr="x"), "SGD: lr must be a number, got 'x'"),
+    (lambda: SGD(_params(), lr=0.1, momentum=1.0), "SGD: momentum must be below 1, got 1.0"),
+    (lambda: SGD(_params(), lr=0.1, momentum=-0.1), "SGD: momentum must be a finite number >= 0, got -0.1"),
+    (lambda: SGD(_params(), lr=0.1, weight_decay=-1), "SGD: weight_decay must be a finite number >= 0, got -1.0"),
+    (lambda: SGD(_params(), lr=0.1, nesterov=True), "SGD: nesterov=True needs a momentum above 0, got momentum=0.0"),
+    (lambda: Adam(_params(), betas=(0.9,)), "Adam: betas must be a pair of numbers (b1, b2), got (0.9,)"),
+    (lambda: Adam(_params(), betas=(0.9, 1.0)), "Adam: betas must lie in [0, 1), got (0.9, 1.0)"),
+    (lambda: Adam(_params(), betas=(-0.1, 0.9)), "Adam: betas must lie in [0, 1), got (-0.1, 0.9)"),
+    (lambda: Adam(_params(), eps=0), "Adam: eps must be a finite number > 0, got 0.0"),
+    (lambda: Adam(_params(), weight_decay=-1), "Adam: weight_decay must be a finite number >= 0, got -1.0"),
+    (lambda: nnlab.AdamW(_params(), weight_decay=-1), "AdamW: weight_decay must be a finite number >= 0, got -1.0"),
+    (lambda: nnlab.RMSprop(_params(), alpha=1.0), "RMSprop: alpha must be below 1, got 1.0"),
+    (lambda: nnlab.RMSprop(_params(), eps=-1), "RMSprop: eps must be a finite number > 0, got -1.0"),
+    (lambda: nnlab.RMSprop(_params(), momentum=1), "RMSprop: momentum must be below 1, got 1.0"),
+    (lambda: nnlab.RMSprop(_params(), weight_decay=-1), "RMSprop: weight_decay must be a finite number >= 0, got -1.0"),
+    (lambda: nnlab.clip_grad_norm(_params(), 0), "clip_grad_norm: max_norm must be a finite number > 0, got 0.0"),
+    (lambda: nnlab.clip_grad_norm(_params(), float("inf")),
+     "clip_grad_norm: max_norm must be a finite number > 0, got inf"),
+])
+def test_optimizer_refusals_word_for_word(make, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        make()
+    assert str(caught.value) == message
+
+
+def test_optimizer_ranges_include_zero_and_the_reprs_show_every_setting():
+    assert SGD(_params(), lr=0.1, momentum=0.0).momentum == 0.0
+    assert nnlab.RMSprop(_params(), alpha=0.0).alpha == 0.0
+    assert Adam(_params(), betas=(0.0, 0.0)).betas == (0.0, 0.0)
+    assert [repr(o) for o in (SGD(_params(), lr=0.1), SGD(_params(), lr=0.1, momentum=0.5, nesterov=True),
+                              Adam(_params()), nnlab.AdamW(_params()), nnlab.RMSprop(_params()))] == [
+        "SGD(lr=0.1, momentum=0.0, weight_decay=0.0)",
+        "SGD(lr=0.1, momentum=0.5, weight_decay=0.0, nesterov=True)",
+        "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)",
+        "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)",
+        "RMSprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, momentum=0.0)",
+    ]
