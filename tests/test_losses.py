@@ -239,6 +239,14 @@ _STRINGS = np.array([["a", "b"]])
      "SoftmaxCrossEntropyLoss: logits must hold real numbers, got dtype <U1"),
     (lambda: SoftmaxCrossEntropyLoss()(np.ones((1, 2)), _STRINGS),
      "SoftmaxCrossEntropyLoss: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), np.array([5])),
+     "cross_entropy: labels must lie in [0, 2), got [5]"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), np.array([1.0])),
+     "cross_entropy: class labels of shape (batch,) must be integers, got dtype float64 ([1.0]...)"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]], dtype=np.float32),
+                                                         np.array([[0.0, 1e300]])),
+     "softmax_cross_entropy_backward: the result overflowed to inf/NaN"),
+    (lambda: L2Penalty("x"), "L2Penalty: lam must be a number, got 'x'"),
     (lambda: SoftmaxCrossEntropyLoss()(np.ones((7, 3)), np.array([-1, -2, -3, -4, -5, -6, 9])),
      "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [-1, -2, -3, -4, -5]"),
 ])
@@ -267,6 +275,7 @@ def test_a_single_class_is_a_valid_softmax_cross_entropy():
 @pytest.mark.parametrize("call", [
     lambda p32: MSELoss()(p32, np.ones(p32.shape))[1],
     lambda p32: SoftmaxCrossEntropyLoss()(p32, np.eye(3)[[0, 2]])[1],
+    lambda p32: SoftmaxCrossEntropyLoss()(p32, np.array([0, 2]))[1],
     lambda p32: nnlab.losses.softmax_cross_entropy_backward(nnlab.softmax(p32), np.eye(3)[[0, 2]]),
 ])
 def test_float64_targets_leave_a_float32_gradient_float32(call):
