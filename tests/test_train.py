@@ -365,3 +365,77 @@ def test_a_diverging_run_reports_in_words_without_a_numpy_warning(rng):
         hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000, batch_size=10,
                    rng=rng)
     assert hist.diverged and "training diverged" in hist.message
+
+
+def _fit_with(**options):
+    model = options.pop("model", None) or nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    loss = options.pop("loss", nnlab.MSELoss())
+    opt = options.pop("opt", None) or nnlab.SGD(nnlab.Linear(2, 1).parameters(), lr=0.1)
+    return fit(model, loss, opt, np.ones((4, 2)), np.ones((4, 1)), **{"epochs": 2, **options})
+
+
+def _val(epoch):
+    return {"val_loss": 1.0}
+
+
+_AUGMENT = "fit: augment must return an array of the batch's shape (4, 2) and dtype float64,"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"model": object()}, "fit: model must be an nnlab module (Linear, Sequential, MLP ...), got <object"),
+    ({"loss": nnlab.MSELoss}, "fit: loss_fn must be an instance such as MSELoss(), got the class <class"),
+    ({"opt": nnlab.SGD}, "fit: optimizer must be an instance such as SGD(params, lr), got the class <class"),
+    ({"loss": 3}, "fit: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), got 3"),
+    ({"opt": object()}, "fit: optimizer must have a step() method (e.g. nnlab.SGD), got <object"),
+    ({"rng": 7, "name": "s3"}, "s3: rng must be a numpy.random.Generator or None, got 7"),
+    ({"penalty": 0.1}, "fit: penalty must be an L2Penalty (or None), got 0.1"),
+    ({"progress": 1}, "fit: progress must be True or False, got 1"),
+    ({"evaluate": 3}, "fit: evaluate must be a function or None, got 3"),
+    ({"evaluate": dict}, "fit: evaluate must be a function or None, got <class 'dict'>"),
+    ({"augment": 3}, "fit: augment must be a function or None, got 3"),
+    ({"early_stopping": 3, "evaluate": _val}, "fit: early_stopping must be an EarlyStopping, got 3"),
+    ({"early_stopping": EarlyStopping(monitor=3), "evaluate": _val},
+     "fit: early_stopping.monitor must be a metric name, got 3"),
+    ({"early_stopping": EarlyStopping()}, "fit: early_stopping needs an evaluate callback that returns 'val_loss'"),
+    ({"early_stopping": EarlyStopping(patience=-1), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got -1"),
+    ({"early_stopping": EarlyStopping(patience=True), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got True"),
+    ({"early_stopping": EarlyStopping(patience=1.5), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got 1.5"),
+    ({"early_stopping": EarlyStopping(mode="x"), "evaluate": _val},
+     "fit: early_stopping.mode must be 'min' or 'max', got 'x'"),
+    ({"early_stopping": EarlyStopping(mode=3), "evaluate": _val},
+     "fit: early_stopping.mode must be 'min' or 'max', got 3"),
+    ({"early_stopping": EarlyStopping(min_delta=-1), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got -1"),
+    ({"early_stopping": EarlyStopping(min_delta=True), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got True"),
+    ({"early_stopping": EarlyStopping(min_delta=float("inf")), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got inf"),
+    ({"early_stopping": EarlyStopping(min_delta="x"), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got 'x'"),
+    ({"augment": lambda X, r: X[:1]}, f"{_AUGMENT} got shape (1, 2), dtype float64"),
+    ({"augment": lambda X, r: X.astype(np.float32)}, f"{_AUGMENT} got shape (4, 2), dtype float32"),
+    ({"augment": lambda X, r: [1]}, f"{_AUGMENT} got list"),
+    ({"evaluate": lambda e: [1.0]}, "fit: evaluate must return a dict of metrics, got list"),
+    ({"early_stopping": EarlyStopping(), "evaluate": lambda e: {"acc": 1.0, 2: 3}},
+     "fit: early stopping monitors 'val_loss', but evaluate returned only ['2', 'acc']"),
+    ({"evaluate": lambda e: {"a": "x"}}, "fit: evaluate's 'a' must be a number, got 'x'"),
+    ({"evaluate": lambda e: {"a": True}}, "fit: evaluate's 'a' must be a number, got True"),
+])
+def test_fit_refuses_each_bad_argument_word_for_word(options, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        _fit_with(**options)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("options", "metrics"), [
+    ({"early_stopping": EarlyStopping(patience=0, min_delta=0), "evaluate": _val}, {"val_loss": [1.0, 1.0]}),
+    ({"early_stopping": EarlyStopping(patience=np.int64(2), min_delta=2), "evaluate": _val}, {"val_loss": [1.0, 1.0]}),
+    ({"progress": np.bool_(False)}, {}),
+    ({"evaluate": lambda e: {"a": np.float32(1), "b": np.int64(2), "c": 3}},
+     {"a": [1.0, 1.0], "b": [2.0, 2.0], "c": [3.0, 3.0]}),
+])
+def test_fit_takes_the_edge_values_of_its_arguments(options, metrics):
+    assert _fit_with(**options).metrics == metrics
