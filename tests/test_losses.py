@@ -320,3 +320,26 @@ def test_a_new_loss_gets_the_base_checks_and_clear_not_implemented_messages():
     with pytest.raises(NotImplementedError) as no_target:
         nnlab.losses.Loss()(np.ones(1), np.ones(1))
     assert str(no_target.value) == "Loss must implement _check_target(target, pred)"
+
+
+@pytest.mark.parametrize(("labels", "shown"), [
+    (np.array([True, False, True, True]), "booleans ([True, False, True]...)"),
+    (np.array(["a", "b"]), "dtype <U1"),
+    (np.array([0.5, 1.0, 1.0, 2.0]), "dtype float64 ([0.5, 1.0, 1.0]...)"),
+])
+def test_labels_that_are_not_integers_are_named_word_for_word(labels, shown):
+    """At most three labels are quoted, and only for booleans and numbers."""
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        cross_entropy(np.full((len(labels), 2), 0.5), labels)
+    assert str(caught.value) == (f"cross_entropy: class labels of shape (batch,) must be integers, got {shown}; "
+                                 "pass y.astype(int), or one-hot rows of shape (batch, classes)")
+
+
+def test_soft_float64_targets_are_cast_to_the_logits_float32_first():
+    """The loss of float32 logits is the same whether the caller cast the targets or not, to the last bit."""
+    z = np.array([[0.3, -1.2, 2.0], [1.0, 0.1, -0.5]], dtype=np.float32)
+    Y = np.array([[0.1, 0.3, 0.6], [0.25, 0.25, 0.5]])
+    value, grad = SoftmaxCrossEntropyLoss()(z, Y)
+    value32, grad32 = SoftmaxCrossEntropyLoss()(z, Y.astype(np.float32))
+    assert value == value32
+    np.testing.assert_array_equal(grad, grad32)
