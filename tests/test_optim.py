@@ -134,7 +134,11 @@ def test_sgd_updates_misaligned_weights_of_either_layout(order, rng):
     np.testing.assert_allclose(lin.W, expected, rtol=1e-15, atol=1e-15)
 
 
-@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1), lambda ps: Adam(ps, lr=0.1)])
+@pytest.mark.parametrize("make", [
+    lambda ps: SGD(ps, lr=0.1), lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True), lambda ps: Adam(ps, lr=0.1),
+    lambda ps: nnlab.RMSprop(ps, lr=0.1), lambda ps: nnlab.RMSprop(ps, lr=0.1, momentum=0.5),
+])
 def test_a_strided_weight_and_a_resized_one_take_the_buffered_path(make, rng):
     """A view with gaps (no BLAS fast path) is updated like its contiguous twin, also after the user resizes it."""
     twin, strided = Linear(3, 2, rng=rng), Linear(3, 2, rng=rng)
@@ -215,3 +219,36 @@ def test_optimizer_ranges_include_zero_and_the_reprs_show_every_setting():
         "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)",
         "RMSprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, momentum=0.0)",
     ]
+
+
+def test_clip_grad_norm_of_huge_or_infinite_gradients_raises_no_numpy_warning():
+    import warnings
+    lin = Linear(2, 1, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin.dW[...], lin.db[...] = 1e200, 0.0
+        assert nnlab.clip_grad_norm(lin.parameters(), 1.0) == float("inf")  # the squares overflow: every gradient -> 0
+        np.testing.assert_array_equal(lin.dW, [[0.0, 0.0]])
+        lin.dW[...] = [[np.inf, 1.0]]
+        assert nnlab.clip_grad_norm(lin.parameters(), 1.0) == float("inf")  # inf * 0 is NaN, as in PyTorch
+        np.testing.assert_array_equal(lin.dW, [[np.nan, 0.0]])
+
+
+def test_clip_grad_norm_never_scales_gradients_up():
+    lin = Linear(2, 1, rng=np.random.default_rng(0))
+    lin.dW[...], lin.db[...] = [[0.6, 0.8]], 0.0
+    assert nnlab.clip_grad_norm(lin.parameters(), 1.5) == pytest.approx(1.0, rel=1e-15)
+    np.testing.assert_array_equal(lin.dW, [[0.6, 0.8]])
+
+
+def test_adamw_keeps_its_eps_and_rmsprop_without_momentum_keeps_no_momentum_buffers():
+    assert nnlab.AdamW(_params(), eps=1e-3).eps == 1e-3
+    params = _params()
+    assert len(nnlab.RMSprop(params).state_arrays()) == len(params)
+    assert len(nnlab.RMSprop(params, momentum=0.5).state_arrays()) == 2 * len(params)
+
+
+def test_adam_names_a_beta_that_is_not_a_number():
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        Adam(_params(), betas=("x", 0.9))
+    assert str(caught.value) == "Adam: betas must be a number, got 'x'"
