@@ -439,3 +439,91 @@ def test_fit_refuses_each_bad_argument_word_for_word(options, message):
 ])
 def test_fit_takes_the_edge_values_of_its_arguments(options, metrics):
     assert _fit_with(**options).metrics == metrics
+
+
+def test_fit_keeps_numpy_quiet_inside_even_where_the_caller_raises_on_overflow():
+    """Diverging runs (an overflowing penalty; weights overflowing to inf, then 0 * inf) end in words, not in a
+    FloatingPointError, even when the caller has set NumPy to raise."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(50, 1))
+    X[::5] = 0.0
+    net = nnlab.Sequential(nnlab.Linear(1, 8, rng=np.random.default_rng(1)), nnlab.Tanh(),
+                           nnlab.Linear(8, 1, rng=np.random.default_rng(2)))
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    with np.errstate(all="raise"):
+        penalised = fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=1e3), X, 3 * X - 1, epochs=200,
+                        batch_size=10, rng=rng, penalty=nnlab.L2Penalty(1.0))
+        overflowed = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=1e308),
+                         np.array([[0.0], [1.0], [2.0], [0.0]]), np.array([[500.0], [100.0], [-300.0], [200.0]]),
+                         epochs=3, name="s4")
+    assert penalised.diverged and "the loss became inf" in penalised.message
+    assert overflowed.diverged
+    assert overflowed.message.startswith("s4: training diverged at epoch 2, step 2: the loss became nan")
+
+
+def test_a_callable_loss_gets_targets_in_the_models_dtype(rng):
+    X, Y = _line_data(rng)
+    seen = []
+
+    def squared_error(output, target):
+        seen.append(target.dtype)
+        err = output - target
+        return float(np.mean(err * err)), 2 * err / err.size
+
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0)).astype(np.float32)
+    fit(lin, squared_error, nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=1)
+    assert set(seen) == {np.dtype(np.float32)}
+
+
+class _OneWeight(nnlab.Module):
+    """``w * x`` with a single float32 parameter: the model's dtype comes from its first (and only) parameter."""
+
+    def __init__(self):
+        self.w, self.dw, self.x = np.ones(1, np.float32), np.zeros(1, np.float32), None
+
+    def parameters(self):
+        return [nnlab.layers.Param(self, "w", "dw", decay=True)]
+
+    def _forward(self, x, inplace=False):
+        self.x = x
+        return x * self.w
+
+    def _backward(self, dout, inplace=False, need_dx=True):
+        self.dw[...] = np.sum(dout * self.x)
+        return dout * self.w if need_dx else None
+
+
+class _NoStepOptimizer:
+    def step(self):
+        pass
+
+    def state_arrays(self):
+        return []
+
+
+def test_fit_trains_a_one_parameter_module_and_runs_a_parameterless_one(rng):
+    X, Y = _line_data(rng)
+    model = _OneWeight()
+    hist = fit(model, nnlab.MSELoss(), nnlab.SGD(model.parameters(), lr=0.05), X, 3 * X, epochs=100)
+    assert model.w.dtype == np.float32 and abs(float(model.w[0]) - 3.0) < 1e-3
+    assert hist.step_loss[-1] < hist.step_loss[0]
+    relu = nnlab.Sequential(nnlab.ReLU())
+    still = fit(relu, nnlab.MSELoss(), _NoStepOptimizer(), X, np.maximum(X, 0), epochs=2)
+    assert still.step_loss == [0.0, 0.0]
+
+
+def test_early_stopping_on_a_metric_that_never_improves_stops_after_patience_epochs(rng):
+    lin = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), epochs=5,
+               evaluate=lambda e: {"val_loss": float("inf")}, early_stopping=EarlyStopping(patience=2))
+    assert hist.epochs_run == 2 and hist.best_epoch is None
+    assert hist.message == "fit: early stop after epoch 2 (best epoch 0)"
+
+
+def test_predict_passes_a_single_row_and_an_empty_batch_to_the_checked_forward():
+    lin = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(nnlab.train.predict(lin, np.ones(2)), lin.forward(np.ones(2)))
+    assert nnlab.train.predict(lin, np.ones((0, 2))).shape == (0, 1)
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        nnlab.train.predict(lin, np.float64(1.0))
+    assert str(caught.value) == "Linear(2 -> 1): expected input of width 2, got shape ()"
