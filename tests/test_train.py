@@ -330,14 +330,17 @@ class _Terminal:
         pass
 
 
-@pytest.mark.parametrize(("progress", "tty", "bar"), [(True, True, True), (True, False, False), (False, True, False)])
+@pytest.mark.parametrize(("progress", "tty", "bar"), [
+    (True, True, True), (True, False, False), (False, True, False), (None, True, False),  # None: not given
+])
 def test_the_progress_bar_only_on_request_and_only_on_a_terminal(progress, tty, bar, rng, monkeypatch):
     import tqdm.auto
     monkeypatch.setattr(tqdm.auto, "tqdm", _FakeBar)
     monkeypatch.setattr("sys.stderr", _Terminal(tty))
     _FakeBar.made = []
     X, Y = _line_data(rng)
-    _, hist = _linear_fit(rng, X, Y, epochs=3, progress=progress, name="stage 2")
+    asked = {} if progress is None else {"progress": progress}
+    _, hist = _linear_fit(rng, X, Y, epochs=3, name="stage 2", **asked)
     if not bar:
         assert _FakeBar.made == []
         return
@@ -388,6 +391,9 @@ _AUGMENT = "fit: augment must return an array of the batch's shape (4, 2) and dt
     ({"loss": 3}, "fit: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), got 3"),
     ({"opt": object()}, "fit: optimizer must have a step() method (e.g. nnlab.SGD), got <object"),
     ({"rng": 7, "name": "s3"}, "s3: rng must be a numpy.random.Generator or None, got 7"),
+    ({"name": 3}, "fit: name must be a string, got 3"),
+    ({"epochs": 0, "name": "s5"}, "s5: epochs must be a positive integer, got 0"),
+    ({"batch_size": 0, "name": "s5"}, "s5: batch_size must be a positive integer, got 0"),
     ({"penalty": 0.1}, "fit: penalty must be an L2Penalty (or None), got 0.1"),
     ({"progress": 1}, "fit: progress must be True or False, got 1"),
     ({"evaluate": 3}, "fit: evaluate must be a function or None, got 3"),
@@ -527,3 +533,15 @@ def test_predict_passes_a_single_row_and_an_empty_batch_to_the_checked_forward()
     with pytest.raises(nnlab.NnlabValueError) as caught:
         nnlab.train.predict(lin, np.float64(1.0))
     assert str(caught.value) == "Linear(2 -> 1): expected input of width 2, got shape ()"
+
+
+@pytest.mark.parametrize("call", [
+    lambda net, X, y: nnlab.train.predict(net, X, 0),
+    lambda net, X, y: nnlab.train.predict_classes(net, X, 0),
+    lambda net, X, y: nnlab.train.accuracy(net, X, y, 0),
+])
+def test_predict_and_its_helpers_pass_batch_size_on_and_refuse_zero(call):
+    net = nnlab.Linear(2, 3, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        call(net, np.ones((4, 2)), np.zeros(4, dtype=int))
+    assert str(caught.value) == "predict: batch_size must be a positive integer, got 0"
