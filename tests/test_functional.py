@@ -238,3 +238,9 @@ def test_gelu_beyond_float_max_saturates_without_a_warning():
         np.testing.assert_array_equal(nnlab.gelu(huge, approximate="tanh"), [1e200, 0.0])
         np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2)), [1.0, 0.0])
         np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2), approximate="tanh"), [1.0, 0.0])
+
+
+def test_leaky_relu_takes_the_negative_branch_at_exactly_zero():
+    """``x if x > 0 else slope * x``, as PyTorch computes it: with a negative slope, +0.0 comes out as -0.0."""
+    out = nnlab.leaky_relu(np.array([0.0, 2.0]), negative_slope=-0.5)
+    np.testing.assert_array_equal(np.signbit(out), [True, False])
