@@ -377,6 +377,13 @@ def _fit_with(**options):
     return fit(model, loss, opt, np.ones((4, 2)), np.ones((4, 1)), **{"epochs": 2, **options})
 
 
+class _ParametersOnly:
+    """Has parameters() but no forward(): not a module."""
+
+    def parameters(self):
+        return []
+
+
 def _val(epoch):
     return {"val_loss": 1.0}
 
@@ -386,6 +393,8 @@ _AUGMENT = "fit: augment must return an array of the batch's shape (4, 2) and dt
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"model": object()}, "fit: model must be an nnlab module (Linear, Sequential, MLP ...), got <object"),
+    ({"model": _ParametersOnly()}, "fit: model must be an nnlab module (Linear, Sequential, MLP ...), got <test_train"),
+    ({"penalty": lambda params: 0.0}, "fit: penalty must be an L2Penalty (or None), got <function"),
     ({"loss": nnlab.MSELoss}, "fit: loss_fn must be an instance such as MSELoss(), got the class <class"),
     ({"opt": nnlab.SGD}, "fit: optimizer must be an instance such as SGD(params, lr), got the class <class"),
     ({"loss": 3}, "fit: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), got 3"),
