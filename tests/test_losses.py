@@ -152,6 +152,7 @@ def test_l2_penalty_rejects_negative_lambda():
 
 
 _HALF = np.array([[0.5, 0.5]])
+_STRINGS = np.array([["a", "b"]])
 
 
 @pytest.mark.parametrize(("call", "message"), [
@@ -198,29 +199,6 @@ _HALF = np.array([[0.5, 0.5]])
      "SoftmaxCrossEntropyLoss: class labels of shape (batch,) must be integers, got dtype float64 ([0.5, 1.0]...)"),
     (lambda: SoftmaxCrossEntropyLoss()(np.array([[1e308, -1e308]]), np.array([[0, 1.0]])),
      "SoftmaxCrossEntropyLoss: the result overflowed"),
-])
-def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
-    """Word for word, and in words only: no NumPy RuntimeWarning on the way (warnings are errors here)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(nnlab.NnlabError) as caught:
-            call()
-    assert str(caught.value).startswith(message)
-
-
-def test_probabilities_just_inside_the_rounding_margin_are_accepted():
-    assert cross_entropy(np.array([[0.0, 1 + 1e-7]]), np.array([[0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_mse_is_the_mean_squared_difference(rng):
-    yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
-    assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)
-
-
-_STRINGS = np.array([["a", "b"]])
-
-
-@pytest.mark.parametrize(("call", "message"), [
     (lambda: nnlab.losses.cross_entropy(_STRINGS, np.array([[0.0, 1.0]])),
      "cross_entropy: probs must hold real numbers, got dtype <U1"),
     (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), _STRINGS),
@@ -250,13 +228,23 @@ _STRINGS = np.array([["a", "b"]])
     (lambda: SoftmaxCrossEntropyLoss()(np.ones((7, 3)), np.array([-1, -2, -3, -4, -5, -6, 9])),
      "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [-1, -2, -3, -4, -5]"),
 ])
-def test_loss_refusals_word_for_word_without_a_numpy_warning(call, message):
-    """Each names the function and the argument (at most five bad labels are quoted); inf - inf stays silent."""
+def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
+    """Word for word, and in words only: no NumPy RuntimeWarning on the way (warnings are errors here)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(nnlab.NnlabError) as caught:
             call()
     assert str(caught.value).startswith(message)
+
+
+def test_probabilities_just_inside_the_rounding_margin_are_accepted():
+    assert cross_entropy(np.array([[0.0, 1 + 1e-7]]), np.array([[0, 1.0]])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mse_is_the_mean_squared_difference(rng):
+    yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    assert mse(yhat, y) == pytest.approx(np.mean((yhat - y) ** 2), rel=1e-12)
+
 
 
 def test_probabilities_may_exceed_one_by_the_rounding_allowance():
