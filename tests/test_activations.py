@@ -205,3 +205,30 @@ def test_mixed_precision_backward_computes_in_the_wider_type(backward):
     out = backward(x, dout)
     assert out.dtype == np.float64 and np.all(np.isfinite(out))
     assert backward(dout, x).dtype == np.float64
+
+
+def _gelu_ran():
+    module = GELU()
+    module.forward(np.ones((1, 2)))
+    return module
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: GELU("bad"), "GELU: approximate must be 'none' (exact) or 'tanh', got 'bad'"),
+    (lambda: GELU.state_spec({"approximate": "bad"}), "GELU: approximate must be 'none' (exact) or 'tanh', got 'bad'"),
+    (lambda: LeakyReLU("x"), "LeakyReLU: negative_slope must be a finite number, got 'x'"),
+    (lambda: LeakyReLU.state_spec({"negative_slope": "x"}),
+     "LeakyReLU: negative_slope must be a finite number, got 'x'"),
+    (lambda: _gelu_ran().backward(np.array([["a", "b"]])),
+     "GELU(approximate='none'): dout must hold real numbers, got dtype <U1"),
+    (lambda: _gelu_ran().backward(np.array([[np.nan, 1.0]])),
+     "GELU(approximate='none'): dout holds 1 non-finite value(s) (NaN or inf)"),
+])
+def test_activation_module_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_leaky_relu_default_slope_is_one_hundredth():
+    np.testing.assert_array_equal(LeakyReLU().forward(np.array([-100.0, 3.0])), [-1.0, 3.0])

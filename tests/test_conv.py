@@ -364,3 +364,110 @@ def test_a_huge_declared_conv_is_refused_before_anything_is_allocated(channels, 
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 5 * 2**20  # megabytes, not the terabytes the declared layer would need
+
+
+def test_make_cnn_builds_the_documented_stack_from_one_generator():
+    from nnlab.conv import make_cnn
+    net = make_cnn(9, (3, 5), 5, classes=4, in_channels=2, dtype=np.float32, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    by_hand = Sequential(
+        Conv2d(2, 3, 5, padding=2, dtype=np.float32, rng=rng, name="conv1"), MaxPool2d(2), ReLU(),
+        Conv2d(3, 5, 5, padding=2, dtype=np.float32, rng=rng, name="conv2"), MaxPool2d(2), ReLU(),
+        Flatten(), Linear(5 * 2 * 2, 4, dtype=np.float32, rng=rng, name="classifier"))
+    assert repr(net) == repr(by_hand)
+    assert [m.config() for m in net.layers] == [m.config() for m in by_hand.layers]
+    for mine, theirs in zip(net.parameters(), by_hand.parameters()):
+        assert mine.value.dtype == np.float32
+        np.testing.assert_array_equal(mine.value, theirs.value)
+    assert net.forward(np.zeros((3, 2, 9, 9), dtype=np.float32)).shape == (3, 4)
+
+
+def test_make_cnn_defaults_are_the_documented_ones():
+    from nnlab.conv import make_cnn
+    net = make_cnn(8, rng=np.random.default_rng(1))
+    assert repr(net) == repr(Sequential(
+        Conv2d(1, 16, 3, padding=1), MaxPool2d(2), ReLU(), Conv2d(16, 32, 3, padding=1), MaxPool2d(2), ReLU(),
+        Flatten(), Linear(32 * 2 * 2, 10)))
+    assert net.forward(np.zeros((1, 1, 8, 8))).shape == (1, 10)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"side": 8, "kernel_size": 4}, "make_cnn: kernel_size must be odd (so that padding keeps the size), got 4"),
+    ({"side": 3}, "make_cnn: side must be at least 4 (two 2x2 poolings), got 3"),
+    ({"side": 4}, None),
+    ({"side": 8, "channels": (1,)}, "make_cnn: channels must be an int or a pair of ints, got (1,)"),
+    ({"side": 0}, "make_cnn: side must be a positive integer, got 0"),
+    ({"side": 8, "kernel_size": 0}, "make_cnn: kernel_size must be a positive integer, got 0"),
+    ({"side": 8, "kernel_size": 1}, None),
+])
+def test_make_cnn_refusals_word_for_word(kwargs, message):
+    from nnlab.conv import make_cnn
+    if message is None:
+        assert make_cnn(**kwargs).forward(np.zeros((1, 1, kwargs["side"], kwargs["side"]))).shape == (1, 10)
+        return
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        make_cnn(**kwargs)
+    assert str(caught.value) == message
+
+
+def _conv_ran(module, x=None):
+    module.forward(np.ones((1, 1, 4, 4)) if x is None else x)
+    return module
+
+
+_CONV = "Conv2d(1 -> 1, kernel (3, 3))"
+_POOL = "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: Conv2d(0, 1, 3), "Conv2d: in_channels must be a positive integer, got 0"),
+    (lambda: Conv2d(1, 0, 3), "Conv2d: out_channels must be a positive integer, got 0"),
+    (lambda: Conv2d(1, 1, (3, 3, 3)), "Conv2d: kernel_size must be an int or a pair of ints, got (3, 3, 3)"),
+    (lambda: Conv2d(1, 1, 2.5), "Conv2d: kernel_size must be an int or a pair of ints, got 2.5"),
+    (lambda: Conv2d(1, 1, 0), "Conv2d: kernel_size must be at least 1, got 0"),
+    (lambda: Conv2d(1, 1, 3, padding=-1), "Conv2d: padding must be at least 0, got -1"),
+    (lambda: Conv2d(1, 1, 3, stride=0), "Conv2d: stride must be at least 1, got 0"),
+    (lambda: Conv2d(1, 1, 3, init="x"), "Conv2d: init must be 'pytorch' or 'he', got 'x'"),
+    (lambda: Conv2d(1, 1, 3, dtype=np.int32), "Conv2d: dtype must be a float type, got int32"),
+    (lambda: Conv2d(1, 1, 3).forward(np.array([[[["a"]]]])), f"{_CONV}: input must hold real numbers, got dtype <U1"),
+    (lambda: Conv2d(1, 1, 3).forward(np.ones((1, 2, 4, 4))),
+     f"{_CONV}: expected input of shape (batch, 1, height, width), got shape (1, 2, 4, 4)"),
+    (lambda: Conv2d(1, 1, 3).forward(np.ones((1, 1, 2, 4))),
+     f"{_CONV}: images of 2x4 (padding 0x0) are smaller than the 3x3 kernel"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.array([[[["a", "b"], ["c", "d"]]]])),
+     f"{_CONV}: dout must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.ones((1, 1, 3, 3))),
+     f"{_CONV}: backward expected dout of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]])),
+     f"{_CONV}: dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: MaxPool2d(0), "MaxPool2d: kernel_size must be at least 1, got 0"),
+    (lambda: MaxPool2d(2).forward(np.ones((1, 1, 1, 1))),
+     f"{_POOL}: images of 1x1 (padding 0x0) are smaller than the 2x2 kernel"),
+    (lambda: MaxPool2d(2).forward(np.array([[[["a"]]]])), f"{_POOL}: input must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(MaxPool2d(2)).backward(np.ones((1, 1, 3, 3))),
+     f"{_POOL}: backward expected dout of shape (1, 1, 2, 2), got (1, 1, 3, 3)"),
+    (lambda: _conv_ran(MaxPool2d(2)).backward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]])),
+     f"{_POOL}: dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: Flatten().forward(np.float64(1)), "Flatten(): expected input of shape (batch, ...), got shape ()"),
+    (lambda: Flatten().forward(np.array([["a"]])), "Flatten(): input must hold real numbers, got dtype <U1"),
+    (lambda: _conv_ran(Flatten()).backward(np.ones(3)), "Flatten(): backward expected dout of shape (1, 16), got (3,)"),
+    (lambda: _conv_ran(Flatten()).backward(np.array([[np.nan] * 16])),
+     "Flatten(): dout holds 16 non-finite value(s) (NaN or inf)"),
+    (lambda: _conv_ran(Flatten()).backward(np.array([["a"] * 16])),
+     "Flatten(): dout must hold real numbers, got dtype <U1"),
+    (lambda: Flatten().backward(np.ones(2)), "Flatten(): backward() was called before forward(); run forward(x) first"),
+])
+def test_conv_module_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2d(1, 2, 3, rng=np.random.default_rng(0)), lambda: MaxPool2d(2)])
+def test_a_float64_or_list_dout_through_a_float32_image_batch_gives_a_float32_dx(make):
+    module = make()
+    out = module.forward(np.random.default_rng(1).normal(size=(2, 1, 4, 4)).astype(np.float32))
+    dout = np.ones(out.shape)
+    dx = module.backward(dout)
+    assert dx.dtype == np.float32
+    np.testing.assert_array_equal(module.backward(dout.tolist()), dx)

@@ -133,3 +133,56 @@ def test_bad_input_is_a_clear_error():
         drop.backward(np.ones((3, 2)))
     with pytest.raises(ValueError, match="non-finite"):
         Dropout(0.5, rng=np.random.default_rng(0)).forward(np.array([[np.inf, 1.0]]))
+
+
+class _FixedDraws:
+    """A stand-in generator whose 'uniform draws' are given values."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+
+    def random(self, size, dtype=np.float64):
+        return self.values.astype(dtype).reshape(size)
+
+
+def test_a_draw_equal_to_p_keeps_its_value():
+    drop = Dropout(0.25, rng=_FixedDraws([0.25, 0.2499, 0.9]))
+    np.testing.assert_array_equal(drop.forward(np.ones(3)), [4 / 3, 0.0, 4 / 3])
+
+
+def test_the_masks_are_drawn_in_the_inputs_dtype_from_the_given_generator():
+    x = np.ones((4, 5), dtype=np.float32)
+    out = Dropout(0.5, rng=np.random.default_rng(3)).forward(x)
+    expected = (np.random.default_rng(3).random((4, 5), dtype=np.float32) >= 0.5) * np.float32(2.0)
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.float32
+
+
+def test_the_global_state_draws_one_value_per_entry():
+    np.random.seed(0)
+    out = Dropout(0.5).forward(np.ones(50))
+    np.random.seed(0)
+    np.testing.assert_array_equal(out, (np.random.random_sample(50) >= 0.5) * 2.0)
+    assert 0 < np.count_nonzero(out) < 50
+
+
+def test_no_mask_before_the_first_forward_and_a_fresh_array_from_an_evaluation_backward():
+    drop = Dropout(0.5)
+    assert drop.mask is None
+    drop.eval().forward(np.ones(3))
+    dout = np.array([1.0, 2.0, 3.0])
+    dx = drop.backward(dout)
+    dx[0] = 9.0
+    np.testing.assert_array_equal(dout, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(("dout", "message"), [
+    (np.array(["a", "b"]), "Dropout(p=0.5): dout must hold real numbers, got dtype <U1"),
+    (np.array([np.nan, 1.0]), "Dropout(p=0.5): dout holds 1 non-finite value(s) (NaN or inf)"),
+])
+def test_dropout_backward_refusals_word_for_word(dout, message):
+    drop = Dropout(0.5, rng=np.random.default_rng(0))
+    drop.forward(np.ones(2))
+    with pytest.raises(nnlab.NnlabError) as caught:
+        drop.backward(dout)
+    assert str(caught.value) == message

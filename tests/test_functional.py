@@ -1,5 +1,7 @@
 """Activations and softmax: the handout's mini-checks, edge cases and properties."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -140,3 +142,105 @@ def test_relu_of_a_large_array_clips_at_zero_exactly():
     x = np.linspace(-1.0, 1.0, (1 << 20) + 3)
     out = relu(x)
     assert out.min() == 0.0 and np.array_equal(out, np.maximum(x, 0.0))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: softmax(np.array(["a", "b"])), "softmax: logits must hold real numbers, got dtype <U1"),
+    (lambda: log_softmax(_NAN_ROW), "log_softmax: logits holds 1 non-finite"),
+    (lambda: log_softmax(np.array([[1e308, -1e308]])), "log_softmax: the result overflowed to inf/NaN"),
+    (lambda: log_softmax(np.float64(1.0)),
+     "log_softmax: logits need at least one class along the last axis, got shape ()"),
+    (lambda: softmax(np.array([[np.inf, 1.0]])), "softmax: logits holds 1 non-finite"),
+])
+def test_softmax_refusals_come_in_words_without_a_numpy_warning(call, message):
+    """Word for word, and no RuntimeWarning on the way (inf - inf and overflow happen inside, silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.errors.NnlabError) as caught:
+            call()
+    assert str(caught.value).startswith(message)
+
+
+def test_softmax_of_a_range_beyond_float_max_is_one_hot_without_a_warning():
+    """1e308 - (-1e308) overflows inside the shift; the far-below class still gets probability exactly 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = softmax(np.array([[1e308, -1e308]]))
+    np.testing.assert_array_equal(p, [[1.0, 0.0]])
+
+
+def test_log_softmax_of_a_single_row_is_one_row():
+    out = log_softmax(np.array([0.0, 0.0]))
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, np.log([0.5, 0.5]), rtol=1e-15)
+
+
+def test_softmax_and_log_softmax_work_along_the_last_axis_of_a_3d_array(rng):
+    z = rng.normal(size=(2, 3, 4)) * 3
+    p, logp = softmax(z), log_softmax(z)
+    assert p.shape == logp.shape == z.shape
+    for i in range(2):
+        np.testing.assert_allclose(p[i], softmax(z[i]), rtol=1e-13)
+        np.testing.assert_allclose(logp[i], log_softmax(z[i]), rtol=1e-13)
+
+
+def test_log_softmax_keeps_float32():
+    out = log_softmax(np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: nnlab.gelu(_NAN_ROW), "gelu: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.gelu(np.array(["a"])), "gelu: x must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.gelu(np.ones(1), approximate="x"), "gelu: approximate must be 'none' (exact) or 'tanh', got 'x'"),
+    (lambda: nnlab.gelu_backward(_NAN_ROW, np.ones(2)), "gelu_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.gelu_backward(np.ones(1), np.ones(1), approximate="x"),
+     "gelu_backward: approximate must be 'none' (exact) or 'tanh', got 'x'"),
+    (lambda: nnlab.leaky_relu(_NAN_ROW), "leaky_relu: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.leaky_relu(np.ones(1), negative_slope="x"),
+     "leaky_relu: negative_slope must be a finite number, got 'x'"),
+    (lambda: nnlab.leaky_relu_backward(_NAN_ROW, np.ones(2)),
+     "leaky_relu_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.leaky_relu_backward(np.ones(1), np.ones(1), negative_slope="x"),
+     "leaky_relu_backward: negative_slope must be a finite number, got 'x'"),
+    (lambda: nnlab.sigmoid(_NAN_ROW), "sigmoid: x holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: nnlab.sigmoid(np.array(["a"])), "sigmoid: x must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.sigmoid_backward(_NAN_ROW, np.ones(2)),
+     "sigmoid_backward: x holds 1 non-finite value(s) (NaN or inf)"),
+])
+def test_activation_function_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_every_backward_takes_zero_dimensional_arrays():
+    """A single number in, a single number out: the cores write into scratch arrays, which 0-d inputs must not break."""
+    x, dout = np.float64(0.5), np.float64(2.0)
+    s = 1 / (1 + np.exp(-0.5))
+    expected = {
+        tanh_backward: 2.0 * (1 - np.tanh(0.5) ** 2),
+        nnlab.sigmoid_backward: 2.0 * s * (1 - s),
+        nnlab.leaky_relu_backward: 2.0,
+        relu_backward: 2.0,
+    }
+    for backward, value in expected.items():
+        out = backward(x, dout)
+        assert np.ndim(out) == 0
+        assert float(out) == pytest.approx(value, rel=1e-14)
+    assert np.ndim(nnlab.gelu_backward(x, dout)) == 0
+
+
+def test_gelu_beyond_float_max_saturates_without_a_warning():
+    huge = np.array([1e200, -1e200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(nnlab.gelu(huge, approximate="tanh"), [1e200, 0.0])
+        np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2)), [1.0, 0.0])
+        np.testing.assert_array_equal(nnlab.gelu_backward(huge, np.ones(2), approximate="tanh"), [1.0, 0.0])
+
+
+def test_leaky_relu_takes_the_negative_branch_at_exactly_zero():
+    """``x if x > 0 else slope * x``, as PyTorch computes it: with a negative slope, +0.0 comes out as -0.0."""
+    out = nnlab.leaky_relu(np.array([0.0, 2.0]), negative_slope=-0.5)
+    np.testing.assert_array_equal(np.signbit(out), [True, False])

@@ -1,10 +1,13 @@
 """The gradient checker must catch wrong gradients, not only pass right ones."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import nnlab
 from nnlab import Linear, Module
+from nnlab.gradcheck import GradcheckResult, numerical_gradient, rel_error
 
 
 class BuggyLinear(Linear):
@@ -213,3 +216,159 @@ def test_an_empty_input_is_refused_not_passed(rng):
 def test_numerical_gradient_names_a_list_input():
     with pytest.raises(nnlab.NnlabTypeError, match="x must be the float64 NumPy array that f reads.*got list"):
         nnlab.numerical_gradient(lambda: 0.0, [1.0, 2.0])
+
+
+class _Scale:
+    """A duck-typed network (not a Module): ``out = s * x``; with ``careless`` its forward writes over ``x``."""
+
+    def __init__(self, careless=False):
+        self.s, self.ds, self.careless = np.array([3.0]), np.zeros(1), careless
+
+    def parameters(self):
+        return [nnlab.layers.Param(self, "s", "ds", decay=False)]
+
+    def forward(self, x):
+        self.x = x.copy()
+        return np.multiply(x, self.s, out=x if self.careless else None)
+
+    def backward(self, dout):
+        self.ds[...] = np.sum(self.x * dout)
+        return dout * self.s
+
+
+class _HasNet:
+    def __init__(self, careless=False):
+        self.net = _Scale(careless)
+
+
+def test_gradcheck_checks_a_duck_typed_net_whose_parameters_belong_to_no_module(rng):
+    result = nnlab.gradcheck(_HasNet(), rng.normal(size=(3, 2)))
+    assert list(result.errors) == ["input", "_Scale.s"] and result.passed, str(result)
+
+
+def test_gradcheck_never_writes_the_callers_x_even_when_the_forward_does(rng):
+    x = rng.normal(size=(3, 2))
+    before = x.copy()
+    nnlab.gradcheck(_HasNet(careless=True), x)  # the estimate is wrong (x changes under it); x must survive
+    np.testing.assert_array_equal(x, before)
+
+
+def test_gradcheck_of_a_pair_never_writes_the_callers_x(rng):
+    def relu_in_place(x):
+        return np.maximum(x, 0, out=x)
+
+    x = rng.normal(size=(4, 3))
+    before = x.copy()
+    nnlab.gradcheck((relu_in_place, nnlab.relu_backward), x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_gradcheck_of_a_loss_never_writes_the_callers_prediction(rng):
+    def squared_error_in_place(pred, target):
+        np.subtract(pred, target, out=pred)
+        return float(np.sum(pred * pred)), 2 * pred
+
+    pred, target = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    before = pred.copy()
+    nnlab.gradcheck(squared_error_in_place, pred, target)
+    np.testing.assert_array_equal(pred, before)
+
+
+def test_gradcheck_copies_a_loss_gradient_returned_in_a_reused_buffer(rng):
+    """A loss may hand back one gradient buffer every call; the finite-difference calls must not change it."""
+    buffer = np.empty((3, 2))
+
+    def sum_of_squares(pred, target):
+        np.multiply(pred, 2, out=buffer)
+        return float(np.sum(pred * pred)), buffer
+
+    # central differences are exact for a quadratic, so a coarse step still passes, and a stale buffer cannot
+    result = nnlab.gradcheck(sum_of_squares, rng.normal(size=(3, 2)), np.zeros((3, 2)), h=1e-2)
+    assert list(result.errors) == ["pred"] and result.passed
+
+
+@pytest.mark.parametrize("kind", ["module", "pair", "loss"])
+def test_gradcheck_takes_float32_inputs_and_checks_in_float64(kind, rng):
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    if kind == "module":
+        result = nnlab.gradcheck(Linear(3, 2, rng=rng), x)
+    elif kind == "pair":
+        result = nnlab.gradcheck((nnlab.tanh, nnlab.tanh_backward), x)
+        assert list(result.errors) == ["input"]
+    else:
+        result = nnlab.gradcheck(nnlab.MSELoss(), x, np.zeros((4, 3)))
+    assert result.passed, str(result)
+
+
+def test_the_step_h_is_used_for_the_parameters_too(rng):
+    """A huge step makes the estimate of a curved function wrong: proof that h reached every estimate."""
+    net = nnlab.Sequential(Linear(2, 2, rng=rng), nnlab.Tanh())
+    coarse = nnlab.gradcheck(net, rng.normal(size=(3, 2)), h=0.5)
+    assert coarse.errors["Linear.W"] > 1e-3 and coarse.errors["Linear.b"] > 1e-3
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: nnlab.gradcheck((nnlab.relu, nnlab.relu_backward), np.array(["a"])),
+     "gradcheck: x must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.gradcheck(nnlab.MSELoss(), np.array(["a"]), np.ones(1)),
+     "gradcheck: pred must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.gradcheck(Linear(2, 1).astype(np.float32), np.ones((1, 2))),
+     "gradcheck: parameters must be float64 arrays, W is float32; convert them first "
+     "(module.astype(np.float64) for an nnlab module)"),
+    (lambda: numerical_gradient(lambda: 0.0, np.ones(2, dtype=np.float32)),
+     "numerical_gradient: x must be float64 (got float32); float32 rounding swamps the estimate"),
+])
+def test_gradcheck_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_rel_error_compares_float32_arrays_in_float64():
+    """In float32 the norms of 1e30 overflow (1e60); in float64 the answer is plain 1/3."""
+    a, b = np.array([1e30], dtype=np.float32), np.array([2e30], dtype=np.float32)
+    assert rel_error(a, b) == pytest.approx(1 / 3, rel=1e-6)
+    assert rel_error(a, b.astype(np.float64)) == pytest.approx(1 / 3, rel=1e-6)
+    assert rel_error(a.astype(np.float64), b) == pytest.approx(1 / 3, rel=1e-6)
+
+
+def test_rel_error_beyond_float_max_is_zero_or_inf_without_a_warning():
+    huge = np.array([1e200, 1e200])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rel_error(huge, huge) == 0.0
+        assert rel_error(huge, -huge) == float("inf")
+
+
+def test_gradcheck_result_prints_a_table_word_for_word():
+    assert str(GradcheckResult({}, 1e-6)) == "gradcheck PASS (max 0.00e+00, tol 1e-06)"
+    failed = GradcheckResult({"input": 1e-9, "lin.W": 2.0}, 1e-6)
+    assert str(failed) == ("gradcheck FAIL (max 2.00e+00, tol 1e-06)\n"
+                           "  input  rel. error 1.00e-09\n"
+                           "  lin.W  rel. error 2.00e+00")
+
+
+class _Triple:
+    """A duck-typed net without parameters, ``3 x``, whose backward keeps dout's dtype (3 is a Python int)."""
+
+    def parameters(self):
+        return []
+
+    def forward(self, x):
+        return 3 * x
+
+    def backward(self, dout):
+        return 3 * dout
+
+
+class _TripleNet:
+    net = _Triple()
+
+
+@pytest.mark.parametrize("obj", [(lambda x: 3 * x, lambda x, d: 3 * d), _TripleNet()])
+def test_a_float32_dout_is_checked_in_float64(obj, rng):
+    """3 * dout in float32 is off by ~1e-8 relative; in float64 the check of a linear map is good to ~1e-10."""
+    x = rng.normal(size=(4, 3))
+    dout = rng.normal(size=(4, 3)).astype(np.float32)
+    result = nnlab.gradcheck(obj, x, dout=dout, tol=1e-9)
+    assert result.passed, str(result)

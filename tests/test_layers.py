@@ -353,3 +353,99 @@ def test_a_mis_sized_layer_inside_a_model_is_named_at_forward():
     chain.layers[2] = nnlab.Linear(5, 1)
     with pytest.raises(NnlabValueError, match=r"Linear\(5 -> 1\): expected input of width 5, got shape \(2, 4\)"):
         chain.forward(np.ones((2, 3)))
+
+
+class _Double(nnlab.Module):
+    """The smallest user module: ``2 x``, relying on Module's own checks."""
+
+    def __repr__(self):
+        return "_Double()"
+
+    def _forward(self, x, inplace=False):
+        return 2 * x
+
+    def _backward(self, dout, inplace=False, need_dx=True):
+        return 2 * dout
+
+
+def _ran(module, x):
+    module.forward(x)
+    return module
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: Linear(2, 3).forward(np.array([["a", "b"]])),
+     "Linear(2 -> 3): input must hold real numbers, got dtype <U1"),
+    (lambda: _ran(Linear(2, 3), np.ones((1, 2))).backward(np.array([["a", "b", "c"]])),
+     "Linear(2 -> 3): dout must hold real numbers, got dtype <U1"),
+    (lambda: _ran(Linear(2, 3), np.ones((1, 2))).backward(np.array([[1.0, np.nan, 1.0]])),
+     "Linear(2 -> 3): dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: _ran(Linear(2, 3), np.ones(2)).backward(np.ones(2)),
+     "Linear(2 -> 3): backward expected dout of shape (3,), got (2,)"),
+    (lambda: ReLU().forward(np.array(["a"])), "ReLU(): input must hold real numbers, got dtype <U1"),
+    (lambda: _ran(ReLU(), np.ones((2, 2))).backward(np.array([["a", "b"], ["c", "d"]])),
+     "ReLU(): dout must hold real numbers, got dtype <U1"),
+    (lambda: _ran(Tanh(), np.ones((2, 2))).backward(np.array([[1.0, np.nan], [1.0, 1.0]])),
+     "Tanh(): dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: _ran(ReLU(), np.ones((2, 2))).backward(np.ones(3)),
+     "ReLU(): backward expected dout of shape (2, 2), got (3,)"),
+    (lambda: Sequential().forward(np.array(["a"])), "Sequential: input must hold real numbers, got dtype <U1"),
+    (lambda: Sequential(ReLU(), Linear(2, 3)).forward(np.array([["a", "b"]])),
+     "ReLU(): input must hold real numbers, got dtype <U1"),
+    (lambda: Sequential(Linear(2, 3)).forward(np.ones((1, 5))),
+     "Linear(2 -> 3): expected input of width 2, got shape (1, 5)"),
+    (lambda: _ran(_Double(), np.ones(2)).backward(np.array(["a", "b"])),
+     "_Double(): dout must hold real numbers, got dtype <U1"),
+    (lambda: _ran(_Double(), np.ones(2)).backward(np.array([np.inf, 1.0])),
+     "_Double(): dout holds 1 non-finite value(s) (NaN or inf)"),
+])
+def test_layer_refusals_word_for_word(call, message):
+    """Each check names the module and the argument; NumPy's own errors would name neither."""
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_linear_takes_lists_for_input_and_dout(rng):
+    lin = Linear(2, 3, rng=rng)
+    np.testing.assert_allclose(lin.forward([[1.0, 2.0]]), lin.forward(np.array([[1.0, 2.0]])))
+    dx = lin.backward([[1.0, 0.0, -1.0]])
+    np.testing.assert_allclose(dx, np.array([[1.0, 0.0, -1.0]]) @ lin.W)
+    lin.forward(np.array([1.0, 2.0]))  # the handout's single row, and a list for its dout
+    assert lin.backward([1.0, 0.0, -1.0]).shape == (2,)
+
+
+def test_an_empty_sequential_passes_its_input_through():
+    x = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(Sequential().forward(x), x)
+
+
+def test_a_float64_dout_through_a_float32_batch_gives_a_float32_dx(rng):
+    lin = Linear(2, 3, rng=rng)
+    lin.forward(np.ones((4, 2), dtype=np.float32))
+    dx = lin.backward(rng.normal(size=(4, 3)))
+    assert dx.dtype == np.float32
+    assert lin.dW.dtype == lin.W.dtype == np.float64
+
+
+def test_a_gradient_buffer_of_the_wrong_dtype_is_replaced(rng):
+    lin = Linear(2, 3, rng=rng)
+    lin.dW = np.zeros((3, 2), dtype=np.float32)
+    lin.forward(rng.normal(size=(4, 2)))
+    lin.backward(rng.normal(size=(4, 3)))
+    assert lin.dW.dtype == np.float64
+
+
+def test_eval_puts_every_part_in_evaluation_mode():
+    net = Sequential(Linear(2, 2), ReLU())
+    assert net.eval() is net
+    assert net.training is False and all(m.training is False for m in net.layers)
+
+
+def test_sequential_backward_never_writes_the_callers_dout(rng):
+    net = Sequential(Linear(3, 4, rng=rng), ReLU(), Linear(4, 2, rng=rng), Tanh())
+    net.forward(rng.normal(size=(5, 3)))
+    dout = rng.normal(size=(5, 2))
+    before = dout.copy()
+    net.backward(dout)
+    np.testing.assert_array_equal(dout, before)

@@ -152,6 +152,7 @@ def test_l2_penalty_rejects_negative_lambda():
 
 
 _HALF = np.array([[0.5, 0.5]])
+_STRINGS = np.array([["a", "b"]])
 
 
 @pytest.mark.parametrize(("call", "message"), [
@@ -198,6 +199,36 @@ _HALF = np.array([[0.5, 0.5]])
      "SoftmaxCrossEntropyLoss: class labels of shape (batch,) must be integers, got dtype float64 ([0.5, 1.0]"),
     (lambda: SoftmaxCrossEntropyLoss()(np.array([[1e308, -1e308]]), np.array([[0, 1.0]])),
      "SoftmaxCrossEntropyLoss: the result overflowed"),
+    (lambda: nnlab.losses.cross_entropy(_STRINGS, np.array([[0.0, 1.0]])),
+     "cross_entropy: probs must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), _STRINGS),
+     "cross_entropy: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[1.0, 0.0]]), np.array([[0.0, 1e308]])),
+     "cross_entropy: each row of Y_true must sum to 1 (one-hot rows, or integer labels of shape (batch,)); "
+     "row 0 sums to 1e+308"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(_STRINGS, np.array([[0.0, 1.0]])),
+     "softmax_cross_entropy_backward: probs must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]]), _STRINGS),
+     "softmax_cross_entropy_backward: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]]), np.array([[np.nan, 1.0]])),
+     "softmax_cross_entropy_backward: Y_true holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: MSELoss()(np.ones((1, 2)), _STRINGS), "MSELoss: y must hold real numbers, got dtype <U1"),
+    (lambda: MSELoss()(np.array([[np.inf]]), np.array([[np.inf]])), "MSELoss: yhat holds 1 non-finite value(s)"),
+    (lambda: SoftmaxCrossEntropyLoss()(_STRINGS, np.array([1])),
+     "SoftmaxCrossEntropyLoss: logits must hold real numbers, got dtype <U1"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((1, 2)), _STRINGS),
+     "SoftmaxCrossEntropyLoss: Y_true must hold real numbers, got dtype <U1"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), np.array([5])),
+     "cross_entropy: labels must lie in [0, 2), got [5]"),
+    (lambda: nnlab.losses.cross_entropy(np.array([[0.5, 0.5]]), np.array([1.0])),
+     "cross_entropy: class labels of shape (batch,) must be integers, got dtype float64 ([1.0]...)"),
+    (lambda: nnlab.losses.softmax_cross_entropy_backward(np.array([[0.5, 0.5]], dtype=np.float32),
+                                                         np.array([[0.0, 1e300]])),
+     "softmax_cross_entropy_backward: each row of Y_true must sum to 1 (one-hot rows, or integer labels of shape "
+     "(batch,)); row 0 sums to 1e+300"),
+    (lambda: L2Penalty("x"), "L2Penalty: lam must be a number, got 'x'"),
+    (lambda: SoftmaxCrossEntropyLoss()(np.ones((7, 3)), np.array([-1, -2, -3, -4, -5, -6, 9])),
+     "SoftmaxCrossEntropyLoss: labels must lie in [0, 3), got [-1, -2, -3, -4, -5]"),
 ])
 def test_every_loss_refusal_names_the_function_and_the_argument(call, message):
     """Word for word, and in words only: no NumPy RuntimeWarning on the way (warnings are errors here)."""
@@ -236,3 +267,90 @@ def test_cross_entropy_takes_float32_softmax_of_many_classes():
     labels = np.arange(64)
     expected = nnlab.cross_entropy(nnlab.softmax(logits.astype(np.float64)), labels)
     assert nnlab.cross_entropy(nnlab.softmax(logits), labels) == pytest.approx(expected, rel=1e-5)
+
+
+
+def test_probabilities_may_exceed_one_by_the_rounding_allowance():
+    """Softmax rows can round a hair above 1; up to 1 + 1e-6 is accepted, beyond that refused."""
+    assert nnlab.losses.cross_entropy(np.array([[1 + 1e-6, 0.0]]), np.array([0])) == pytest.approx(-math.log(1 + 1e-6))
+    with pytest.raises(nnlab.NnlabValueError, match=r"probs must lie in \[0, 1\]"):
+        nnlab.losses.cross_entropy(np.array([[1 + 1e-5, 0.0]]), np.array([0]))
+
+
+def test_a_single_class_is_a_valid_softmax_cross_entropy():
+    value, grad = SoftmaxCrossEntropyLoss()(np.array([[3.0], [-1.0]]), np.array([0, 0]))
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, [[0.0], [0.0]])
+
+
+@pytest.mark.parametrize("call", [
+    lambda p32: MSELoss()(p32, np.ones(p32.shape))[1],
+    lambda p32: SoftmaxCrossEntropyLoss()(p32, np.eye(3)[[0, 2]])[1],
+    lambda p32: SoftmaxCrossEntropyLoss()(p32, np.array([0, 2]))[1],
+    lambda p32: nnlab.losses.softmax_cross_entropy_backward(nnlab.softmax(p32), np.eye(3)[[0, 2]]),
+])
+def test_float64_targets_leave_a_float32_gradient_float32(call):
+    assert call(np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], dtype=np.float32)).dtype == np.float32
+
+
+def test_l2_penalty_of_strength_zero_is_accepted_and_changes_nothing():
+    lin = nnlab.Linear(2, 2, rng=np.random.default_rng(0))
+    lin.dW[...] = 1.0
+    penalty = nnlab.L2Penalty(0.0)
+    assert penalty(lin.parameters()) == 0.0
+    penalty.backward(lin.parameters())
+    np.testing.assert_array_equal(lin.dW, np.ones((2, 2)))
+
+
+def test_l2_penalty_of_strength_one_adds_twice_the_weights():
+    lin = nnlab.Linear(2, 2, rng=np.random.default_rng(0))
+    lin.dW[...] = 1.0
+    nnlab.L2Penalty(1.0).backward(lin.parameters())
+    np.testing.assert_allclose(lin.dW, 1.0 + 2.0 * lin.W, rtol=1e-15)
+
+
+class _NoLoss(nnlab.losses.Loss):
+    """A new loss that checks its target but forgot its formula."""
+
+    def _check_target(self, target, pred):
+        return as_float(target)
+
+
+def as_float(value):
+    return np.asarray(value, dtype=np.float64)
+
+
+def test_a_new_loss_gets_the_base_checks_and_clear_not_implemented_messages():
+    assert repr(MSELoss()) == "MSELoss()" and repr(_NoLoss()) == "_NoLoss()"
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        _NoLoss()(np.array(["a"]), np.ones(1))
+    assert str(caught.value) == "_NoLoss: pred must hold real numbers, got dtype <U1"
+    with pytest.raises(NotImplementedError) as missing:
+        _NoLoss()([1.0], np.ones(1))
+    assert str(missing.value) == "_NoLoss must implement _loss(pred, target, inplace=False)"
+    with pytest.raises(NotImplementedError) as no_target:
+        nnlab.losses.Loss()(np.ones(1), np.ones(1))
+    assert str(no_target.value) == "Loss must implement _check_target(target, pred)"
+
+
+@pytest.mark.parametrize(("labels", "shown"), [
+    (np.array([True, False, True, True]), "booleans ([True, False, True]...)"),
+    (np.array(["a", "b"]), "dtype <U1"),
+    (np.array([0.5, 1.0, 1.0, 2.0]), "dtype float64 ([0.5, 1.0, 1.0]...)"),
+])
+def test_labels_that_are_not_integers_are_named_word_for_word(labels, shown):
+    """At most three labels are quoted, and only for booleans and numbers."""
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        cross_entropy(np.full((len(labels), 2), 0.5), labels)
+    assert str(caught.value) == (f"cross_entropy: class labels of shape (batch,) must be integers, got {shown}; "
+                                 "pass y.astype(int), or one-hot rows of shape (batch, classes)")
+
+
+def test_soft_float64_targets_are_cast_to_the_logits_float32_first():
+    """The loss of float32 logits is the same whether the caller cast the targets or not, to the last bit."""
+    z = np.array([[0.3, -1.2, 2.0], [1.0, 0.1, -0.5]], dtype=np.float32)
+    Y = np.array([[0.1, 0.3, 0.6], [0.25, 0.25, 0.5]])
+    value, grad = SoftmaxCrossEntropyLoss()(z, Y)
+    value32, grad32 = SoftmaxCrossEntropyLoss()(z, Y.astype(np.float32))
+    assert value == value32
+    np.testing.assert_array_equal(grad, grad32)

@@ -190,3 +190,70 @@ def test_reset_running_stats(rng):
     bn.reset_running_stats()
     np.testing.assert_array_equal(bn.running_mean, 0.0)
     np.testing.assert_array_equal(bn.running_var, 1.0)
+
+
+def _bn_ran():
+    bn = BatchNorm1d(2)
+    bn.forward(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    return bn
+
+
+_SPEC = {"num_features": 2, "eps": 1e-5, "momentum": 0.1}
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: BatchNorm1d(0), "BatchNorm1d: num_features must be a positive integer, got 0"),
+    (lambda: BatchNorm1d(2, eps=0.0), "BatchNorm1d: eps must be a finite number > 0, got 0.0"),
+    (lambda: BatchNorm1d(2, eps=float("inf")), "BatchNorm1d: eps must be a finite number > 0, got inf"),
+    (lambda: BatchNorm1d(2, eps=True), "BatchNorm1d: eps must be a finite number > 0, got True"),
+    (lambda: BatchNorm1d(2, momentum=1.5), "BatchNorm1d: momentum must be a number in [0, 1], got 1.5"),
+    (lambda: BatchNorm1d(2, momentum=-0.1), "BatchNorm1d: momentum must be a number in [0, 1], got -0.1"),
+    (lambda: BatchNorm1d(2, momentum="x"), "BatchNorm1d: momentum must be a number in [0, 1], got 'x'"),
+    (lambda: BatchNorm1d(2, dtype=np.int64), "BatchNorm1d: dtype must be a float type, got int64"),
+    (lambda: BatchNorm1d(2).forward(np.array([["a", "b"]])),
+     "BatchNorm1d(2): input must hold real numbers, got dtype <U1"),
+    (lambda: BatchNorm1d(2).forward(np.ones((2, 3))),
+     "BatchNorm1d(2): expected input of shape (batch, 2), got shape (2, 3)"),
+    (lambda: BatchNorm1d(2).forward(np.ones((1, 2))),
+     "BatchNorm1d(2): training mode needs more than one row per batch to estimate a variance, got 1"),
+    (lambda: _bn_ran().backward(np.array([["a", "b"], ["c", "d"]])),
+     "BatchNorm1d(2): dout must hold real numbers, got dtype <U1"),
+    (lambda: _bn_ran().backward(np.array([[np.nan, 1.0], [1.0, 1.0]])),
+     "BatchNorm1d(2): dout holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: _bn_ran().backward(np.ones((3, 2))),
+     "BatchNorm1d(2): backward expected dout of shape (2, 2), got (3, 2)"),
+    (lambda: BatchNorm1d.state_spec({**_SPEC, "num_features": 0}),
+     "BatchNorm1d: num_features must be a positive integer, got 0"),
+    (lambda: BatchNorm1d.state_spec({**_SPEC, "eps": -1}), "BatchNorm1d: eps must be a finite number > 0, got -1"),
+    (lambda: BatchNorm1d.state_spec({**_SPEC, "momentum": 2}),
+     "BatchNorm1d: momentum must be a number in [0, 1], got 2"),
+])
+def test_batch_norm_refusals_word_for_word(call, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        call()
+    assert str(caught.value) == message
+
+
+def test_batch_norm_accepts_the_ends_of_its_ranges():
+    assert (BatchNorm1d(2, momentum=0).momentum, BatchNorm1d(2, momentum=1).momentum) == (0.0, 1.0)
+    assert BatchNorm1d(2, eps=1e300).eps == 1e300
+    assert BatchNorm1d.state_spec(_SPEC) == {"gamma": (2,), "beta": (2,), "running_mean": (2,), "running_var": (2,)}
+
+
+@pytest.mark.parametrize("layer_dtype", [np.float32, np.float64])
+def test_a_float32_batch_stays_float32_in_both_modes(layer_dtype):
+    bn = BatchNorm1d(3).astype(layer_dtype)
+    held = (bn.gamma, bn.beta, bn.dgamma, bn.dbeta, bn.running_mean, bn.running_var)
+    assert all(a.dtype == layer_dtype for a in held)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    for training in (True, False):
+        bn.train(training)
+        out = bn.forward(x)
+        dx = bn.backward(np.ones((5, 3), dtype=np.float32))
+        assert out.dtype == dx.dtype == np.float32, training
+
+
+def test_batch_norm_built_in_float32_holds_float32_arrays():
+    bn = BatchNorm1d(3, dtype=np.float32)
+    held = (bn.gamma, bn.beta, bn.dgamma, bn.dbeta, bn.running_mean, bn.running_var)
+    assert all(a.dtype == np.float32 for a in held)

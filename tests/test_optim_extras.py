@@ -186,3 +186,21 @@ def test_fit_clips_after_the_penalty_and_before_the_step(rng):
     SGD(twin.parameters(), lr=0.1).step()
     np.testing.assert_allclose(lin.W, twin.W, rtol=1e-14)
     np.testing.assert_allclose(lin.b, twin.b, rtol=1e-14)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda opt: StepLR(opt, 0), "StepLR: step_size must be a positive integer, got 0"),
+    (lambda opt: StepLR(opt, 2, gamma=-1.0), "StepLR: gamma must be a finite number > 0, got -1.0"),
+    (lambda opt: CosineAnnealingLR(opt, 0), "CosineAnnealingLR: T_max must be a positive integer, got 0"),
+    (lambda opt: CosineAnnealingLR(opt, 3, eta_min=-1.0),
+     "CosineAnnealingLR: eta_min must be a finite number >= 0, got -1.0"),
+])
+def test_schedule_refusals_word_for_word(make, message):
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        make(SGD(Linear(1, 1).parameters(), lr=1.0))
+    assert str(caught.value) == message
+
+
+def test_step_lr_divides_by_ten_by_default():
+    sched = StepLR(SGD(Linear(1, 1).parameters(), lr=2.0), step_size=1)
+    assert [sched.lr_at(epoch) for epoch in range(3)] == pytest.approx([2.0, 0.2, 0.02], rel=1e-15)

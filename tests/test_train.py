@@ -202,3 +202,373 @@ def test_fit_names_the_users_shapes_and_the_reshape_for_a_flat_target():
     with pytest.raises(nnlab.NnlabValueError, match=r"expected input of width 2, got X of shape \(50, 3\)"):
         fit(model, nnlab.MSELoss(), nnlab.SGD(model.parameters(), lr=0.1), np.ones((50, 3)), np.ones((50, 1)),
             epochs=1)
+
+
+def _linear_fit(rng, X, Y, **kwargs):
+    lin = nnlab.Linear(X.shape[1], Y.shape[1], rng=np.random.default_rng(7))
+    kwargs.setdefault("epochs", 3)
+    return lin, fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.05), X, Y, rng=rng, **kwargs)
+
+
+def test_a_callable_loss_is_tried_on_the_first_row_then_called_with_every_batch(rng):
+    X, Y = _line_data(rng)
+    calls = []
+
+    def squared_error(output, target):
+        calls.append((output.shape, target.shape))
+        err = output - target
+        return float(np.mean(err * err)), 2 * err / err.size
+
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, squared_error, nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=2, batch_size=25,
+               rng=np.random.default_rng(0))
+    assert calls == [((1, 1), (1, 1))] + [((25, 1), (25, 1))] * 4
+    twin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    twin_hist = fit(twin, nnlab.MSELoss(), nnlab.SGD(twin.parameters(), lr=0.1), X, Y, epochs=2, batch_size=25,
+                    rng=np.random.default_rng(0))
+    assert len(hist.step_loss) == 4 and hist.step_loss[-1] < hist.step_loss[0]
+    assert twin_hist.step_loss == pytest.approx(hist.step_loss, rel=1e-12)
+
+
+def test_fit_computes_in_the_models_dtype_whatever_the_datas(rng):
+    """float64 data through a float32 model: cast once up front, so the run is the one on float32 data, bit for bit."""
+    X, Y = _line_data(rng)
+    results = []
+    for X_, Y_ in [(X, Y), (X.astype(np.float32), Y.astype(np.float32))]:
+        lin = nnlab.Linear(1, 1, rng=np.random.default_rng(3)).astype(np.float32)
+        hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.05), X_, Y_, epochs=3, batch_size=8,
+                   rng=np.random.default_rng(4))
+        results.append((lin.W.copy(), lin.b.copy(), hist.step_loss))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
+    assert results[0][0].dtype == np.float32
+
+
+def test_a_batch_as_large_as_the_data_draws_no_permutation(rng):
+    X, Y = _line_data(rng)
+    used = np.random.default_rng(5)
+    _linear_fit(used, X, Y, batch_size=len(X))
+    assert used.random() == np.random.default_rng(5).random()
+
+
+def test_rng_none_shuffles_with_the_global_numpy_generator(rng):
+    X, Y = _line_data(rng)
+    runs = []
+    for _ in range(2):
+        np.random.seed(11)
+        lin, hist = _linear_fit(None, X, Y, batch_size=10)
+        runs.append((hist.step_loss, np.random.random()))
+    np.random.seed(11)
+    assert runs[0] == runs[1] and runs[0][1] != np.random.random()
+
+
+def test_augment_gets_each_batch_and_fits_own_generator(rng):
+    X, Y = _line_data(rng)
+    seen = []
+
+    def record(Xb, generator):
+        seen.append((Xb.shape, generator))
+        return Xb
+
+    _linear_fit(rng, X, Y, batch_size=20, epochs=1, augment=record)
+    assert seen == [((20, 1), rng), ((20, 1), rng), ((10, 1), rng)]
+
+
+def test_evaluate_gets_every_epoch_number(rng):
+    X, Y = _line_data(rng)
+    epochs = []
+    _linear_fit(rng, X, Y, epochs=3, evaluate=lambda e: epochs.append(e) or {"n": len(epochs)})
+    assert epochs == [0, 1, 2]
+
+
+def test_a_callable_loss_that_refuses_an_overflow_is_reported_as_divergence(rng):
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    mse = nnlab.MSELoss()
+    hist = fit(lin, lambda out, y: mse(out, y), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000,
+               batch_size=10, rng=rng)
+    assert hist.diverged and "the loss became nan (last finite loss" in hist.message
+
+
+def test_a_loss_already_infinite_at_the_first_step_says_so(rng):
+    X = np.full((4, 1), 1e200)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, np.zeros((4, 1)), epochs=2, name="s1")
+    assert hist.diverged
+    assert hist.message.startswith("s1: the loss is inf at the first step; lower the learning rate")
+
+
+def test_weights_overflowing_in_the_last_update_are_reported(rng):
+    """The loss is computed before each update, so only the final check sees weights that overflowed in the last one."""
+    X, Y = np.ones((2, 1)), np.full((2, 1), 10.0)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=1e308), X, Y, epochs=1, name="s2")
+    assert hist.diverged is True
+    assert hist.message == f"s2: parameters became non-finite by epoch 1; {nnlab.train.ADVICE}"
+
+
+def test_flush_denormals_keeps_the_smallest_normal_number():
+    tiny = np.finfo(np.float64).tiny
+    arr = np.array([tiny, tiny / 2, -tiny / 4, 1.0])
+    flush_denormals([arr, np.zeros(0), np.arange(3)])
+    np.testing.assert_array_equal(arr, [tiny, 0.0, 0.0, 1.0])
+
+
+class _FakeBar:
+    made = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.updates, self.postfix, self.closed = kwargs, [], [], False
+        _FakeBar.made.append(self)
+
+    def update(self, n):
+        self.updates.append(n)
+
+    def set_postfix(self, **kwargs):
+        self.postfix.append(kwargs)
+
+    def close(self):
+        self.closed = True
+
+
+class _Terminal:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(("progress", "tty", "bar"), [
+    (True, True, True), (True, False, False), (False, True, False), (None, True, False),  # None: not given
+])
+def test_the_progress_bar_only_on_request_and_only_on_a_terminal(progress, tty, bar, rng, monkeypatch):
+    import tqdm.auto
+    monkeypatch.setattr(tqdm.auto, "tqdm", _FakeBar)
+    monkeypatch.setattr("sys.stderr", _Terminal(tty))
+    _FakeBar.made = []
+    X, Y = _line_data(rng)
+    asked = {} if progress is None else {"progress": progress}
+    _, hist = _linear_fit(rng, X, Y, epochs=3, name="stage 2", **asked)
+    if not bar:
+        assert _FakeBar.made == []
+        return
+    (made,) = _FakeBar.made
+    assert made.kwargs == {"total": 3, "desc": "stage 2", "leave": False, "unit": "epoch"}
+    assert made.updates == [1, 1, 1] and made.closed
+    assert made.postfix == [{"loss": f"{value:.4g}"} for value in hist.epoch_loss]
+
+
+def test_predict_never_writes_the_callers_rows(rng):
+    net = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(3, 2, rng=rng))
+    X = rng.normal(size=(10, 3))
+    before = X.copy()
+    for batch_size in (4, 100):
+        nnlab.train.predict(net, X, batch_size=batch_size)
+        np.testing.assert_array_equal(X, before)
+
+
+def test_a_diverging_run_reports_in_words_without_a_numpy_warning(rng):
+    import warnings
+    X, Y = _line_data(rng)
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=3.0), X, Y, epochs=5000, batch_size=10,
+                   rng=rng)
+    assert hist.diverged and "training diverged" in hist.message
+
+
+def _fit_with(**options):
+    model = options.pop("model", None) or nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    loss = options.pop("loss", nnlab.MSELoss())
+    own = getattr(model, "parameters", None)
+    params = own() if callable(own) and own() else nnlab.Linear(2, 1).parameters()
+    opt = options.pop("opt", None) or nnlab.SGD(params, lr=0.1)
+    return fit(model, loss, opt, np.ones((4, 2)), np.ones((4, 1)), **{"epochs": 2, **options})
+
+
+class _ParametersOnly:
+    """Has parameters() but no forward(): not a module."""
+
+    def parameters(self):
+        return []
+
+
+def _val(epoch):
+    return {"val_loss": 1.0}
+
+
+_AUGMENT = "fit: augment must return an array of the batch's shape (4, 2) and dtype float64,"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"model": object()}, "fit: model must be an nnlab module (Linear, Sequential, MLP ...), got <object"),
+    ({"model": _ParametersOnly()}, "fit: model must be an nnlab module (Linear, Sequential, MLP ...), got <test_train"),
+    ({"penalty": lambda params: 0.0}, "fit: penalty must be an L2Penalty (or None), got <function"),
+    ({"loss": nnlab.MSELoss}, "fit: loss_fn must be an instance such as MSELoss(), got the class <class"),
+    ({"opt": nnlab.SGD}, "fit: optimizer must be an instance such as SGD(params, lr), got the class <class"),
+    ({"loss": 3}, "fit: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), got 3"),
+    ({"opt": object()}, "fit: optimizer must have a step() method (e.g. nnlab.SGD), got <object"),
+    ({"rng": 7, "name": "s3"}, "s3: rng must be a numpy.random.Generator or None, got 7"),
+    ({"name": 3}, "fit: name must be a string, got 3"),
+    ({"epochs": 0, "name": "s5"}, "s5: epochs must be a positive integer, got 0"),
+    ({"batch_size": 0, "name": "s5"}, "s5: batch_size must be a positive integer, got 0"),
+    ({"penalty": 0.1}, "fit: penalty must be an L2Penalty (or None), got 0.1"),
+    ({"progress": 1}, "fit: progress must be True or False, got 1"),
+    ({"evaluate": 3}, "fit: evaluate must be a function or None, got 3"),
+    ({"evaluate": dict}, "fit: evaluate must be a function or None, got <class 'dict'>"),
+    ({"augment": 3}, "fit: augment must be a function or None, got 3"),
+    ({"early_stopping": 3, "evaluate": _val}, "fit: early_stopping must be an EarlyStopping, got 3"),
+    ({"early_stopping": EarlyStopping(monitor=3), "evaluate": _val},
+     "fit: early_stopping.monitor must be a metric name, got 3"),
+    ({"early_stopping": EarlyStopping()}, "fit: early_stopping needs an evaluate callback that returns 'val_loss'"),
+    ({"early_stopping": EarlyStopping(patience=-1), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got -1"),
+    ({"early_stopping": EarlyStopping(patience=True), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got True"),
+    ({"early_stopping": EarlyStopping(patience=1.5), "evaluate": _val},
+     "fit: early_stopping.patience must be a whole number >= 0, got 1.5"),
+    ({"early_stopping": EarlyStopping(mode="x"), "evaluate": _val},
+     "fit: early_stopping.mode must be 'min' or 'max', got 'x'"),
+    ({"early_stopping": EarlyStopping(mode=3), "evaluate": _val},
+     "fit: early_stopping.mode must be 'min' or 'max', got 3"),
+    ({"early_stopping": EarlyStopping(min_delta=-1), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got -1"),
+    ({"early_stopping": EarlyStopping(min_delta=True), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got True"),
+    ({"early_stopping": EarlyStopping(min_delta=float("inf")), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got inf"),
+    ({"early_stopping": EarlyStopping(min_delta="x"), "evaluate": _val},
+     "fit: early_stopping.min_delta must be a finite number >= 0, got 'x'"),
+    ({"augment": lambda X, r: X[:1]}, f"{_AUGMENT} got shape (1, 2), dtype float64"),
+    ({"augment": lambda X, r: X.astype(np.float32)}, f"{_AUGMENT} got shape (4, 2), dtype float32"),
+    ({"augment": lambda X, r: [1]}, f"{_AUGMENT} got list"),
+    ({"evaluate": lambda e: [1.0]}, "fit: evaluate must return a dict of metrics, got list"),
+    ({"early_stopping": EarlyStopping(), "evaluate": lambda e: {"acc": 1.0, 2: 3}},
+     "fit: early stopping monitors 'val_loss', but evaluate returned only ['2', 'acc']"),
+    ({"evaluate": lambda e: {"a": "x"}}, "fit: evaluate's 'a' must be a number, got 'x'"),
+    ({"evaluate": lambda e: {"a": True}}, "fit: evaluate's 'a' must be a number, got True"),
+])
+def test_fit_refuses_each_bad_argument_word_for_word(options, message):
+    with pytest.raises(nnlab.NnlabError) as caught:
+        _fit_with(**options)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("options", "metrics"), [
+    ({"early_stopping": EarlyStopping(patience=0, min_delta=0), "evaluate": _val}, {"val_loss": [1.0, 1.0]}),
+    ({"early_stopping": EarlyStopping(patience=np.int64(2), min_delta=2), "evaluate": _val}, {"val_loss": [1.0, 1.0]}),
+    ({"progress": np.bool_(False)}, {}),
+    ({"evaluate": lambda e: {"a": np.float32(1), "b": np.int64(2), "c": 3}},
+     {"a": [1.0, 1.0], "b": [2.0, 2.0], "c": [3.0, 3.0]}),
+])
+def test_fit_takes_the_edge_values_of_its_arguments(options, metrics):
+    assert _fit_with(**options).metrics == metrics
+
+
+def test_fit_keeps_numpy_quiet_inside_even_where_the_caller_raises_on_overflow():
+    """Diverging runs (an overflowing penalty; weights overflowing to inf, then 0 * inf) end in words, not in a
+    FloatingPointError, even when the caller has set NumPy to raise."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(50, 1))
+    X[::5] = 0.0
+    net = nnlab.Sequential(nnlab.Linear(1, 8, rng=np.random.default_rng(1)), nnlab.Tanh(),
+                           nnlab.Linear(8, 1, rng=np.random.default_rng(2)))
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    with np.errstate(all="raise"):
+        penalised = fit(net, nnlab.MSELoss(), nnlab.SGD(net.parameters(), lr=1e3), X, 3 * X - 1, epochs=200,
+                        batch_size=10, rng=rng, penalty=nnlab.L2Penalty(1.0))
+        overflowed = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=1e308),
+                         np.array([[0.0], [1.0], [2.0], [0.0]]), np.array([[500.0], [100.0], [-300.0], [200.0]]),
+                         epochs=3, name="s4")
+    assert penalised.diverged and "the loss became inf" in penalised.message
+    assert overflowed.diverged
+    assert overflowed.message.startswith("s4: training diverged at epoch 2, step 2: the loss became nan")
+
+
+def test_a_callable_loss_gets_targets_in_the_models_dtype(rng):
+    X, Y = _line_data(rng)
+    seen = []
+
+    def squared_error(output, target):
+        seen.append(target.dtype)
+        err = output - target
+        return float(np.mean(err * err)), 2 * err / err.size
+
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0)).astype(np.float32)
+    fit(lin, squared_error, nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=1)
+    assert set(seen) == {np.dtype(np.float32)}
+
+
+class _OneWeight(nnlab.Module):
+    """``w * x`` with a single float32 parameter: the model's dtype comes from its first (and only) parameter."""
+
+    def __init__(self):
+        self.w, self.dw, self.x = np.ones(1, np.float32), np.zeros(1, np.float32), None
+
+    def parameters(self):
+        return [nnlab.layers.Param(self, "w", "dw", decay=True)]
+
+    def _forward(self, x, inplace=False):
+        self.x = x
+        return x * self.w
+
+    def _backward(self, dout, inplace=False, need_dx=True):
+        self.dw[...] = np.sum(dout * self.x)
+        return dout * self.w if need_dx else None
+
+
+class _NoStepOptimizer:
+    def step(self):
+        pass
+
+    def state_arrays(self):
+        return []
+
+
+def test_fit_trains_a_one_parameter_module_and_runs_a_parameterless_one(rng):
+    X, Y = _line_data(rng)
+    model = _OneWeight()
+    hist = fit(model, nnlab.MSELoss(), nnlab.SGD(model.parameters(), lr=0.05), X, 3 * X, epochs=100)
+    assert model.w.dtype == np.float32 and abs(float(model.w[0]) - 3.0) < 1e-3
+    assert hist.step_loss[-1] < hist.step_loss[0]
+    relu = nnlab.Sequential(nnlab.ReLU())
+    still = fit(relu, nnlab.MSELoss(), _NoStepOptimizer(), X, np.maximum(X, 0), epochs=2)
+    assert still.step_loss == [0.0, 0.0]
+
+
+def test_early_stopping_on_a_metric_that_never_improves_stops_after_patience_epochs(rng):
+    lin = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    hist = fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), epochs=5,
+               evaluate=lambda e: {"val_loss": float("inf")}, early_stopping=EarlyStopping(patience=2))
+    assert hist.epochs_run == 2 and hist.best_epoch is None
+    assert hist.message == "fit: early stop after epoch 2 (best epoch 0)"
+
+
+def test_predict_passes_a_single_row_and_an_empty_batch_to_the_checked_forward():
+    lin = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(nnlab.train.predict(lin, np.ones(2)), lin.forward(np.ones(2)))
+    assert nnlab.train.predict(lin, np.ones((0, 2))).shape == (0, 1)
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        nnlab.train.predict(lin, np.float64(1.0))
+    assert str(caught.value) == "Linear(2 -> 1): expected input of width 2, got shape ()"
+
+
+@pytest.mark.parametrize("call", [
+    lambda net, X, y: nnlab.train.predict(net, X, 0),
+    lambda net, X, y: nnlab.train.predict_classes(net, X, 0),
+    lambda net, X, y: nnlab.train.accuracy(net, X, y, 0),
+])
+def test_predict_and_its_helpers_pass_batch_size_on_and_refuse_zero(call):
+    net = nnlab.Linear(2, 3, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        call(net, np.ones((4, 2)), np.zeros(4, dtype=int))
+    assert str(caught.value) == "predict: batch_size must be a positive integer, got 0"

@@ -1,6 +1,7 @@
 """Render mutmut's results for the core modules as docs/testing.md (``make mutation`` runs it after ``mutmut run``).
 
-Usage: ``python tools/mutation_report.py [docs/testing.md]`` from the repository root, after ``mutmut run``.
+Usage: ``python tools/mutation_report.py [docs/testing.md [notes.md]]`` from the repository root, after
+``mutmut run``; ``notes.md`` (optional) is a paragraph on how the run went, printed under the header.
 Reads ``mutants/**/*.meta`` (one verdict per mutant), the diff of every mutant that was not killed, and
 ``tools/mutation_equivalent.toml`` (mutant name -> one-line reason it changes no behaviour). Score per module:
 killed / (mutants checked - equivalent), where a timeout counts as killed and "no tests" as survived.
@@ -61,14 +62,18 @@ def git(*args: str) -> str:
 
 
 def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalent: dict[str, str],
-           planted: list[tuple[str, str, bool]]) -> str:
+           planted: list[tuple[str, str, bool]], notes: str = "") -> str:
     """The whole document: when and on what it ran, the table, then every mutant left alive."""
     metas = list(Path("mutants").rglob("*.meta"))
     finished = datetime.fromtimestamp(max(p.stat().st_mtime for p in metas), tz=timezone.utc)
     dirty = git("status", "--porcelain", "--", "src", "tests")
     cfg = config()
     rows = {module: count_row(statuses, equivalent) for module, statuses in sorted(results.items())}
-    total = count_row({k: v for s in results.values() for k, v in s.items()}, equivalent)
+    complete = [module for module, row in rows.items() if not row["not checked"]]
+    incomplete = [module for module in rows if module not in complete]
+    for module in incomplete:  # a stopped run checks the quickest mutants first: a partial score would flatter
+        rows[module]["score"] = "incomplete"
+    total = count_row({k: v for m in complete for k, v in results[m].items()}, equivalent)
     out = [
         "# Mutation testing of the core",
         "",
@@ -77,9 +82,13 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         + (" with uncommitted changes to src/ or tests/." if dirty else "."),
         "",
         "Mutated files: " + ", ".join(f"`{p}`" for p in cfg.only_mutate) + ".",
+        "Modules checked to the end: " + (", ".join(f"`{m}`" for m in complete) or "none") + "."
+        + (" Not run to the end (their unchecked mutants are counted under 'not checked', and they have no score"
+           " and are left out of the total): " + ", ".join(f"`{m}`" for m in incomplete) + "." if incomplete else ""),
         "Tests run against each mutant (only those that execute the mutated function): "
         + " ".join(f"`{a}`" for a in cfg.pytest_add_cli_args_test_selection) + ".",
         "",
+        *([notes.strip(), ""] if notes.strip() else []),
         "Score = killed (timeouts included) / (mutants checked - equivalent); a mutant no selected test reaches"
         " counts as a survivor, a mutant not yet checked is left out. Equivalent mutants carry their reason below"
         " (from `tools/mutation_equivalent.toml`).",
@@ -87,7 +96,7 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         "| module | " + " | ".join(COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),
     ]
-    for module, row in [*rows.items(), ("**all**", total)]:
+    for module, row in [*rows.items(), ("**all checked to the end**" if incomplete else "**all**", total)]:
         out.append(f"| {module} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
     out += ["", "## The five planted bugs of issue 17", "",
             "Each planted alone in a copy of `src/` by `tools/planted_bugs.py` (after checking that the tests pass"
@@ -114,12 +123,13 @@ def mutant_sort_key(name: str) -> tuple[str, int]:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1] if len(argv) > 1 else "docs/testing.md")
+    notes = Path(argv[2]).read_text("utf-8") if len(argv) > 2 else ""  # how the run went, in words (optional)
     equivalent = tomllib.loads(EQUIVALENT_FILE.read_text("utf-8")) if EQUIVALENT_FILE.exists() else {}
     results, paths = module_results()
     if not results:
         print("mutation_report: no mutmut results under mutants/; run `mutmut run` first", file=sys.stderr)
         return 2
-    target.write_text(render(results, paths, equivalent, check_all()), encoding="utf-8")
+    target.write_text(render(results, paths, equivalent, check_all(), notes), encoding="utf-8")
     print(f"wrote {target}")
     return 0
 
