@@ -42,7 +42,8 @@ def module_results() -> tuple[dict[str, dict[str, str]], dict[str, Path]]:
 def count_row(statuses: dict[str, str], equivalent: dict[str, str]) -> dict[str, object]:
     """One table row: counts per verdict and the score killed / (mutants - equivalent)."""
     counts = Counter(statuses.values())
-    n_equivalent = sum(1 for name, status in statuses.items() if name in equivalent and status not in KILLED)
+    n_equivalent = sum(1 for name, status in statuses.items()
+                       if name in equivalent and status not in KILLED | {"not checked"})
     killed = sum(counts[s] for s in KILLED)
     scored = len(statuses) - n_equivalent - counts["not checked"]
     return {"mutants": len(statuses), "killed": killed - counts["timeout"], "timeout": counts["timeout"],
