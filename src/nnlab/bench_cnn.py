@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from nnlab.bench import LR, _paired, _rate, environment, torch_sgd_epochs
+from nnlab.bench import LR, _paired, _rate, environment, inconclusive, ratio_text, torch_sgd_epochs
 
 #: The benchmarked CNN (the one ``nnlab run cnn`` trains on MNIST) and its batch size.
 NET = {"channels": (16, 32), "kernel_size": 3}
@@ -198,11 +198,17 @@ def table(results) -> str:
              "|---|---:|---:|---:|---:|"]
     for label, r in train.items():
         lines.append(f"| {label} | {r['median']:,.0f} | {results['batch'] / r['median'] * 1e6:,.0f} | "
-                     f"{r['min']:,.0f} - {r['max']:,.0f} | {r['ratio']:.2f}x |")
+                     f"{r['min']:,.0f} - {r['max']:,.0f} | {ratio_text(r['ratio'])} |")
     if "PyTorch" in train:
         ratio = train["PyTorch"]["ratio"]
-        verdict = "at least PyTorch's speed" if ratio >= 1 else f"{1 / ratio:.2f}x PyTorch's time per step"
-        lines += ["", f"nnlab fit / PyTorch (paired median of samples/s): **{ratio:.2f}x**, i.e. {verdict}."]
+        median = ratio["paired_median"]
+        if inconclusive(ratio):
+            verdict = "inconclusive: the paired median and the ratio of medians point in opposite directions"
+        elif median >= 1:
+            verdict = "at least PyTorch's speed"
+        else:
+            verdict = f"{1 / median:.2f}x PyTorch's time per step"
+        lines += ["", f"nnlab fit / PyTorch: **{ratio_text(ratio)}**, i.e. {verdict}."]
     prof = results["step_profile_us"]
     step = prof["step"]
     parts = [f"{part} {us:,.0f} ({us / step:.0%})" for part, us in prof.items() if part != "step"]
