@@ -122,12 +122,14 @@ def scan_result(out, x, where: str, x_name: str = "input", params=()):
     of the (usually smaller) result; only on failure are ``x`` and then the module's
     parameters ``params`` scanned, to say whether the
     input or a parameter held NaN/inf, or the arithmetic overflowed.  ``params``: ``(name, array)``
-    pairs.  ``x=None`` means the input was checked already.
+    pairs, or a function returning them (called only on failure).  ``x=None`` means the input was checked already.
     """
     if np.isfinite(out).all():
         return out
     if x is not None:
         require_finite(x, x_name, where)
+    if callable(params):  # listed only now, on failure: naming every parameter costs more than the scan
+        params = params()
     largest = 0.0
     for name, value in params:
         value = np.asarray(value)

@@ -328,7 +328,7 @@ class Module:
         return as_float_array(x, "input", self._label())
 
     def _check_output(self, x, out):
-        return scan_result(out, x, self._label(), params=self.named_arrays())
+        return scan_result(out, x, self._label(), params=self.named_arrays)
 
     def _check_dout(self, dout) -> np.ndarray:
         return as_float_array(dout, "dout", self._label(), finite=True)
@@ -701,7 +701,7 @@ class Sequential(Module):
         out = first.forward(x)  # the first module checks the input its own way
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
             out = self._forward_from(1, out, inplace=not first.keeps_output)
-        return scan_result(out, None, "Sequential", params=self.named_arrays())
+        return scan_result(out, None, "Sequential", params=self.named_arrays)
 
     def backward(self, dout):
         """Back-propagate through the layers in reverse order; returns dLoss/dInput."""

@@ -131,7 +131,7 @@ class MLP(Module):
             h = self.act._forward(z1, inplace=False)
             yhat = self.l2._forward(h, inplace=False)
         self.h_pre = z1
-        return scan_result(yhat, None, "MLP", params=self.named_arrays()), h
+        return scan_result(yhat, None, "MLP", params=self.named_arrays), h
 
     def predict(self, x):
         """Return only ``yhat`` (for code that expects one output)."""

@@ -439,7 +439,7 @@ def _predict(model, X, batch_size: int) -> np.ndarray:
             out = forward(X, False)
         else:
             out = np.concatenate([forward(X[i : i + batch_size], False) for i in range(0, n, batch_size)])
-    return scan_result(out, X, "predict", "X", params=model.named_arrays())
+    return scan_result(out, X, "predict", "X", params=model.named_arrays)
 
 
 def predict_classes(model, X, batch_size: int = 4096) -> np.ndarray:
