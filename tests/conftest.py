@@ -4,6 +4,14 @@ import numpy as np
 import pytest
 
 
+def pytest_make_parametrize_id(config, val, argname):
+    """Test ids without backslashes or newlines (regex patterns, messages as parameters): such an id cannot be
+    passed back to pytest to select its test, which is how `make mutation` runs the tests covering a mutant."""
+    if isinstance(val, str):
+        return val.replace("\\", "").replace("\n", " ")
+    return None
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -272,7 +272,7 @@ def test_initialisation_bounds(init, weight_bound, bias_zero, rng):
     (lambda: MaxPool2d(2).forward(np.array([[[[1.0, -np.inf], [0.0, 0.0]]]])), "non-finite"),
     (lambda: Flatten().forward(np.ones(3)), r"expected input of shape \(batch, ...\)"),
     (lambda: Flatten().backward(np.ones((1, 3))), "backward\\(\\) was called before forward"),
-], ids=lambda v: v if isinstance(v, str) else "")
+], ids=lambda v: v.replace("\\", "") if isinstance(v, str) else "")
 def test_errors_name_the_layer_and_the_problem(make, message):
     with pytest.raises(nnlab.NnlabError, match=message):
         make()
