@@ -46,14 +46,18 @@ def require_integer_labels(labels: np.ndarray, where: str) -> None:
                          + "; pass y.astype(int), or one-hot rows of shape (batch, classes)")
 
 
-def _targets_like(Y_true, probs: np.ndarray, where: str, finite: bool) -> np.ndarray:
-    """Accept one-hot targets of the same shape, or integer class labels of shape (batch,)."""
+def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
+    """Accept one-hot targets of the same shape, or integer class labels of shape (batch,).
+
+    One-hot (or soft) rows must be probability distributions; that test also fails on NaN and inf,
+    and only then is ``Y_true`` scanned to name them.
+    """
     Y = np.asarray(Y_true)
     if Y.ndim == 1 and probs.ndim == 2:
         require_integer_labels(Y, where)
         check_labels(Y, probs.shape, where)
         return one_hot(Y, probs.shape[1], dtype=probs.dtype)
-    Y = as_float_array(Y, "Y_true", where, finite=finite)
+    Y = as_float_array(Y, "Y_true", where)
     require_same_shape(probs, Y, ("probs", "Y_true"), where)
     if Y.size:
         _require_distributions(Y, "Y_true", where, "one-hot rows, or integer labels of shape (batch,)")
@@ -70,32 +74,43 @@ def _tolerance(classes: int, dtype) -> float:
     return max(1e-6, 16 * classes * float(np.finfo(dtype).eps))  # np.finfo costs microseconds: asked once
 
 
-def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str) -> None:
-    """Raise unless every row of 2-D ``arr`` is a probability distribution: entries >= 0, summing to 1."""
-    sums = arr.sum(axis=1)
+def _are_distributions(arr: np.ndarray) -> bool:
+    """Whether every row of 2-D ``arr`` is a probability distribution: entries >= 0, summing to 1 (to rounding).
+
+    A minimum and one matrix-vector product: NaN fails both tests (it compares false) and inf makes
+    its row's sum inf, so a ``True`` also says the array is finite, without another scan.
+    """
+    if not arr.min() >= 0:  # (NaN compares false)
+        return False
+    sums = row_sum(arr)
     tol = _sum_tolerance(arr)
-    if arr.min() >= 0 and 1 - tol <= sums.min() and sums.max() <= 1 + tol:
+    return bool(1 - tol <= sums.min() and sums.max() <= 1 + tol)
+
+
+def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str) -> None:
+    """Raise unless every row of 2-D ``arr`` is a probability distribution, naming the first row that is not."""
+    if _are_distributions(arr):
         return
-    off = np.abs(sums - 1)
     require_finite(arr, name, where)
     if arr.min() < 0:
         row = int(np.argmax((arr < 0).any(axis=1)))
         raise NnlabValueError(f"{where}: {name} must hold probabilities >= 0 ({expected}); row {row} holds "
                               f"{float(arr[row].min()):g}")
-    row = int(np.argmax(off))
+    sums = arr.sum(axis=1)
+    row = int(np.argmax(np.abs(sums - 1)))
     raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to "
                           f"{float(sums[row]):.6g}")
 
 
 def _check_probs(probs, where: str) -> np.ndarray:
-    probs = as_float_array(probs, "probs", where)  # NaN is found below: min and max pass it on
+    """``probs`` as a float array of probability rows, or an error saying what it holds instead."""
+    probs = as_float_array(probs, "probs", where)
     if probs.ndim != 2:
         raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
     if probs.shape[0] == 0:
         raise NnlabValueError(f"{where}: the batch is empty (0 rows)")
-    if probs.size:
-        low, high = probs.min(), probs.max()
-        if not (low >= 0 and high <= 1 + 1e-6):  # also false for NaN, which min and max pass on
+    if probs.size and not _are_distributions(probs):  # the common case ends here: one minimum, one row sum
+        if not (probs.min() >= 0 and probs.max() <= 1 + 1e-6):  # also false for NaN, which min and max pass on
             require_finite(probs, "probs", where)
             raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
         _require_distributions(probs, "probs", where, "pass softmax(logits)")
@@ -130,7 +145,7 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
         the loss as a Python float.
     """
     probs = _check_probs(probs, "cross_entropy")
-    Y = _targets_like(Y_true, probs, "cross_entropy", finite=False)
+    Y = _targets_like(Y_true, probs, "cross_entropy")
     logp = np.log(np.maximum(probs, eps))
     value = -float(np.vdot(Y, logp)) / probs.shape[0]  # (a BLAS dot product: no NumPy warnings to silence)
     if not math.isfinite(value):  # log(p) is finite, so Y held NaN/inf
@@ -152,11 +167,11 @@ def softmax_cross_entropy_backward(probs, Y_true):
         (batch, C) gradient, dtype of ``probs``.
     """
     probs = _check_probs(probs, "softmax_cross_entropy_backward")
-    Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward", finite=True)
-    with np.errstate(over="ignore"):  # a float64 target beyond float32's range: an inf, reported just below
-        grad = np.subtract(probs, Y, dtype=probs.dtype)
+    Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward")
+    # both are rows of probabilities now (checked finite), so the gradient is finite: no scan of it
+    grad = np.subtract(probs, Y, dtype=probs.dtype)
     grad /= probs.shape[0]
-    return finite_output(grad, "softmax_cross_entropy_backward")
+    return grad
 
 
 class Loss:
