@@ -18,7 +18,8 @@ def test_bench_quick_prints_every_column(capsys, tmp_path):
     results = json.loads((tmp_path / "b.json").read_text())
     for workload in results["workloads"].values():
         goals = workload["goals"]
-        assert set(goals) == {"handout loop / PyTorch", "fit / PyTorch", "fit / scikit-learn", "inference / PyTorch",
+        assert set(goals) == {"handout loop / PyTorch", "handout GEMM-only limit / PyTorch", "fit / PyTorch",
+                              "fit / scikit-learn", "GEMM-only limit / scikit-learn", "inference / PyTorch",
                               "fit / GEMM-only limit"}
         assert all(v is None or (v["paired_median"] > 0 and v["min"] <= v["paired_median"] <= v["max"])
                    for v in goals.values())
@@ -48,6 +49,10 @@ def test_gemm_products_count_the_steps_flops():
     assert flops == 2 * BATCH * (64 * 64 * 2 + 64 * 10 * 3)
     shapes = sorted(p().shape for p in products)
     assert shapes == sorted([(BATCH, 64), (64, 64), (BATCH, 10), (10, 64), (BATCH, 64)])
+    # the handout's MLP.backward returns dx of the first layer too: one more (BATCH, 64) product
+    products, flops_handout = gemm_products([64, 64, 10], first_dx=True)
+    assert len(products) == 6 and flops_handout == flops + 2 * BATCH * 64 * 64
+    assert sorted(p().shape for p in products) == sorted(shapes + [(BATCH, 64)])
 
 
 def test_float32_training_tracks_float64():

@@ -15,6 +15,7 @@ This is a measurement, not a test: timings vary with the machine and its load.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -34,6 +35,8 @@ BATCH = 128
 LR = 0.01
 INFERENCE_ROWS = 50_000  # rows predicted per timed repeat
 GEMM_ONLY = "GEMM-only limit (no gather, bias, activation, loss or update)"
+#: the same for the handout's loop, whose ``MLP.backward`` must return dL/dx: one more product, of the widest layer
+HANDOUT_GEMM_ONLY = "GEMM-only limit of the handout loop (with the first layer's dx)"
 
 
 def load(name: str):
@@ -194,11 +197,12 @@ def _best_seconds(fn, repeats=20) -> float:
     return best
 
 
-def gemm_products(sizes, dtype=np.float32, seed=0):
+def gemm_products(sizes, dtype=np.float32, seed=0, first_dx=False):
     """The matrix products of one training step, each in its fastest layout on this machine.
 
     Per layer: forward ``x @ W.T``, weight gradient ``dout.T @ x`` and, above the first
-    layer, input gradient ``dout @ W`` (``fit`` never needs dx of the first layer).  Each
+    layer, input gradient ``dout @ W`` (``fit`` never needs dx of the first layer; the
+    handout's ``MLP.backward`` returns it, so ``first_dx=True`` counts it too).  Each
     product is timed in two equivalent layouts (e.g. ``x @ W.T`` against ``x @ Wt`` with a
     contiguous transposed copy) and the faster is kept, so the limit is the best these
     GEMMs can do here, not nnlab's choice of layout.  Returns ``(products, flops)``:
@@ -213,21 +217,23 @@ def gemm_products(sizes, dtype=np.float32, seed=0):
         Wt = np.ascontiguousarray(W.T)
         pairs = [(lambda x=x, W=W: x @ W.T, lambda x=x, Wt=Wt: x @ Wt),
                  (lambda d=dout, x=x: d.T @ x, lambda d=dout, x=x: (x.T @ d).T)]
-        if i:
+        if i or first_dx:
             pairs.append((lambda d=dout, W=W: d @ W, lambda d=dout, Wt=Wt: (Wt @ d.T).T))
         products += [min(pair, key=_best_seconds) for pair in pairs]
         flops += 2 * BATCH * a * b * len(pairs)
     return products, flops
 
 
-def gemm_only(X, y, sizes, seed=0):
+def gemm_only(X, y, sizes, seed=0, first_dx=False):
     """The GEMM-only limit as a contender: per batch of 128 rows, only the step's matrix products.
 
     No gather, no bias, no activation, no loss, no update: what a training step would cost
     if its GEMMs were all there was.  Timed in the same round-robin as the real contenders,
-    so ``nnlab fit / this`` is nnlab's fraction of the limit.
+    so ``nnlab fit / this`` is nnlab's fraction of the limit.  With ``first_dx=True``, the
+    limit of any loop written against the handout's API (``PyTorch / this`` is then the
+    largest speed-up over PyTorch such a loop could show).
     """
-    products, _ = gemm_products(sizes, X.dtype, seed)
+    products, _ = gemm_products(sizes, X.dtype, seed, first_dx)
     steps = -(-X.shape[0] // BATCH)
 
     def epochs(e):
@@ -408,6 +414,7 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
     contenders = {"nnlab fit": nnlab_fit, "nnlab handout loop": nnlab_handout, "PyTorch": torch_loop,
                   "scikit-learn MLPClassifier": sklearn_mlp}
     contenders[GEMM_ONLY] = gemm_only
+    contenders[HANDOUT_GEMM_ONLY] = functools.partial(gemm_only, first_dx=True)
     results = {"environment": environment(threads), "batch": BATCH, "lr": LR, "repeats": repeats, "workloads": {}}
     with threadpool_limits(threads):
         try:
@@ -446,8 +453,13 @@ def run(threads=1, repeats=5, quick=False, keras=False, memory=True):
             torch_rates = rates.get("PyTorch")
             handout = rates["nnlab handout loop"]
             goals = {"handout loop / PyTorch": _paired(handout, torch_rates) if torch_rates else None,
+                     # the most any loop through the handout's API could show: its GEMMs and nothing else
+                     "handout GEMM-only limit / PyTorch": (_paired(rates[HANDOUT_GEMM_ONLY], torch_rates)
+                                                           if torch_rates else None),
                      "fit / PyTorch": rows["PyTorch"]["ratio"] if torch_rates else None,
                      "fit / scikit-learn": rows["scikit-learn MLPClassifier"]["ratio"],
+                     # scikit-learn does the same products: the most any fit could show over it
+                     "GEMM-only limit / scikit-learn": _paired(rates[GEMM_ONLY], rates["scikit-learn MLPClassifier"]),
                      "inference / PyTorch": infer.get("ratio"),
                      "fit / GEMM-only limit": rows[GEMM_ONLY]["ratio"]}
             results["workloads"][name] = {"sizes": spec["sizes"], "samples": len(y), "epochs_per_repeat": epochs,
@@ -483,6 +495,13 @@ def table(results) -> str:
                   f" (best layout of each, best of 200) = {w['gemm_share_of_step']:.0%} of nnlab fit's median step.  "
                   f"The GEMM-only limit, timed alongside: {w['training'][GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s;"
                   f" nnlab fit reaches {ratio_text(g['fit / GEMM-only limit'], percent=True)} of it.", "",
+                  "The handout's `MLP.backward` must return dL/dx, one more product of the widest layer: the GEMM-only"
+                  f" limit of its loop runs {w['training'][HANDOUT_GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s"
+                  + (", so no loop through the handout's API can beat PyTorch here by more than "
+                     f"{ratio_text(g['handout GEMM-only limit / PyTorch'])} (its GEMMs and nothing else)."
+                     if g["handout GEMM-only limit / PyTorch"] else ".")
+                  + " scikit-learn's MLPClassifier runs the same products as nnlab fit, so no training loop can beat"
+                  f" it here by more than {ratio_text(g['GEMM-only limit / scikit-learn'])}.", "",
                   "Where nnlab fit's step goes (median us per part, timed one part at a time): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in w["step_profile_us"].items())
                   + f" (sum {sum(w['step_profile_us'].values()):,.0f}).", "",
@@ -490,7 +509,8 @@ def table(results) -> str:
                                                                 if k != "ratio"), "",
                   "| ratio | " + " | ".join(g) + " |",
                   "|---|" + "---:|" * len(g),
-                  "| measured | " + " | ".join(ratio_text(v, percent="limit" in k) for k, v in g.items()) + " |", ""]
+                  "| measured | " + " | ".join(ratio_text(v, percent=k.endswith("limit")) for k, v in g.items())
+                  + " |", ""]
     mem = results.get("peak_memory_mib")
     if mem:
         lines.append("Peak memory of a whole process that loads MNIST-5k and trains 2 epochs: "
