@@ -636,15 +636,28 @@ def main(argv=None) -> int:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
     if args.markdown:
-        command = "nnlab bench " + " ".join(argv if argv is not None else sys.argv[1:])
-        with open(args.markdown, "w") as fh:
-            fh.write(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
-                     "Timings vary with the machine and its load (the load average is printed below). Every\n"
-                     "repeat times each contender in turn; a ratio is the median of the repeat-by-repeat ratios,\n"
-                     "with their range and the ratio of the medians next to it, and reads *inconclusive* when\n"
-                     "those two medians disagree in direction. See `src/nnlab/bench.py` for the protocol.\n\n")
-            fh.write(text)
+        write_main(args.markdown, "nnlab bench " + " ".join(argv if argv is not None else sys.argv[1:]), text)
     return 0
+
+
+def write_main(markdown, command: str, text: str) -> None:
+    """Write the main tables to ``markdown`` under its header; the ``--tabular`` and ``--cnn`` sections already in
+    the file (each made by its own, longer run) are kept after them."""
+    import re
+    from pathlib import Path
+
+    from nnlab.bench_cnn import MARK as CNN_MARK
+
+    doc = Path(markdown)
+    old = doc.read_text() if doc.exists() else ""
+    kept = [m.group(0) for mark in (TABULAR_MARK, CNN_MARK)
+            if (m := re.search(re.escape(mark) + ".*?" + re.escape(mark) + "\n", old, re.S))]
+    doc.write_text(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
+                   "Timings vary with the machine and its load (the load average is printed below). Every\n"
+                   "repeat times each contender in turn; a ratio is the median of the repeat-by-repeat ratios,\n"
+                   "with their range and the ratio of the medians next to it, and reads *inconclusive* when\n"
+                   "those two medians disagree in direction. See `src/nnlab/bench.py` for the protocol.\n\n"
+                   + text + "".join("\n" + section for section in kept))
 
 
 if __name__ == "__main__":
