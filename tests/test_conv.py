@@ -136,6 +136,17 @@ def test_conv2d_blocks_give_the_numbers_of_one_block(rng):
     np.testing.assert_allclose(conv.db, db, rtol=1e-13, atol=1e-14)
 
 
+def test_a_new_block_budget_takes_effect_for_a_batch_shape_already_seen(rng):
+    """col_block_bytes changed between two forwards of the same shape: the second uses the new budget."""
+    conv, x = _conv((4, 2, 7, 6, 3, 3, 1, 1), rng)
+    conv.forward(x)
+    assert conv._geom.block >= 4  # the whole batch in one block
+    conv.col_block_bytes = 1
+    conv.forward(x)
+    assert conv._geom.block == 1
+    assert conv._workspace["cols"][1].nbytes == 2 * 9 * 7 * 8 * 8  # one image's columns: fan_in x Ho x Wp
+
+
 def test_conv2d_column_memory_is_bounded_by_the_block_budget(rng):
     conv = Conv2d(3, 4, 3, padding=1, dtype=np.float32, rng=rng)
     conv.col_block_bytes = 64 * 1024
