@@ -61,7 +61,8 @@ def _float32_twin(conv: Conv2d) -> Conv2d:
 @pytest.mark.parametrize("stride", [1, 2])
 def test_a_float64_layer_computes_a_float32_batch_exactly_as_its_float32_copy(block_bytes, stride, rng):
     """The filters are cast to the batch's dtype for every product: float32 arithmetic throughout, the
-    gradient sums of several blocks included, bit for bit what a float32 layer with the same weights gives."""
+    gradient sums of several blocks included, bit for bit what a float32 layer with the same weights gives,
+    and within float32's rounding of the float64 numbers."""
     conv = Conv2d(3, 5, 3, stride=stride, padding=1, rng=rng)
     conv.col_block_bytes = block_bytes
     twin = _float32_twin(conv)
@@ -74,6 +75,11 @@ def test_a_float64_layer_computes_a_float32_batch_exactly_as_its_float32_copy(bl
     np.testing.assert_array_equal(dx, twin.backward(dout))
     np.testing.assert_array_equal(conv.dW, twin.dW)
     np.testing.assert_array_equal(conv.db, twin.db)
+    dW, db = conv.dW.copy(), conv.db.copy()
+    np.testing.assert_allclose(out, conv.forward(x.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, conv.backward(dout.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dW, conv.dW, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, conv.db, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", [(2, 2, 5, 6, 3, 3, 1, 1), (3, 1, 6, 5, 2, (2, 4), 1, (0, 2)),
