@@ -24,7 +24,7 @@ _POOL_RECORD = {"kernel_size": [2, 2], "stride": [2, 2]}
     (Conv2d, {"padding": [-1, 0]}, "Conv2d: padding must be at least 0, got [-1, 0]"),
     (MaxPool2d, {"kernel_size": [0, 2]}, "MaxPool2d: kernel_size must be at least 1, got [0, 2]"),
     (MaxPool2d, {"stride": "2"}, "MaxPool2d: stride must be an int or a pair of ints, got '2'"),
-], ids=lambda v: getattr(v, "__name__", "") if isinstance(v, type) else "")
+], ids=lambda v: v.__name__ if isinstance(v, type) else next(iter(v)) if isinstance(v, dict) else "")
 def test_a_bad_record_value_is_refused_word_for_word(module, change, message):
     """state_spec checks a record read from a file before anything is built: each refusal names the value."""
     record = {**(_CONV_RECORD if module is Conv2d else _POOL_RECORD), **change}
