@@ -136,12 +136,26 @@ def test_conv2d_blocks_give_the_numbers_of_one_block(rng):
     np.testing.assert_allclose(conv.db, db, rtol=1e-13, atol=1e-14)
 
 
+def test_a_new_block_budget_takes_effect_for_a_batch_shape_already_seen(rng):
+    """col_block_bytes changed between two forwards of the same shape: the second uses the new budget."""
+    conv, x = _conv((4, 2, 7, 6, 3, 3, 1, 1), rng)
+    conv.forward(x)
+    assert conv._geom.block >= 4  # the whole batch in one block
+    whole_batch = conv._workspace["cols"][1].nbytes
+    conv.col_block_bytes = 1
+    conv.forward(x)
+    assert conv._geom.block == 1
+    assert 4 * conv._workspace["cols"][1].nbytes == whole_batch  # one image's columns
+
+
 def test_conv2d_column_memory_is_bounded_by_the_block_budget(rng):
     conv = Conv2d(3, 4, 3, padding=1, dtype=np.float32, rng=rng)
     conv.col_block_bytes = 64 * 1024
     x = rng.normal(size=(300, 3, 16, 16)).astype(np.float32)
-    conv.backward(np.ones_like(conv.forward(x)))
+    out = conv.forward(x)
     per_image = 3 * 9 * 16 * 18 * 4  # fan_in x (output rows x padded width) x 4 bytes
+    assert conv._workspace["cols"][1].nbytes <= max(conv.col_block_bytes, per_image)
+    conv.backward(np.ones_like(out))
     for name in ("cols", "dcols"):
         assert conv._workspace[name][1].nbytes <= max(conv.col_block_bytes, per_image)
     conv.col_block_bytes = 1  # a budget below one image's columns: one image per block
@@ -167,6 +181,9 @@ def test_flatten_never_hands_out_a_view_of_an_array_it_was_not_given(rng):
     assert np.all(x != 0.0)
     given = x.copy()
     assert np.shares_memory(flat._forward(given, inplace=True), given)  # allowed to, when given the array
+    dout = rng.normal(size=(2, 12))
+    assert not np.shares_memory(flat.backward(dout), dout)
+    assert np.shares_memory(flat._backward(dout, inplace=True), dout)  # no copy of a gradient given away
 
 
 def test_cnn_fit_equals_the_handout_loop(rng):
@@ -456,6 +473,26 @@ _POOL = "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"
     (lambda: _conv_ran(Flatten()).backward(np.array([["a"] * 16])),
      "Flatten(): dout must hold real numbers, got dtype <U1"),
     (lambda: Flatten().backward(np.ones(2)), "Flatten(): backward() was called before forward(); run forward(x) first"),
+    # each size check reads its own axis's padding and kernel, and the message shows both axes
+    (lambda: Conv2d(1, 1, (3, 1), padding=(0, 1)).forward(np.ones((1, 1, 2, 5))),
+     "Conv2d(1 -> 1, kernel (3, 1)): images of 2x5 (padding 0x1) are smaller than the 3x1 kernel"),
+    (lambda: Conv2d(1, 1, 5, padding=1).forward(np.ones((1, 1, 2, 9))),
+     "Conv2d(1 -> 1, kernel (5, 5)): images of 2x9 (padding 1x1) are smaller than the 5x5 kernel"),
+    (lambda: Conv2d(1, 1, 5, padding=1).forward(np.ones((1, 1, 9, 2))),
+     "Conv2d(1 -> 1, kernel (5, 5)): images of 9x2 (padding 1x1) are smaller than the 5x5 kernel"),
+    (lambda: Conv2d(1, 1, 3, name="c1").forward(np.ones((1, 2, 4, 4))),
+     "Conv2d 'c1'(1 -> 1, kernel (3, 3)): expected input of shape (batch, 1, height, width), got shape (1, 2, 4, 4)"),
+    (lambda: Conv2d(1, 1, 3).forward(np.ones((1, 1, 4, 4), dtype=complex)),
+     f"{_CONV}: input must hold real numbers, got dtype complex128"),
+    (lambda: _conv_ran(Conv2d(1, 1, 3)).backward(np.ones((1, 1, 2, 2), dtype=complex)),
+     f"{_CONV}: dout must hold real numbers, got dtype complex128"),
+    (lambda: MaxPool2d(2, stride=0), "MaxPool2d: stride must be at least 1, got 0"),
+    (lambda: MaxPool2d(2).forward(np.ones((2, 2))),
+     f"{_POOL}: expected input of shape (batch, channels, height, width), got shape (2, 2)"),
+    (lambda: MaxPool2d(2).forward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]])),
+     f"{_POOL}: input holds 1 non-finite value(s) (NaN or inf)"),
+    (lambda: Flatten().forward(np.array([[np.nan, 1.0, np.inf]])),
+     "Flatten(): input holds 2 non-finite value(s) (NaN or inf)"),
 ])
 def test_conv_module_refusals_word_for_word(call, message):
     with pytest.raises(nnlab.NnlabError) as caught:

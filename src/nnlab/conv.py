@@ -283,10 +283,11 @@ class Conv2d(Module):
     # -- the unchecked core ------------------------------------------------------------------------
 
     def _geometry(self, shape) -> _Geometry:
-        """The sizes a batch of ``shape`` implies (cached: a training run sees two or three shapes)."""
-        cached = self._geom
-        if cached is not None and cached.shape == shape:
-            return cached
+        """The sizes a batch of ``shape`` implies, for the current ``col_block_bytes`` and dtype.
+
+        Computed afresh on every call (a dozen integer operations): a cache keyed by the shape
+        alone kept the old block size after ``col_block_bytes`` or the dtype changed.
+        """
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         n, c, h, w = shape
         hp, wp = h + 2 * ph, w + 2 * pw
