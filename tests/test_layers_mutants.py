@@ -4,6 +4,7 @@ Each test pins one promise of the module protocol or one refusal, word for word;
 it was written against are named in its docstring.  Small arrays only: every mutant runs these.
 """
 
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -157,6 +158,28 @@ def test_a_float32_batch_through_a_float64_layer_gives_what_the_layers_float32_c
     np.testing.assert_array_equal(out, narrow.forward(x))
     assert out[0, 0] == np.float32(1.0)
 
+
+
+def test_a_float32_backward_makes_no_float64_copy_of_dout():
+    """float32 is for speed and memory: the backward's peak allocation stays below the size of ``dout`` itself
+    (a float64 copy of it would be twice that).  Deterministic: tracemalloc counts NumPy's buffers, not time."""
+    lin = Linear(1, 64, dtype=np.float32, rng=np.random.default_rng(0))
+    x, dout = np.ones((4096, 1), np.float32), np.ones((4096, 64), np.float32)
+    lin.forward(x)
+    lin.backward(dout)  # warm the cached constants
+    lin.forward(x)
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        lin.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    assert peak < dout.nbytes
+    np.testing.assert_array_equal(lin.db, np.full(64, 4096, np.float32))
 
 def _overflowing_chain():
     """Linear(2, 2) as the identity, then Linear(2, 1) with weights 1e308: x of order 1 overflows in the second."""
