@@ -355,6 +355,15 @@ def test_a_mis_sized_layer_inside_a_model_is_named_at_forward():
         chain.forward(np.ones((2, 3)))
 
 
+
+def test_a_linear_inside_a_chain_refuses_a_3d_input_as_its_own_forward_does():
+    """After a module of any shape, a 3-D batch of width in_dim is refused, not multiplied along its last axis."""
+    chain = nnlab.Sequential(nnlab.ReLU(), nnlab.Linear(2, 1))
+    with pytest.raises(NnlabValueError) as caught:
+        chain.forward(np.ones((3, 4, 2)))
+    assert str(caught.value) == ("Linear(2 -> 1): expected input of width 2, got shape (3, 4, 2) "
+                                 "(the layer before it gives 2 columns)")
+
 class _Double(nnlab.Module):
     """The smallest user module: ``2 x``, relying on Module's own checks."""
 

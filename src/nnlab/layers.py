@@ -537,7 +537,7 @@ class Linear(Module):
         W, b = self.W, self.b
         if type(W) is not np.ndarray or type(b) is not np.ndarray or W.shape != (self.out_dim, self.in_dim) \
                 or b.shape != (self.out_dim,) or W.dtype.kind != "f" or b.dtype.kind != "f" \
-                or x.shape[-1:] != (self.in_dim,):
+                or x.ndim > 2 or x.shape[-1:] != (self.in_dim,):  # a 3-D x of width in_dim must not pass
             self._check_parameters(x)
         self.x = x
         if W.dtype != x.dtype:  # float32 data through a float64 layer stays float32
