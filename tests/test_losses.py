@@ -354,3 +354,24 @@ def test_soft_float64_targets_are_cast_to_the_logits_float32_first():
     value32, grad32 = SoftmaxCrossEntropyLoss()(z, Y.astype(np.float32))
     assert value == value32
     np.testing.assert_array_equal(grad, grad32)
+
+
+@pytest.mark.parametrize("eps", [-1e-9, 1, 1.5, float("nan"), float("inf"), True, "1e-9", None, np.array([1e-9])])
+def test_cross_entropy_refuses_an_eps_outside_zero_to_one(eps):
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        cross_entropy(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), eps=eps)
+    assert str(caught.value) == f"cross_entropy: eps must be a number in [0, 1), got {eps!r}"
+
+
+def test_cross_entropy_with_eps_zero_skips_classes_of_target_zero_and_is_inf_on_a_zero_true_class():
+    """eps=0 clips nothing: 0 * log 0 counts as 0 (no NaN), a true class at probability 0 costs inf; no warnings."""
+    Y = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    probs = np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cross_entropy(probs, Y, eps=0) == pytest.approx(-(np.log(0.5) + np.log(0.25)) / 2, rel=1e-15)
+        assert cross_entropy(probs, Y, eps=0.0) == cross_entropy(probs, Y, eps=1e-300)
+        assert cross_entropy(probs[::-1], Y, eps=0) == np.inf
+        # float32 cannot hold 1e-60: it clips nothing, as eps=0 does
+        assert cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-60) == np.inf
+        assert np.isfinite(cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-30))

@@ -140,17 +140,25 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     Args:
         probs: (batch, C) predicted probabilities (e.g. from ``softmax``).
         Y_true: (batch, C) one-hot targets, or (batch,) integer labels.
-        eps: smallest probability fed to ``log``.
+        eps: smallest probability fed to ``log``, in [0, 1).  With ``eps=0`` nothing is clipped:
+            a true class given probability 0 makes the loss ``inf`` (classes with target 0
+            add nothing, as ``0 * log 0 = 0``).
     Returns:
         the loss as a Python float.
     """
+    real = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
+    if not (real and 0 <= eps < 1):
+        raise NnlabValueError(f"cross_entropy: eps must be a number in [0, 1), got {eps!r}")
     probs = _check_probs(probs, "cross_entropy")
     Y = _targets_like(Y_true, probs, "cross_entropy")
-    logp = np.log(np.maximum(probs, eps))
-    value = -float(np.vdot(Y, logp)) / probs.shape[0]  # (a BLAS dot product: no NumPy warnings to silence)
-    if not math.isfinite(value):  # log(p) is finite, so Y held NaN/inf
-        require_finite(Y, "Y_true", "cross_entropy")
-        raise overflow_error("cross_entropy")
+    floor = probs.dtype.type(eps)
+    if floor > 0:  # the usual case: log sees only positive numbers, and Y is checked finite, so the value is
+        value = -float(np.vdot(Y, np.log(np.maximum(probs, floor)))) / probs.shape[0]  # finite (BLAS dot)
+    else:  # eps = 0 (or below the dtype's range): log(0) = -inf where a probability is 0
+        with np.errstate(divide="ignore"):
+            logp = np.log(probs)
+        logp[Y == 0] = 0  # 0 * log 0 counts as 0, not NaN
+        value = -float(np.sum(Y * logp)) / probs.shape[0]
     return value + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
