@@ -244,3 +244,17 @@ def test_leaky_relu_takes_the_negative_branch_at_exactly_zero():
     """``x if x > 0 else slope * x``, as PyTorch computes it: with a negative slope, +0.0 comes out as -0.0."""
     out = nnlab.leaky_relu(np.array([0.0, 2.0]), negative_slope=-0.5)
     np.testing.assert_array_equal(np.signbit(out), [True, False])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_sum_of_a_float_matrix_is_its_product_with_ones(dtype, rng):
+    """As documented: one matrix-vector product with a vector of ones (rounded as BLAS rounds, to the bit)."""
+    z = rng.normal(size=(50, 1000)).astype(dtype)
+    sums = nnlab.functional.row_sum(z)
+    assert sums.shape == (50, 1) and sums.dtype == dtype
+    np.testing.assert_array_equal(sums[:, 0], z @ np.ones(1000, dtype))
+
+
+def test_row_sum_of_a_boolean_matrix_counts_along_the_rows():
+    mask = np.array([[True, True, False], [True, True, True]])
+    np.testing.assert_array_equal(nnlab.functional.row_sum(mask), [[2], [3]])

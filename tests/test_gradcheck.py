@@ -307,6 +307,26 @@ def test_the_step_h_is_used_for_the_parameters_too(rng):
     assert coarse.errors["Linear.W"] > 1e-3 and coarse.errors["Linear.b"] > 1e-3
 
 
+class _ListWeights:
+    """A handout-style layer whose weight is still a Python list."""
+
+    def __init__(self):
+        self.W, self.dW = [1.0, 2.0], [0.0, 0.0]
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout
+
+
+class _ForwardOnly:
+    """Has a forward but no backward: nothing to check a gradient against."""
+
+    def forward(self, x):
+        return x
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: nnlab.gradcheck((nnlab.relu, nnlab.relu_backward), np.array(["a"])),
      "gradcheck: x must hold real numbers, got dtype <U1"),
@@ -317,6 +337,21 @@ def test_the_step_h_is_used_for_the_parameters_too(rng):
      "(module.astype(np.float64) for an nnlab module)"),
     (lambda: numerical_gradient(lambda: 0.0, np.ones(2, dtype=np.float32)),
      "numerical_gradient: x must be float64 (got float32); float32 rounding swamps the estimate"),
+    (lambda: numerical_gradient(lambda: 0.0, np.ones(2), h=0),
+     "numerical_gradient: h must be a positive finite step such as 1e-6, got 0"),
+    (lambda: nnlab.gradcheck(nnlab.Tanh(), np.ones((1, 2)), h=-1.0),
+     "gradcheck: h must be a positive finite step such as 1e-6, got -1.0"),
+    (lambda: nnlab.gradcheck(nnlab.relu, np.ones((1, 2))),
+     "gradcheck: relu is a function of one array; pass it with its backward as a pair (f, f_backward), "
+     "e.g. (nnlab.relu, nnlab.relu_backward)"),
+    # a builtin has no signature to read: it is taken for a loss, which needs its target
+    (lambda: nnlab.gradcheck(max, np.ones((1, 2))), "gradcheck: checking the loss max needs its target (target=...)"),
+    (lambda: nnlab.gradcheck(_ListWeights(), np.ones((1, 2))),
+     "gradcheck: parameters must be float64 arrays, W is list; convert them first "
+     "(module.astype(np.float64) for an nnlab module)"),
+    (lambda: nnlab.gradcheck(_ForwardOnly(), np.ones((1, 2))),
+     "gradcheck: cannot check _ForwardOnly; pass a Module, a layer with forward/backward, a loss "
+     "or a (f, f_backward) pair"),
 ])
 def test_gradcheck_refusals_word_for_word(call, message):
     with pytest.raises(nnlab.NnlabError) as caught:
@@ -372,3 +407,53 @@ def test_a_float32_dout_is_checked_in_float64(obj, rng):
     dout = rng.normal(size=(4, 3)).astype(np.float32)
     result = nnlab.gradcheck(obj, x, dout=dout, tol=1e-9)
     assert result.passed, str(result)
+
+
+class _Frozen:
+    """A handout-style layer ``out = x * W`` with a weight but no ``dW`` (frozen) and a bias it learns."""
+
+    def __init__(self, w, returns_dx=True):
+        self.W, self.b, self.db = np.asarray(w, dtype=float), np.zeros(2), None
+        self.returns_dx = returns_dx
+        self.douts = []
+
+    def forward(self, x):
+        return x * self.W + self.b
+
+    def backward(self, dout):
+        self.douts.append(np.array(dout))
+        self.db = dout.sum(axis=0)
+        return dout * self.W if self.returns_dx else None
+
+
+def test_a_handout_layer_without_dw_has_its_weight_left_unchecked(rng):
+    result = nnlab.gradcheck(_Frozen([2.0, 3.0]), rng.normal(size=(3, 2)))
+    assert list(result.errors) == ["input", "_Frozen.b"] and result.passed, str(result)
+
+
+def test_a_handout_layer_whose_backward_returns_none_is_checked_on_its_parameters_only(rng):
+    result = nnlab.gradcheck(_Frozen([2.0, 3.0], returns_dx=False), rng.normal(size=(3, 2)))
+    assert list(result.errors) == ["_Frozen.b"] and result.passed, str(result)
+
+
+def test_a_given_dout_reaches_a_handout_layer(rng):
+    layer, dout = _Frozen([2.0, 3.0]), rng.normal(size=(3, 2))
+    assert nnlab.gradcheck(layer, rng.normal(size=(3, 2)), dout=dout).passed
+    np.testing.assert_array_equal(layer.douts[0], dout)
+
+
+class _ExtendedOutput(_Frozen):
+    """The same layer, handing its float64 output back as long double (an exact conversion)."""
+
+    def forward(self, x):
+        return super().forward(x).astype(np.longdouble)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant,
+                    reason="long double is float64 on this platform")
+def test_a_layer_answering_in_long_double_is_still_checked_in_float64(rng):
+    """The finite differences run in float64 whatever the layer returns: the same numbers to the last bit."""
+    x = rng.normal(size=(3, 2))
+    plain = nnlab.gradcheck(_Frozen([2.0, 3.0]), x)
+    extended = nnlab.gradcheck(_ExtendedOutput([2.0, 3.0]), x)
+    assert list(extended.errors.values()) == list(plain.errors.values())

@@ -375,3 +375,58 @@ def test_cross_entropy_with_eps_zero_skips_classes_of_target_zero_and_is_inf_on_
         # float32 cannot hold 1e-60: it clips nothing, as eps=0 does
         assert cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-60) == np.inf
         assert np.isfinite(cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-30))
+
+
+_ONE_HOT_HINT = "(one-hot rows, or integer labels of shape (batch,))"
+
+
+@pytest.mark.parametrize(("Y", "message"), [
+    # rows 0 and 1 hold zeros and entries below 1: only row 2 holds a negative entry
+    ([[0, 1, 0], [1, 0, 0], [0.5, 0.6, -0.1]],
+     f"Y_true must hold probabilities >= 0 {_ONE_HOT_HINT}; row 2 holds -0.1"),
+    # the row furthest from 1 is named: here the smallest sum (row 1), not the largest (row 2) ...
+    ([[0, 1, 0], [0.5, 0, 0], [0.6, 0.6, 0]], f"each row of Y_true must sum to 1 {_ONE_HOT_HINT}; row 1 sums to 0.5"),
+    # ... and here the largest (row 2), not the smallest (row 1)
+    ([[0, 1, 0], [0.9, 0, 0], [1.5, 0, 0]], f"each row of Y_true must sum to 1 {_ONE_HOT_HINT}; row 2 sums to 1.5"),
+])
+def test_cross_entropy_names_the_offending_target_row_word_for_word(Y, message):
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        nnlab.cross_entropy(np.full((3, 3), 1 / 3), np.array(Y))
+    assert str(caught.value) == f"cross_entropy: {message}"
+
+
+@pytest.mark.parametrize(("probs", "total"), [([[0.0, 0.5]], "0.5"), ([[1.0, 0.5]], "1.5"), ([[1 + 1e-6, 0.5]], "1.5")])
+def test_probabilities_in_range_that_do_not_sum_to_one_are_told_so(probs, total):
+    """0, 1 and 1 + 1e-6 (rounding) are in range: the complaint is the row sum, not 'pass softmax, not logits'."""
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        nnlab.cross_entropy(np.array(probs), np.array([0]))
+    assert str(caught.value) == ("cross_entropy: each row of probs must sum to 1 (pass softmax(logits)); "
+                                 f"row 0 sums to {total}")
+
+
+def test_a_row_summing_to_exactly_one_minus_the_tolerance_is_accepted():
+    assert nnlab.cross_entropy(np.array([[1 - 1e-6, 0.0]]), np.array([0])) == pytest.approx(1e-6, rel=1e-5)
+
+
+def test_the_row_sum_tolerance_grows_with_the_classes_not_the_rows():
+    """float32, 1000 classes: rounding allows 16 * 1000 * eps = 1.9e-3; 1e-3 off passes, 4e-3 off does not."""
+    probs = np.full((2, 1000), 1 / 1000, dtype=np.float32)
+    probs[:, 0] += np.float32(1e-3)
+    assert np.isfinite(nnlab.cross_entropy(probs, np.array([0, 1])))
+    probs[:, 0] += np.float32(3e-3)
+    with pytest.raises(nnlab.NnlabValueError, match="each row of probs must sum to 1"):
+        nnlab.cross_entropy(probs, np.array([0, 1]))
+
+
+@pytest.mark.parametrize("targets", ["labels", "soft rows"])
+def test_the_float32_loss_of_identical_rows_does_not_depend_on_their_number(targets):
+    """The mean is accumulated in float64: any number of equal float32 terms averages to the term itself.
+
+    (Summed in float32, 777 and 12345 copies of these rows drift apart by ~1e-8.)
+    """
+    row = np.array([[0.3, 1.7, -0.9]], dtype=np.float32)
+    target = np.array([0]) if targets == "labels" else np.array([[0.25, 0.5, 0.25]], dtype=np.float32)
+    loss = SoftmaxCrossEntropyLoss()
+    values = [loss(np.repeat(row, n, axis=0), np.repeat(target, n, axis=0))[0] for n in (1, 777, 12345)]
+    assert values[1] == pytest.approx(values[0], rel=1e-12, abs=0)
+    assert values[2] == pytest.approx(values[0], rel=1e-12, abs=0)

@@ -1,5 +1,7 @@
 """BatchNorm1d: the formulas, the full backward (gradcheck in both modes), running statistics, both faces."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -257,3 +259,34 @@ def test_batch_norm_built_in_float32_holds_float32_arrays():
     bn = BatchNorm1d(3, dtype=np.float32)
     held = (bn.gamma, bn.beta, bn.dgamma, bn.dbeta, bn.running_mean, bn.running_var)
     assert all(a.dtype == np.float32 for a in held)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_float32_input_through_float64_layer_matches_the_float32_layer_bit_for_bit(training, rng):
+    """The float64 parameters are rounded to float32 first: the arithmetic is the float32 layer's, to the bit."""
+    bn = BatchNorm1d(4)
+    for array in (bn.gamma, bn.beta, bn.running_mean):
+        array[...] = rng.normal(size=4)
+    bn.running_var[...] = rng.uniform(0.5, 2.0, size=4)
+    bn32 = copy.deepcopy(bn).astype(np.float32)
+    bn.train(training)
+    bn32.train(training)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    np.testing.assert_array_equal(bn.forward(x), bn32.forward(x))
+
+
+def test_float32_backward_makes_no_float64_copy_of_dout(rng):
+    """Summing dout over the rows in float32 needs no float64 copy (one would take twice dout's bytes)."""
+    import tracemalloc
+
+    bn = BatchNorm1d(50).astype(np.float32)
+    bn.forward(rng.normal(size=(2000, 50)).astype(np.float32))
+    dout = rng.normal(size=(2000, 50)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        bn._backward(dout, True, False)  # as fit calls the first module: in place, no dx
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * dout.nbytes
+    assert bn.dbeta.dtype == np.float32

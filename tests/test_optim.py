@@ -252,3 +252,43 @@ def test_adam_names_a_beta_that_is_not_a_number():
     with pytest.raises(nnlab.NnlabTypeError) as caught:
         Adam(_params(), betas=("x", 0.9))
     assert str(caught.value) == "Adam: betas must be a number, got 'x'"
+
+
+def _sgd_over(W, dW):
+    """A plain SGD over one parameter ``W`` with gradient ``dW``, held by a bare owner."""
+    owner = type("Owner", (), {})()
+    owner.W, owner.dW = W, dW
+    return SGD([nnlab.layers.Param(owner, "W", "dW", decay=True)], lr=0.1)
+
+
+def _peak_bytes_of(step) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        step()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(("order", "dtype"), [("C", np.float64), ("F", np.float64), ("C", np.float32)])
+def test_a_contiguous_parameter_is_stepped_in_place_without_a_buffer(order, dtype, rng):
+    """W and dW of one layout (C or F, as Linear.W) and dtype: W -= lr dW in place, no W-sized array made."""
+    W = np.asarray(rng.normal(size=(200, 250)), dtype=dtype, order=order)
+    dW = np.asarray(rng.normal(size=W.shape), dtype=dtype, order=order)
+    expected = W - np.asarray(0.1, dtype) * dW
+    opt = _sgd_over(W, dW)
+    assert _peak_bytes_of(opt.step) < W.nbytes // 4
+    np.testing.assert_allclose(W, expected, rtol=0, atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_a_strided_parameter_reuses_one_buffer_across_steps(rng):
+    """A W of another layout than dW takes the buffered path: the buffer is made once, then reused."""
+    W = rng.normal(size=(200, 500))[:, ::2]
+    dW = rng.normal(size=W.shape)
+    expected = W - 2 * 0.1 * dW
+    opt = _sgd_over(W, dW)
+    opt.step()
+    assert _peak_bytes_of(opt.step) < W.nbytes // 4
+    np.testing.assert_allclose(W, expected, rtol=0, atol=1e-14)

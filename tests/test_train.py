@@ -1,9 +1,12 @@
 """The training loop: histories, divergence guard, early stopping, denormal flushing."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import nnlab
+from nnlab._checks import NonFiniteError
 from nnlab.train import EarlyStopping, fit, flush_denormals
 
 
@@ -572,3 +575,63 @@ def test_predict_and_its_helpers_pass_batch_size_on_and_refuse_zero(call):
     with pytest.raises(nnlab.NnlabValueError) as caught:
         call(net, np.ones((4, 2)), np.zeros(4, dtype=int))
     assert str(caught.value) == "predict: batch_size must be a positive integer, got 0"
+
+
+def test_fit_names_the_first_foreign_parameter_word_for_word():
+    model, other = nnlab.Linear(2, 1, rng=np.random.default_rng(0)), nnlab.Linear(2, 1, rng=np.random.default_rng(1))
+    with pytest.raises(nnlab.NnlabValueError) as caught:
+        nnlab.fit(model, nnlab.MSELoss(), nnlab.SGD(other.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)),
+                  epochs=1)
+    assert str(caught.value) == ("fit: the optimizer holds 2 parameter(s) that are not the model's "
+                                 "(e.g. Param(Linear.W, shape=(1, 2))); build it from this model: "
+                                 "SGD(model.parameters(), lr)")
+
+
+class _ChunkRecorder(nnlab.Linear):
+    """A Linear that records how many rows each call of its core receives."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = []
+
+    def _forward(self, x, inplace=False):
+        self.rows.append(x.shape[0])
+        return super()._forward(x, inplace)
+
+
+@pytest.mark.parametrize("call", [
+    lambda net, X: nnlab.train.predict(net, X),
+    lambda net, X: nnlab.train.predict_classes(net, X),
+    lambda net, X: nnlab.train.accuracy(net, X, np.zeros(len(X), dtype=int)),
+])
+def test_predict_and_its_helpers_work_in_chunks_of_4096_rows_by_default(call):
+    net = _ChunkRecorder(1, 2, rng=np.random.default_rng(0))
+    call(net, np.ones((4097, 1)))
+    assert net.rows == [4096, 1]
+
+
+def _overflowing_net():
+    """Finite weights whose first layer overflows to +inf and -inf, which the second adds: inf - inf = NaN."""
+    first, second = nnlab.Linear(1, 2), nnlab.Linear(2, 1)
+    first.W[...], first.b[...] = [[1e308], [-1e308]], 0.0
+    second.W[...], second.b[...] = 1.0, 0.0
+    return nnlab.Sequential(first, second)
+
+
+def test_predict_reports_an_overflow_and_an_invalid_operation_as_one_error_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's overflow and invalid-value warnings would surface as errors
+        with pytest.raises(NonFiniteError) as caught:
+            nnlab.train.predict(_overflowing_net(), np.full((2, 1), 10.0))
+    assert str(caught.value) == (
+        "predict: the result overflowed to inf/NaN from finite inputs and weights (largest |weight| 1e+308): the "
+        "weights diverged (lower the learning rate) or the inputs are too large in magnitude (standardise them)")
+
+
+def test_predict_names_the_parameter_that_holds_nan():
+    lin = nnlab.Linear(1, 1, rng=np.random.default_rng(0))
+    lin.W[...] = np.nan
+    with pytest.raises(NonFiniteError) as caught:
+        nnlab.train.predict(lin, np.ones((2, 1)))
+    assert str(caught.value) == ("predict: parameter W holds NaN/inf (training diverged: lower the learning rate; "
+                                 "or it was assigned so)")
