@@ -356,11 +356,23 @@ def test_soft_float64_targets_are_cast_to_the_logits_float32_first():
     np.testing.assert_array_equal(grad, grad32)
 
 
-@pytest.mark.parametrize("eps", [-1e-9, 1, 1.5, float("nan"), float("inf"), True, "1e-9", None, np.array([1e-9])])
+@pytest.mark.parametrize("eps", [-1e-9, 1, 1.5, float("nan"), float("inf"), np.float32(2)])
 def test_cross_entropy_refuses_an_eps_outside_zero_to_one(eps):
     with pytest.raises(nnlab.NnlabValueError) as caught:
         cross_entropy(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), eps=eps)
-    assert str(caught.value) == f"cross_entropy: eps must be a number in [0, 1), got {eps!r}"
+    assert str(caught.value) == f"cross_entropy: eps must be in [0, 1), got {float(eps)!r}"
+
+
+@pytest.mark.parametrize("eps", [True, "1e-9", None, np.array([1e-9])])
+def test_cross_entropy_refuses_an_eps_that_is_not_a_number(eps):
+    with pytest.raises(nnlab.NnlabTypeError) as caught:
+        cross_entropy(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), eps=eps)
+    assert str(caught.value) == f"cross_entropy: eps must be a number, got {eps!r}"
+
+
+def test_cross_entropy_takes_eps_as_a_0d_array():
+    probs, Y = np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]])
+    assert cross_entropy(probs, Y, eps=np.array(1e-9)) == cross_entropy(probs, Y, eps=1e-9) == -np.log(1e-9)
 
 
 def test_cross_entropy_with_eps_zero_skips_classes_of_target_zero_and_is_inf_on_a_zero_true_class():
@@ -372,9 +384,10 @@ def test_cross_entropy_with_eps_zero_skips_classes_of_target_zero_and_is_inf_on_
         assert cross_entropy(probs, Y, eps=0) == pytest.approx(-(np.log(0.5) + np.log(0.25)) / 2, rel=1e-15)
         assert cross_entropy(probs, Y, eps=0.0) == cross_entropy(probs, Y, eps=1e-300)
         assert cross_entropy(probs[::-1], Y, eps=0) == np.inf
-        # float32 cannot hold 1e-60: it clips nothing, as eps=0 does
-        assert cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-60) == np.inf
-        assert np.isfinite(cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-30))
+        # float32 cannot hold 1e-60: eps is raised to float32's smallest normal number, the loss stays finite
+        tiny = np.finfo(np.float32).tiny
+        assert cross_entropy(probs[::-1].astype(np.float32), Y, eps=1e-60) == pytest.approx(
+            -(np.log(np.float32(tiny)) + np.log(np.float32(0.5))) / 2, rel=1e-6)
 
 
 _ONE_HOT_HINT = "(one-hot rows, or integer labels of shape (batch,))"
@@ -430,3 +443,45 @@ def test_the_float32_loss_of_identical_rows_does_not_depend_on_their_number(targ
     values = [loss(np.repeat(row, n, axis=0), np.repeat(target, n, axis=0))[0] for n in (1, 777, 12345)]
     assert values[1] == pytest.approx(values[0], rel=1e-12, abs=0)
     assert values[2] == pytest.approx(values[0], rel=1e-12, abs=0)
+
+
+def test_cross_entropy_refuses_zero_classes():
+    """A row of no entries sums to 0, not 1: refused as softmax and SoftmaxCrossEntropyLoss refuse it."""
+    for where, call in (("cross_entropy", cross_entropy), ("softmax_cross_entropy_backward",
+                                                           softmax_cross_entropy_backward)):
+        with pytest.raises(nnlab.NnlabValueError) as caught:
+            call(np.zeros((2, 0)), np.zeros((2, 0)))
+        assert str(caught.value) == f"{where}: probs need at least one class, got shape (2, 0)"
+
+
+@pytest.mark.parametrize("where", ["cross_entropy", "softmax_cross_entropy_backward"])
+@pytest.mark.parametrize("probs", [[[1e308, 1e308]], [[np.float32(3e38), np.float32(3e38)]]])
+def test_huge_probabilities_are_refused_in_words_without_a_numpy_warning(where, probs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.NnlabValueError) as caught:
+            getattr(nnlab.losses, where)(np.array(probs), np.array([[1.0, 0.0]]))
+    assert str(caught.value) == f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)"
+
+
+def test_a_probability_above_one_is_refused_even_within_the_row_sum_tolerance():
+    """float32 [1.00001, 0, ...] sums to 1 within 16 * C * eps but is no probability: its loss would be negative."""
+    probs = np.zeros((1, 10), np.float32)
+    probs[0, 0] = 1.00001
+    with pytest.raises(nnlab.NnlabValueError, match=r"probs must lie in \[0, 1\]"):
+        cross_entropy(probs, np.array([0]))
+
+
+def test_huge_targets_are_named_without_a_numpy_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(nnlab.NnlabValueError) as caught:
+            cross_entropy(np.array([[0.5, 0.5], [0.5, 0.5]]), np.array([[1e308, 1e308], [0.0, 1.0]]))
+    assert str(caught.value) == ("cross_entropy: each row of Y_true must sum to 1 (one-hot rows, or integer labels "
+                                 "of shape (batch,)); row 0 sums to inf")
+
+
+def test_big_endian_probabilities_give_a_native_gradient():
+    probs = np.array([[0.25, 0.75]], dtype=">f8")
+    grad = softmax_cross_entropy_backward(probs, np.array([1]))
+    np.testing.assert_array_equal(grad, [[0.25, -0.25]])

@@ -69,6 +69,12 @@ def _sum_tolerance(arr: np.ndarray) -> float:
     return _tolerance(arr.shape[-1], arr.dtype)
 
 
+@functools.lru_cache(maxsize=16)
+def _tiny(dtype) -> float:
+    """The smallest positive normal number of a float dtype (``np.finfo`` costs microseconds: asked once)."""
+    return float(np.finfo(dtype).tiny)
+
+
 @functools.lru_cache(maxsize=64)
 def _tolerance(classes: int, dtype) -> float:
     return max(1e-6, 16 * classes * float(np.finfo(dtype).eps))  # np.finfo costs microseconds: asked once
@@ -77,10 +83,11 @@ def _tolerance(classes: int, dtype) -> float:
 def _are_distributions(arr: np.ndarray) -> bool:
     """Whether every row of 2-D ``arr`` is a probability distribution: entries >= 0, summing to 1 (to rounding).
 
-    A minimum and one matrix-vector product: NaN fails both tests (it compares false) and inf makes
-    its row's sum inf, so a ``True`` also says the array is finite, without another scan.
+    A minimum, a maximum and one matrix-vector product: NaN fails the first two (it compares false)
+    and inf the maximum, so a ``True`` also says the array is finite, without another scan; entries
+    of at most 1 also keep the row sum from overflowing.
     """
-    if not arr.min() >= 0:  # (NaN compares false)
+    if not (arr.min() >= 0 and arr.max() <= 1 + 1e-6):  # (NaN compares false)
         return False
     sums = row_sum(arr)
     tol = _sum_tolerance(arr)
@@ -96,7 +103,8 @@ def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str
         row = int(np.argmax((arr < 0).any(axis=1)))
         raise NnlabValueError(f"{where}: {name} must hold probabilities >= 0 ({expected}); row {row} holds "
                               f"{float(arr[row].min()):g}")
-    sums = arr.sum(axis=1)
+    with np.errstate(over="ignore"):  # entries near float max: their row sums to inf, which the message says
+        sums = arr.sum(axis=1)
     row = int(np.argmax(np.abs(sums - 1)))
     raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to "
                           f"{float(sums[row]):.6g}")
@@ -109,7 +117,9 @@ def _check_probs(probs, where: str) -> np.ndarray:
         raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
     if probs.shape[0] == 0:
         raise NnlabValueError(f"{where}: the batch is empty (0 rows)")
-    if probs.size and not _are_distributions(probs):  # the common case ends here: one minimum, one row sum
+    if probs.shape[1] == 0:
+        raise NnlabValueError(f"{where}: probs need at least one class, got shape {probs.shape}")
+    if not _are_distributions(probs):  # the common case ends here: a minimum, a maximum, one row sum
         if not (probs.min() >= 0 and probs.max() <= 1 + 1e-6):  # also false for NaN, which min and max pass on
             require_finite(probs, "probs", where)
             raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
@@ -140,21 +150,22 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     Args:
         probs: (batch, C) predicted probabilities (e.g. from ``softmax``).
         Y_true: (batch, C) one-hot targets, or (batch,) integer labels.
-        eps: smallest probability fed to ``log``, in [0, 1).  With ``eps=0`` nothing is clipped:
+        eps: smallest probability fed to ``log``, in [0, 1) (a positive eps below the smallest
+            normal number of ``probs``' dtype is raised to it).  With ``eps=0`` nothing is clipped:
             a true class given probability 0 makes the loss ``inf`` (classes with target 0
             add nothing, as ``0 * log 0 = 0``).
     Returns:
         the loss as a Python float.
     """
-    real = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
-    if not (real and 0 <= eps < 1):
-        raise NnlabValueError(f"cross_entropy: eps must be a number in [0, 1), got {eps!r}")
+    eps = as_real_number(eps[()] if isinstance(eps, np.ndarray) and eps.ndim == 0 else eps, "eps", "cross_entropy")
+    if not 0 <= eps < 1:
+        raise NnlabValueError(f"cross_entropy: eps must be in [0, 1), got {eps!r}")
     probs = _check_probs(probs, "cross_entropy")
     Y = _targets_like(Y_true, probs, "cross_entropy")
-    floor = probs.dtype.type(eps)
+    floor = probs.dtype.type(max(eps, _tiny(probs.dtype)) if eps > 0 else 0)
     if floor > 0:  # the usual case: log sees only positive numbers, and Y is checked finite, so the value is
         value = -float(np.vdot(Y, np.log(np.maximum(probs, floor)))) / probs.shape[0]  # finite (BLAS dot)
-    else:  # eps = 0 (or below the dtype's range): log(0) = -inf where a probability is 0
+    else:  # eps = 0: log(0) = -inf where a probability is 0
         with np.errstate(divide="ignore"):
             logp = np.log(probs)
         logp[Y == 0] = 0  # 0 * log 0 counts as 0, not NaN
@@ -177,7 +188,7 @@ def softmax_cross_entropy_backward(probs, Y_true):
     probs = _check_probs(probs, "softmax_cross_entropy_backward")
     Y = _targets_like(Y_true, probs, "softmax_cross_entropy_backward")
     # both are rows of probabilities now (checked finite), so the gradient is finite: no scan of it
-    grad = np.subtract(probs, Y, dtype=probs.dtype)
+    grad = np.subtract(probs, Y, dtype=probs.dtype.type)  # (.type: native byte order)
     grad /= probs.shape[0]
     return grad
 
