@@ -82,3 +82,24 @@ def test_the_main_tables_keep_the_tabular_and_cnn_sections(tmp_path):
     assert "old main table" not in text and "new main table" in text and "`nnlab bench --repeats 7`" in text
     assert text.index("new main table") < text.index("tabular rows") < text.index("cnn rows")
     assert text.count(TABULAR_MARK) == 2 and text.count(MARK) == 2
+    # a hand-edited file whose last section lost its final newline keeps that section too
+    doc.write_text(doc.read_text().rstrip("\n"))
+    write_main(doc, "nnlab bench", "third main table\n")
+    assert doc.read_text().count(MARK) == 2 and "cnn rows" in doc.read_text()
+
+
+def test_the_gemm_only_limit_runs_the_short_last_batch_as_the_contenders_do(monkeypatch):
+    """1797 digits rows = 14 batches of 128 and one of 5: the limit times exactly those products."""
+    import nnlab.bench as bench
+
+    _, flops_short = bench.gemm_products([64, 64, 10], rows=5)
+    assert flops_short * bench.BATCH == 5 * bench.gemm_products([64, 64, 10])[1]
+    calls, original = [], bench.gemm_products
+
+    def counting(*args, rows=bench.BATCH, **kwargs):
+        products, flops = original(*args, rows=rows, **kwargs)
+        return [lambda p=p: calls.append(rows) or p() for p in products], flops
+
+    monkeypatch.setattr(bench, "gemm_products", counting)
+    bench.gemm_only(np.zeros((14 * bench.BATCH + 5, 64), np.float32), None, [64, 64, 10])(1)
+    assert calls.count(bench.BATCH) == 14 * 5 and calls.count(5) == 5

@@ -197,7 +197,7 @@ def _best_seconds(fn, repeats=20) -> float:
     return best
 
 
-def gemm_products(sizes, dtype=np.float32, seed=0, first_dx=False):
+def gemm_products(sizes, dtype=np.float32, seed=0, first_dx=False, rows=BATCH):
     """The matrix products of one training step, each in its fastest layout on this machine.
 
     Per layer: forward ``x @ W.T``, weight gradient ``dout.T @ x`` and, above the first
@@ -205,14 +205,14 @@ def gemm_products(sizes, dtype=np.float32, seed=0, first_dx=False):
     handout's ``MLP.backward`` returns it, so ``first_dx=True`` counts it too).  Each
     product is timed in two equivalent layouts (e.g. ``x @ W.T`` against ``x @ Wt`` with a
     contiguous transposed copy) and the faster is kept, so the limit is the best these
-    GEMMs can do here, not nnlab's choice of layout.  Returns ``(products, flops)``:
-    argument-free callables and the step's floating-point operation count.
+    GEMMs can do here, not nnlab's choice of layout.  ``rows``: the batch's rows.  Returns
+    ``(products, flops)``: argument-free callables and the step's floating-point operation count.
     """
     rng = np.random.default_rng(seed)
     products, flops = [], 0
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        x = rng.standard_normal((BATCH, a)).astype(dtype)
-        dout = rng.standard_normal((BATCH, b)).astype(dtype)
+        x = rng.standard_normal((rows, a)).astype(dtype)
+        dout = rng.standard_normal((rows, b)).astype(dtype)
         W = rng.standard_normal((b, a)).astype(dtype)
         Wt = np.ascontiguousarray(W.T)
         pairs = [(lambda x=x, W=W: x @ W.T, lambda x=x, Wt=Wt: x @ Wt),
@@ -220,7 +220,7 @@ def gemm_products(sizes, dtype=np.float32, seed=0, first_dx=False):
         if i or first_dx:
             pairs.append((lambda d=dout, W=W: d @ W, lambda d=dout, Wt=Wt: (Wt @ d.T).T))
         products += [min(pair, key=_best_seconds) for pair in pairs]
-        flops += 2 * BATCH * a * b * len(pairs)
+        flops += 2 * rows * a * b * len(pairs)
     return products, flops
 
 
@@ -233,12 +233,16 @@ def gemm_only(X, y, sizes, seed=0, first_dx=False):
     limit of any loop written against the handout's API (``PyTorch / this`` is then the
     largest speed-up over PyTorch such a loop could show).
     """
+    full, last = divmod(X.shape[0], BATCH)  # full batches, then a short one, as every contender runs them
     products, _ = gemm_products(sizes, X.dtype, seed, first_dx)
-    steps = -(-X.shape[0] // BATCH)
+    short = gemm_products(sizes, X.dtype, seed, first_dx, rows=last)[0] if last else []
 
     def epochs(e):
-        for _ in range(e * steps):
-            for product in products:
+        for _ in range(e):
+            for _ in range(full):
+                for product in products:
+                    product()
+            for product in short:
                 product()
 
     return epochs
@@ -495,13 +499,13 @@ def table(results) -> str:
                   f" (best layout of each, best of 200) = {w['gemm_share_of_step']:.0%} of nnlab fit's median step.  "
                   f"The GEMM-only limit, timed alongside: {w['training'][GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s;"
                   f" nnlab fit reaches {ratio_text(g['fit / GEMM-only limit'], percent=True)} of it.", "",
-                  "The handout's `MLP.backward` must return dL/dx, one more product of the widest layer: the GEMM-only"
-                  f" limit of its loop runs {w['training'][HANDOUT_GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s"
-                  + (", so no loop through the handout's API can beat PyTorch here by more than "
-                     f"{ratio_text(g['handout GEMM-only limit / PyTorch'])} (its GEMMs and nothing else)."
+                  "The handout's `MLP.backward` must return dL/dx, one more product (the first layer's dx): the"
+                  " GEMM-only limit of a loop through the handout's API, timed alongside, runs"
+                  f" {w['training'][HANDOUT_GEMM_ONLY]['median'] / 1e3:,.0f} k samples/s"
+                  + (f"; against PyTorch: {ratio_text(g['handout GEMM-only limit / PyTorch'])}."
                      if g["handout GEMM-only limit / PyTorch"] else ".")
-                  + " scikit-learn's MLPClassifier runs the same products as nnlab fit, so no training loop can beat"
-                  f" it here by more than {ratio_text(g['GEMM-only limit / scikit-learn'])}.", "",
+                  + " scikit-learn's MLPClassifier computes the same products as nnlab fit; the GEMM-only limit against"
+                  f" it: {ratio_text(g['GEMM-only limit / scikit-learn'])}.", "",
                   "Where nnlab fit's step goes (median us per part, timed one part at a time): "
                   + ", ".join(f"{k} {v:,.0f}" for k, v in w["step_profile_us"].items())
                   + f" (sum {sum(w['step_profile_us'].values()):,.0f}).", "",
@@ -589,14 +593,20 @@ def tabular_scale(markdown=None, rows=200_000, cols=20, seed=0) -> dict:
 
 def write_section(markdown, mark: str, text: str) -> None:
     """Replace the part between ``mark`` lines of the file ``markdown`` by ``text`` (or append it); the rest stays."""
-    import re
     from pathlib import Path
 
     doc = Path(markdown)
     old = doc.read_text() if doc.exists() else ""
-    pattern = re.compile(re.escape(mark) + ".*?" + re.escape(mark) + "\n", re.S)
+    pattern = _section_pattern(mark)
     new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     doc.write_text(new)
+
+
+def _section_pattern(mark: str):
+    """A section of docs/benchmarks.md: from a ``mark`` line to the next (its final newline optional)."""
+    import re
+
+    return re.compile(re.escape(mark) + ".*?" + re.escape(mark) + "\n?", re.S)
 
 
 def main(argv=None) -> int:
@@ -643,15 +653,14 @@ def main(argv=None) -> int:
 def write_main(markdown, command: str, text: str) -> None:
     """Write the main tables to ``markdown`` under its header; the ``--tabular`` and ``--cnn`` sections already in
     the file (each made by its own, longer run) are kept after them."""
-    import re
     from pathlib import Path
 
     from nnlab.bench_cnn import MARK as CNN_MARK
 
     doc = Path(markdown)
     old = doc.read_text() if doc.exists() else ""
-    kept = [m.group(0) for mark in (TABULAR_MARK, CNN_MARK)
-            if (m := re.search(re.escape(mark) + ".*?" + re.escape(mark) + "\n", old, re.S))]
+    kept = [m.group(0).rstrip("\n") + "\n" for mark in (TABULAR_MARK, CNN_MARK)
+            if (m := _section_pattern(mark).search(old))]
     doc.write_text(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
                    "Timings vary with the machine and its load (the load average is printed below). Every\n"
                    "repeat times each contender in turn; a ratio is the median of the repeat-by-repeat ratios,\n"
