@@ -485,3 +485,15 @@ def test_big_endian_probabilities_give_a_native_gradient():
     probs = np.array([[0.25, 0.75]], dtype=">f8")
     grad = softmax_cross_entropy_backward(probs, np.array([1]))
     np.testing.assert_array_equal(grad, [[0.25, -0.25]])
+
+
+def test_column_major_logits_give_the_row_major_loss_and_gradient():
+    """The fused integer-label path subtracts 1/B at each label through a flat view: F-ordered logits must not
+    make that view a copy (the gradient rows would then not sum to 0)."""
+    z = np.random.default_rng(0).normal(size=(4, 3))
+    labels = np.array([0, 2, 1, 1])
+    value_c, grad_c = SoftmaxCrossEntropyLoss()(z, labels)
+    value_f, grad_f = SoftmaxCrossEntropyLoss()(np.asfortranarray(z), labels)
+    assert value_f == value_c
+    np.testing.assert_array_equal(grad_f, grad_c)
+    np.testing.assert_allclose(grad_f.sum(axis=1), 0, atol=1e-15)

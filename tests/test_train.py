@@ -635,3 +635,15 @@ def test_predict_names_the_parameter_that_holds_nan():
         nnlab.train.predict(lin, np.ones((2, 1)))
     assert str(caught.value) == ("predict: parameter W holds NaN/inf (training diverged: lower the learning rate; "
                                  "or it was assigned so)")
+
+
+def test_a_batch_size_beyond_the_rows_is_one_full_batch_and_allocates_nothing_of_its_size():
+    """batch_size >= n trains as full-batch GD; no buffer of batch_size rows is made (2**60 rows could not be)."""
+    histories = []
+    for batch_size in (None, 4, 2**60):
+        rng = np.random.default_rng(0)
+        X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 1))
+        lin = nnlab.Linear(3, 1, rng=np.random.default_rng(1))
+        histories.append(fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=3,
+                             batch_size=batch_size, rng=rng).step_loss)
+    assert len(histories[0]) == 3 and histories[0] == histories[1] == histories[2]
