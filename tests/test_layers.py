@@ -321,6 +321,30 @@ def test_an_unusable_gradient_buffer_is_replaced_by_zeros_of_the_parameters_layo
     assert lin.dW.strides == lin.W.strides and lin.dW.flags.writeable and not lin.dW.any()
 
 
+@pytest.mark.parametrize("name", ["dW", "db"])
+@pytest.mark.parametrize("spoil", [
+    lambda g: [0.0] * g.size,  # not an array
+    lambda g: np.zeros(g.size + 1),  # another shape
+    lambda g: g.astype(np.float32),  # another dtype
+    lambda g: g.astype(np.int64),  # another dtype of the same strides
+    lambda g: g[:, ::-1] if g.ndim == 2 else g[::-1],  # another layout (strides)
+    lambda g: np.lib.stride_tricks.as_strided(g, writeable=False),  # read-only
+], ids=["list", "shape", "float32", "int64", "strides", "read-only"])
+def test_backward_replaces_an_unusable_gradient_buffer_and_writes_the_right_gradient(name, spoil, rng):
+    """The check backward runs on every call (not only ensure_grad_buffer called by hand) finds each spoilt buffer."""
+    lin, twin = Linear(3, 2, rng=rng), Linear(3, 2)
+    twin.load_state_dict(lin.state_dict())
+    setattr(lin, name, spoil(np.ones_like(getattr(lin, name))))
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    for layer in (lin, twin):
+        layer.forward(x)
+        layer.backward(dout)
+    grad = getattr(lin, name)
+    assert type(grad) is np.ndarray and grad.flags.writeable
+    assert grad.strides == getattr(lin, name[1:]).strides and grad.dtype == np.float64
+    np.testing.assert_array_equal(grad, getattr(twin, name))
+
+
 def test_a_usable_gradient_buffer_is_kept(rng):
     lin = Linear(3, 2, rng=rng)
     buffer = lin.dW

@@ -146,3 +146,16 @@ def test_mlp_backward_refuses_an_h_from_another_batch():
     assert model.backward(np.ones((4, 2)), h).shape == (4, 2)
     with pytest.raises(nnlab.NnlabValueError, match=r"h has shape \(2, 3\), but the last forward's hidden"):
         model.backward(np.ones((4, 2)), h[:2])
+
+
+@pytest.mark.parametrize("nonlin", ["tanh", "relu"])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_a_non_finite_input_is_refused_even_where_the_activation_would_hide_it(nonlin, bad):
+    """tanh(+-inf) = +-1 and relu(-inf) = 0 are finite, so the output alone cannot vouch for the hidden layer:
+    MLP.forward scans z1 too, and names the input."""
+    model = nnlab.MLP(3, 4, 2, nonlin=nonlin, rng=np.random.default_rng(0))
+    model.l1.W[...] = -np.sign(bad)  # every z1 is -inf: relu makes it 0, tanh -1
+    x = np.array([[bad, 0.0, 0.0]])
+    assert np.isfinite(model.act._forward(model.l1._forward(x))).all()  # the activation does hide the infinity
+    with pytest.raises(nnlab.NnlabValueError, match=r"input holds 1 non-finite"):
+        model.forward(x)

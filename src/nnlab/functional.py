@@ -157,8 +157,11 @@ def softmax(logits):
     with np.errstate(over="ignore", invalid="ignore"):
         p = z - row_max(z)  # a range beyond float max overflows here: reported below
         np.exp(p, out=p)
-        p /= row_sum(p)
-    if not np.isfinite(p).all():  # NaN/inf logits make their row non-finite: one check covers both
+        sums = row_sum(p)
+        p /= sums
+    # NaN/inf logits make their row's sum non-finite; a finite sum (>= 1: the row's largest entry is
+    # exp(0)) leaves every entry finite, so the sums, a C-th of the output, are all that is scanned
+    if not np.isfinite(sums).all():
         require_finite(z, "logits", "softmax")
         finite_output(p, "softmax")
     return p

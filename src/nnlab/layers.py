@@ -498,8 +498,16 @@ class Linear(Module):
         return x
 
     def _check_dout(self, dout) -> np.ndarray:
-        if self.x is None:
+        x = self.x
+        if x is None:
             raise self._not_run_yet()
+        if type(dout) is np.ndarray and dout.dtype == x.dtype and x.ndim == 2 and dout.shape == (x.shape[0],
+                                                                                                  self.out_dim):
+            # the usual call (a batch, dout from the same computation): one scan and the buffers' O(1) check
+            if not np.isfinite(dout).all():
+                require_finite(dout, "dout", self._label())
+            self._ensure_grad_buffers()
+            return dout
         if type(dout) is not np.ndarray or dout.dtype.char not in "fd":
             dout = as_float_array(dout, "dout", self._label())
         rows = self.x.shape[0] if self.x.ndim == 2 else 1
@@ -512,9 +520,17 @@ class Linear(Module):
             dout = dout.astype(self.x.dtype)
         if not np.isfinite(dout).all():  # (the label is made only when needed)
             require_finite(dout, "dout", self._label())
-        for p in self.parameters():
-            p.ensure_grad_buffer()
+        self._ensure_grad_buffers()
         return dout
+
+    def _ensure_grad_buffers(self) -> None:
+        """``dW``/``db`` as buffers backward can write into (see :meth:`Param.ensure_grad_buffer`).  O(1)."""
+        W, b, dW, db = self.W, self.b, self.dW, self.db
+        if not (type(W) is type(b) is type(dW) is type(db) is np.ndarray) or dW.shape != W.shape \
+                or db.shape != b.shape or dW.dtype != W.dtype or db.dtype != b.dtype or dW.strides != W.strides \
+                or db.strides != b.strides or not (dW.flags.writeable and db.flags.writeable):
+            for p in self.parameters():
+                p.ensure_grad_buffer()
 
     def _check_parameters(self, x) -> None:
         """Raise, naming the layer and the widths, when ``W``/``b`` were replaced by arrays of another shape or type,

@@ -126,8 +126,11 @@ class MLP(Module):
         the layers' cores run.  The activation does not work in place, so ``h_pre`` (the
         handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
         """
-        z1 = self.l1.forward(x)
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by the scan, not a warning
+        l1 = self.l1
+        x = l1._check_input(x)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by a scan, not a warning
+            # z1 is scanned as l1.forward would: relu(-inf) and tanh(+-inf) are finite, so yhat cannot vouch for it
+            z1 = l1._check_output(x, l1._forward(x, inplace=False))
             h = self.act._forward(z1, inplace=False)
             yhat = self.l2._forward(h, inplace=False)
         self.h_pre = z1
