@@ -482,3 +482,23 @@ def test_sequential_backward_never_writes_the_callers_dout(rng):
     before = dout.copy()
     net.backward(dout)
     np.testing.assert_array_equal(dout, before)
+
+
+@pytest.mark.parametrize(("x", "dout"), [
+    (np.ones((1, 2)), [[1.0, np.nan, 1.0]]),  # a list
+    (np.ones((1, 2)), np.array([[1.0, np.inf, 1.0]], dtype=np.float32)),  # another dtype than the batch
+    (np.ones(2), np.array([1.0, np.nan, 1.0])),  # the handout's single row
+], ids=["list", "float32", "one-row"])
+def test_a_non_finite_dout_is_refused_on_every_path_of_the_check(x, dout):
+    """The usual call (a batch, dout of its dtype) has a check of its own; these go through the general one."""
+    with pytest.raises(NnlabValueError, match=r"^Linear\(2 -> 3\): dout holds 1 non-finite value\(s\)"):
+        _ran(Linear(2, 3), x).backward(dout)
+
+
+@pytest.mark.parametrize(("x", "dout", "want"), [
+    (np.ones(3), np.ones((3, 2)), "(2,)"),  # one row: dout must be one row too, even when it is in_dim tall
+    (np.ones((4, 3)), np.ones((3, 2)), "(4, 2)"),  # a batch of 4: a dout as tall as in_dim is not one
+], ids=["one-row", "batch"])
+def test_a_dout_shaped_like_the_weights_transposed_is_refused(x, dout, want):
+    with pytest.raises(NnlabValueError, match=rf"backward expected dout of shape \{want[:-1]}\), got \(3, 2\)"):
+        _ran(Linear(3, 2), x).backward(dout)

@@ -356,7 +356,7 @@ def test_soft_float64_targets_are_cast_to_the_logits_float32_first():
     np.testing.assert_array_equal(grad, grad32)
 
 
-@pytest.mark.parametrize("eps", [-1e-9, 1, 1.5, float("nan"), float("inf"), np.float32(2)])
+@pytest.mark.parametrize("eps", [-1e-9, 1, 1.0, 1.5, float("nan"), float("inf"), np.float32(2)])
 def test_cross_entropy_refuses_an_eps_outside_zero_to_one(eps):
     with pytest.raises(nnlab.NnlabValueError) as caught:
         cross_entropy(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]]), eps=eps)
