@@ -497,3 +497,19 @@ def test_column_major_logits_give_the_row_major_loss_and_gradient():
     assert value_f == value_c
     np.testing.assert_array_equal(grad_f, grad_c)
     np.testing.assert_allclose(grad_f.sum(axis=1), 0, atol=1e-15)
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, nnlab.softmax_cross_entropy_backward])
+def test_lists_give_what_arrays_give(fn):
+    """Plain lists (the handout's snippets) take the general path of the checks, arrays the usual one: same result."""
+    probs, onehot, labels = [[0.2, 0.8], [0.5, 0.5]], [[0.0, 1.0], [1.0, 0.0]], [1, 0]
+    want = fn(np.array(probs), np.array(onehot))
+    for p, y in [(probs, onehot), (probs, labels), (np.array(probs), onehot), (probs, np.array(labels))]:
+        np.testing.assert_array_equal(fn(p, y), want)
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, nnlab.softmax_cross_entropy_backward])
+def test_probabilities_of_three_dimensions_are_refused_even_when_their_rows_sum_to_one(fn):
+    probs = np.full((1, 2, 2), 0.5)
+    with pytest.raises(nnlab.NnlabValueError, match=r"probs must be 2-D \(batch, classes\), got shape \(1, 2, 2\)"):
+        fn(probs, probs)
