@@ -500,5 +500,6 @@ def test_a_non_finite_dout_is_refused_on_every_path_of_the_check(x, dout):
     (np.ones((4, 3)), np.ones((3, 2)), "(4, 2)"),  # a batch of 4: a dout as tall as in_dim is not one
 ], ids=["one-row", "batch"])
 def test_a_dout_shaped_like_the_weights_transposed_is_refused(x, dout, want):
+    """A dout of shape (in_dim, out_dim) matches nothing: the usual call's shortcut must compare the batch."""
     with pytest.raises(NnlabValueError, match=rf"backward expected dout of shape \{want[:-1]}\), got \(3, 2\)"):
         _ran(Linear(3, 2), x).backward(dout)

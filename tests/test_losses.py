@@ -408,7 +408,8 @@ def test_cross_entropy_names_the_offending_target_row_word_for_word(Y, message):
     assert str(caught.value) == f"cross_entropy: {message}"
 
 
-@pytest.mark.parametrize(("probs", "total"), [([[0.0, 0.5]], "0.5"), ([[1.0, 0.5]], "1.5"), ([[1 + 1e-6, 0.5]], "1.5")])
+@pytest.mark.parametrize(("probs", "total"),
+                         [([[0.0, 0.5]], "0.5"), ([[1.0, 0.5]], "1.5"), ([[1 + 1e-6, 0.5]], "1.500001")])
 def test_probabilities_in_range_that_do_not_sum_to_one_are_told_so(probs, total):
     """0, 1 and 1 + 1e-6 (rounding) are in range: the complaint is the row sum, not 'pass softmax, not logits'."""
     with pytest.raises(nnlab.NnlabValueError) as caught:
@@ -513,3 +514,31 @@ def test_probabilities_of_three_dimensions_are_refused_even_when_their_rows_sum_
     probs = np.full((1, 2, 2), 0.5)
     with pytest.raises(nnlab.NnlabValueError, match=r"probs must be 2-D \(batch, classes\), got shape \(1, 2, 2\)"):
         fn(probs, probs)
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, nnlab.softmax_cross_entropy_backward])
+@pytest.mark.parametrize("which", ["probs", "Y_true"])
+def test_complex_probabilities_or_targets_are_refused_even_when_their_rows_sum_to_one(fn, which):
+    probs = np.array([[0.25, 0.75], [0.5, 0.5]])
+    Y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    args = (probs.astype(complex), Y) if which == "probs" else (probs, Y.astype(complex))
+    with pytest.raises(nnlab.NnlabTypeError, match=rf"{which} must hold real numbers, got dtype complex128"):
+        fn(*args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_labels_give_exactly_what_their_one_hot_rows_give(dtype, rng):
+    """Labels become one-hot rows of probs' own dtype: in float32 the value is summed as it is for one-hot rows."""
+    probs = nnlab.softmax(rng.normal(size=(7, 5)).astype(dtype))
+    labels = rng.integers(0, 5, size=7)
+    onehot = np.eye(5, dtype=dtype)[labels]
+    assert cross_entropy(probs, labels) == cross_entropy(probs, onehot)
+    grad = nnlab.softmax_cross_entropy_backward(probs, labels)
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(grad, nnlab.softmax_cross_entropy_backward(probs, onehot))
+
+
+def test_a_row_refused_at_the_edge_of_the_tolerance_shows_why_in_its_sum():
+    """float64, 2 classes: the tolerance is 1e-6; a row summing to 1 + 2e-6 must not read 'sums to 1'."""
+    with pytest.raises(nnlab.NnlabValueError, match=r"row 0 sums to 1\.00000199"):
+        cross_entropy(np.array([[0.5 + 2e-6, 0.5]]), np.array([0]))

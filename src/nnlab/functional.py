@@ -149,7 +149,8 @@ def softmax(logits):
     Returns:
         probabilities of the same shape; each row sums to 1.
     Raises:
-        ValueError: for NaN/inf logits or no classes.
+        ValueError: for NaN or +inf logits, a row of only -inf, or no classes (-inf beside a
+            finite logit is a probability of 0).
     """
     z = as_float_array(logits, "logits", "softmax")
     if z.ndim == 0 or z.shape[-1] == 0:
@@ -159,7 +160,8 @@ def softmax(logits):
         np.exp(p, out=p)
         sums = row_sum(p)
         p /= sums
-    # NaN/inf logits make their row's sum non-finite; a finite sum (>= 1: the row's largest entry is
+    # NaN or +inf logits, or a row of only -inf, make their row's sum non-finite (-inf beside a finite
+    # logit is a probability of 0, a finite result); a finite sum (>= 1: the row's largest entry is
     # exp(0)) leaves every entry finite, so the sums, a C-th of the output, are all that is scanned
     if not np.isfinite(sums).all():
         require_finite(z, "logits", "softmax")

@@ -167,6 +167,13 @@ def _prefixed(prefix: str, items: dict) -> dict:
     return {f"{prefix}.{k}": v for k, v in items.items()}
 
 
+def usable_grad_buffer(grad, value) -> bool:
+    """Whether backward can write the gradient of ``value`` into ``grad`` in place: a plain, writeable ndarray of
+    ``value``'s shape, dtype and memory layout.  O(1)."""
+    return type(grad) is np.ndarray and grad.shape == value.shape and grad.dtype == value.dtype \
+        and grad.strides == value.strides and grad.flags.writeable
+
+
 class Param:
     """A parameter array paired with its gradient, both read live from the owning module.
 
@@ -212,9 +219,8 @@ class Param:
         NumPy error (or an optimizer step that cannot take BLAS's fast path).
         """
         owner = self.owner
-        value, grad = getattr(owner, self.name), getattr(owner, self.grad_name)
-        if type(grad) is not np.ndarray or grad.shape != value.shape or grad.dtype != value.dtype \
-                or grad.strides != value.strides or not grad.flags.writeable:
+        value = getattr(owner, self.name)
+        if not usable_grad_buffer(getattr(owner, self.grad_name), value):
             setattr(owner, self.grad_name, np.zeros_like(value))
 
     def __repr__(self) -> str:
@@ -501,8 +507,8 @@ class Linear(Module):
         x = self.x
         if x is None:
             raise self._not_run_yet()
-        if type(dout) is np.ndarray and dout.dtype == x.dtype and x.ndim == 2 and dout.shape == (x.shape[0],
-                                                                                                  self.out_dim):
+        if type(dout) is np.ndarray and dout.dtype == x.dtype and x.ndim == 2 \
+                and dout.shape == (x.shape[0], self.out_dim):
             # the usual call (a batch, dout from the same computation): one scan and the buffers' O(1) check
             if not np.isfinite(dout).all():
                 require_finite(dout, "dout", self._label())
@@ -510,25 +516,23 @@ class Linear(Module):
             return dout
         if type(dout) is not np.ndarray or dout.dtype.char not in "fd":
             dout = as_float_array(dout, "dout", self._label())
-        rows = self.x.shape[0] if self.x.ndim == 2 else 1
+        rows = x.shape[0] if x.ndim == 2 else 1
         if np.atleast_2d(dout).shape != (rows, self.out_dim):
-            want = (rows, self.out_dim) if self.x.ndim == 2 else (self.out_dim,)
+            want = (rows, self.out_dim) if x.ndim == 2 else (self.out_dim,)
             raise NnlabValueError(f"{self._label()}: backward expected dout of shape {want}, got {dout.shape}")
-        if self.x.ndim == 2:  # the handout's "a simple list [...] is one row"
+        if x.ndim == 2:  # the handout's "a simple list [...] is one row"
             dout = np.atleast_2d(dout)
-        if dout.dtype != self.x.dtype:
-            dout = dout.astype(self.x.dtype)
+        if dout.dtype != x.dtype:
+            dout = dout.astype(x.dtype)
         if not np.isfinite(dout).all():  # (the label is made only when needed)
             require_finite(dout, "dout", self._label())
         self._ensure_grad_buffers()
         return dout
 
     def _ensure_grad_buffers(self) -> None:
-        """``dW``/``db`` as buffers backward can write into (see :meth:`Param.ensure_grad_buffer`).  O(1)."""
-        W, b, dW, db = self.W, self.b, self.dW, self.db
-        if not (type(W) is type(b) is type(dW) is type(db) is np.ndarray) or dW.shape != W.shape \
-                or db.shape != b.shape or dW.dtype != W.dtype or db.dtype != b.dtype or dW.strides != W.strides \
-                or db.strides != b.strides or not (dW.flags.writeable and db.flags.writeable):
+        """``dW``/``db`` as buffers backward can write into (:meth:`Param.ensure_grad_buffer` for each), tested
+        here without building the two ``Param`` objects that :meth:`parameters` makes on every call."""
+        if not (usable_grad_buffer(self.dW, self.W) and usable_grad_buffer(self.db, self.b)):
             for p in self.parameters():
                 p.ensure_grad_buffer()
 

@@ -79,9 +79,9 @@ def _log_floor(eps: float, dtype) -> np.floating:
 
 @functools.lru_cache(maxsize=64)
 def _row_test(classes: int, dtype) -> tuple[np.ndarray, float]:
-    """What testing rows of ``classes`` probabilities needs, made once per width and dtype: a vector of ones
-    (the row sums as one matrix-vector product) and how far from 1 a row may sum, the rounding of its
-    additions in ``dtype`` (``np.finfo`` costs microseconds)."""
+    """What testing rows of ``classes`` probabilities needs, made once per width and dtype: the vector of ones
+    :func:`~nnlab.functional.row_sum` multiplies by (the same cached array), and how far from 1 a row may sum,
+    the rounding of its additions in ``dtype`` (``np.finfo`` costs microseconds)."""
     return constant_array((classes,), 1, dtype), max(1e-6, 16 * classes * float(np.finfo(dtype).eps))
 
 
@@ -97,7 +97,7 @@ def _are_distributions(arr: np.ndarray) -> bool:
     if not (_minimum(arr, None) >= 0 and _maximum(arr, None) <= 1 + 1e-6):  # (NaN compares false)
         return False
     ones, tol = _row_test(arr.shape[1], arr.dtype)
-    sums = np.dot(arr, ones)
+    sums = arr @ ones  # row_sum's product (np.dot rounds some strided layouts differently)
     return bool(1 - tol <= _minimum(sums) and _maximum(sums) <= 1 + tol)
 
 
@@ -110,11 +110,11 @@ def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str
         row = int(np.argmax((arr < 0).any(axis=1)))
         raise NnlabValueError(f"{where}: {name} must hold probabilities >= 0 ({expected}); row {row} holds "
                               f"{float(arr[row].min()):g}")
-    with np.errstate(over="ignore"):  # entries near float max: their row sums to inf, which the message says
-        sums = arr.sum(axis=1)
-    row = int(np.argmax(np.abs(sums - 1)))
-    raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to "
-                          f"{float(sums[row]):.6g}")
+    with np.errstate(over="ignore", invalid="ignore"):  # entries near float max sum to inf, which the message says
+        sums = arr @ _row_test(arr.shape[1], arr.dtype)[0]  # the sums the test refused
+        row = int(np.argmax(np.abs(sums - 1)))
+    # the shortest digits that tell the sum apart from its neighbours: 1.000001 refused must not read "1"
+    raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to {sums[row]}")
 
 
 def _check_probs(probs, where: str) -> np.ndarray:
@@ -167,7 +167,7 @@ def cross_entropy(probs, Y_true, eps=1e-9) -> float:
     Returns:
         the loss as a Python float.
     """
-    if type(eps) is not float or not 0 < eps < 1:  # (the default answers the first test)
+    if type(eps) is not float or not 0 < eps < 1:  # a float in (0, 1), as the default, needs no more checks
         eps = as_real_number(eps[()] if isinstance(eps, np.ndarray) and eps.ndim == 0 else eps, "eps",
                              "cross_entropy")
         if not 0 <= eps < 1:

@@ -122,9 +122,10 @@ class MLP(Module):
     def forward(self, x):
         """Return ``(yhat, h)``: the output and the hidden activations.
 
-        Checked like any module (``l1`` checks ``x``; ``yhat`` is scanned for NaN/inf), then
-        the layers' cores run.  The activation does not work in place, so ``h_pre`` (the
-        handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
+        Checked like any module: ``l1`` checks ``x``, and both ``z1`` and ``yhat`` are scanned for
+        NaN/inf (``z1`` too, because relu and tanh turn an infinite ``z1`` into finite values);
+        in between, the layers' cores run.  The activation does not work in place, so ``h_pre``
+        (the handout's cache of the pre-activation ``z1``) stays intact next to ``h``.
         """
         l1 = self.l1
         x = l1._check_input(x)
