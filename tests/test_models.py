@@ -159,3 +159,23 @@ def test_a_non_finite_input_is_refused_even_where_the_activation_would_hide_it(n
     assert np.isfinite(model.act._forward(model.l1._forward(x))).all()  # the activation does hide the infinity
     with pytest.raises(nnlab.NnlabValueError, match=r"input holds 1 non-finite"):
         model.forward(x)
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda g: g.astype(np.float32),  # float32 gradients of float64 weights: silently less precise before
+    lambda g: np.zeros(g.size + 1),  # another shape: a raw NumPy error before
+    lambda g: g.tolist(),  # not an array: a raw TypeError before
+], ids=["float32", "shape", "list"])
+@pytest.mark.parametrize("name", ["dW", "db"])
+def test_a_chain_replaces_an_unusable_gradient_buffer_of_any_layer_not_only_the_last(spoil, name, rng):
+    """MLP.backward (and Sequential.backward) check dout with the last layer, and every layer's buffers."""
+    model, twin = nnlab.MLP(3, 4, 2, rng=rng), nnlab.MLP(3, 4, 2)
+    twin.load_state_dict(model.state_dict())
+    setattr(model.l1, name, spoil(getattr(model.l1, name)))
+    x, dyhat = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    for m in (model, twin):
+        _, h = m.forward(x)
+        m.backward(dyhat, h)
+    grad = getattr(model.l1, name)
+    assert type(grad) is np.ndarray and grad.dtype == np.float64
+    np.testing.assert_array_equal(grad, getattr(twin.l1, name))

@@ -290,3 +290,17 @@ def test_float32_backward_makes_no_float64_copy_of_dout(rng):
         tracemalloc.stop()
     assert peak < 2 * dout.nbytes
     assert bn.dbeta.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["dgamma", "dbeta"])
+def test_backward_replaces_an_unusable_gradient_buffer(name, rng):
+    """A float32 (or list) buffer of a float64 layer would be written silently in float32 (or fail in NumPy)."""
+    bn, twin = nnlab.BatchNorm1d(3), nnlab.BatchNorm1d(3)
+    x, dout = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    for spoil in (lambda g: g.astype(np.float32), lambda g: g.tolist()):
+        setattr(bn, name, spoil(getattr(twin, name)))
+        for layer in (bn, twin):
+            layer.forward(x)
+            layer.backward(dout)
+        assert type(getattr(bn, name)) is np.ndarray and getattr(bn, name).dtype == np.float64
+        np.testing.assert_array_equal(getattr(bn, name), getattr(twin, name))

@@ -276,8 +276,7 @@ class Conv2d(Module):
             raise self._not_run_yet()
         g = self._geom
         dout = _check_grad(self, dout, (g.shape[0], self.out_channels, g.ho, g.wo), self._flat.dtype)
-        for p in self.parameters():
-            p.ensure_grad_buffer()
+        self._ensure_grad_buffers()
         return dout
 
     # -- the unchecked core ------------------------------------------------------------------------

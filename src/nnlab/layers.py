@@ -339,6 +339,11 @@ class Module:
     def _check_dout(self, dout) -> np.ndarray:
         return as_float_array(dout, "dout", self._label(), finite=True)
 
+    def _ensure_grad_buffers(self) -> None:
+        """Give every parameter a gradient buffer its backward can write into (:meth:`Param.ensure_grad_buffer`)."""
+        for p in self.parameters():
+            p.ensure_grad_buffer()
+
     def _label(self) -> str:
         return repr(self)
 
@@ -531,7 +536,8 @@ class Linear(Module):
 
     def _ensure_grad_buffers(self) -> None:
         """``dW``/``db`` as buffers backward can write into (:meth:`Param.ensure_grad_buffer` for each), tested
-        here without building the two ``Param`` objects that :meth:`parameters` makes on every call."""
+        here without building the two ``Param`` objects that :meth:`parameters` makes on every call (this runs
+        on every checked backward)."""
         if not (usable_grad_buffer(self.dW, self.W) and usable_grad_buffer(self.db, self.b)):
             for p in self.parameters():
                 p.ensure_grad_buffer()
@@ -728,6 +734,8 @@ class Sequential(Module):
         if not self.layers:
             return as_float_array(dout, "dout", "Sequential")
         dout = self.layers[-1]._check_dout(dout)
+        for layer in self.layers[:-1]:  # (the last layer's check saw to its own) the cores write into these
+            layer._ensure_grad_buffers()
         with np.errstate(over="ignore", invalid="ignore"):
             return self._backward(dout)
 

@@ -152,6 +152,7 @@ class BatchNorm1d(Module):
         if dout.shape != self.xhat.shape:
             raise NnlabValueError(f"{self._label()}: backward expected dout of shape {self.xhat.shape}, "
                                   f"got {dout.shape}")
+        self._ensure_grad_buffers()  # the core writes dgamma and dbeta in place
         return dout.astype(self.xhat.dtype, copy=False)
 
     def _forward(self, x, inplace=False):
