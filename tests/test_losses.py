@@ -542,3 +542,9 @@ def test_a_row_refused_at_the_edge_of_the_tolerance_shows_why_in_its_sum():
     """float64, 2 classes: the tolerance is 1e-6; a row summing to 1 + 2e-6 must not read 'sums to 1'."""
     with pytest.raises(nnlab.NnlabValueError, match=r"row 0 sums to 1\.00000199"):
         cross_entropy(np.array([[0.5 + 2e-6, 0.5]]), np.array([0]))
+
+
+def test_a_float32_row_refused_for_its_sum_is_shown_with_its_float32_sum():
+    """The message shows the sum the test computed, in the array's own precision (float32 0.5 + 0.6 is 1.1)."""
+    with pytest.raises(nnlab.NnlabValueError, match=r"row 0 sums to 1\.1$"):
+        cross_entropy(np.array([[0.5, 0.6]], dtype=np.float32), np.array([0]))

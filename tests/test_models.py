@@ -179,3 +179,22 @@ def test_a_chain_replaces_an_unusable_gradient_buffer_of_any_layer_not_only_the_
     grad = getattr(model.l1, name)
     assert type(grad) is np.ndarray and grad.dtype == np.float64
     np.testing.assert_array_equal(grad, getattr(twin.l1, name))
+
+
+@pytest.mark.parametrize("layers", [(3, 2), (3, 4, 4, 2)], ids=["two-linear", "three-linear"])
+def test_a_chain_replaces_the_unusable_gradient_buffers_of_every_linear_layer(layers, rng):
+    """The handout's two-layer linear net and a deeper MLP, every Linear's dW spoilt: all are replaced."""
+    def chain(r):
+        return nnlab.Sequential([Linear(a, b, rng=r) for a, b in zip(layers[:-1], layers[1:])]) if len(layers) == 2 \
+            else nnlab.make_mlp(list(layers), rng=r)
+    net, twin = chain(np.random.default_rng(1)), chain(np.random.default_rng(1))
+    linears = [layer for layer in net if isinstance(layer, Linear)]
+    for layer in linears:
+        layer.dW = layer.dW.astype(np.float32)
+    x, dout = rng.normal(size=(5, layers[0])), rng.normal(size=(5, layers[-1]))
+    for m in (net, twin):
+        m.forward(x)
+        m.backward(dout)
+    for layer, other in zip(linears, [layer for layer in twin if isinstance(layer, Linear)]):
+        assert layer.dW.dtype == np.float64
+        np.testing.assert_array_equal(layer.dW, other.dW)

@@ -110,11 +110,12 @@ def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str
         row = int(np.argmax((arr < 0).any(axis=1)))
         raise NnlabValueError(f"{where}: {name} must hold probabilities >= 0 ({expected}); row {row} holds "
                               f"{float(arr[row].min()):g}")
-    with np.errstate(over="ignore", invalid="ignore"):  # entries near float max sum to inf, which the message says
+    with np.errstate(over="ignore"):  # entries near float max sum to inf, which the message says
         sums = arr @ _row_test(arr.shape[1], arr.dtype)[0]  # the sums the test refused
-        row = int(np.argmax(np.abs(sums - 1)))
-    # the shortest digits that tell the sum apart from its neighbours: 1.000001 refused must not read "1"
-    raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to {sums[row]}")
+    row = int(np.argmax(np.abs(sums - 1)))
+    # the sum in the shortest digits of its own precision that tell it from its neighbours (str, not format,
+    # which prints a float32 through float64): a refused 1.000001 must not read "1"
+    raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to {sums[row]!s}")
 
 
 def _check_probs(probs, where: str) -> np.ndarray:

@@ -51,13 +51,14 @@ def one_hot(y, C, dtype=np.float32) -> np.ndarray:
     C = require_positive_int(C, "C", "one_hot")
     y = np.asarray(y)
     require_ndim(y, (1,), "y", "one_hot")
-    if y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iu" and (y.size or y.dtype.kind not in "fb"):
+    integral_floats = y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    if y.dtype.kind not in "iu" and not integral_floats and (y.size or y.dtype.kind not in "fb"):
         raise NnlabTypeError(f"one_hot: labels must be integers, got dtype {y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= C):
-        bad = y[(y < 0) | (y >= C)]
-        raise NnlabValueError(f"one_hot: labels must lie in [0, {C}), got {bad[:5].tolist()}")
+    if y.size and (y.min() < 0 or y.max() >= C):  # (before the cast: a float beyond int64 would make it warn)
+        bad = [int(v) if integral_floats else v for v in y[(y < 0) | (y >= C)][:5].tolist()]
+        raise NnlabValueError(f"one_hot: labels must lie in [0, {C}), got {bad}")
+    if integral_floats:
+        y = y.astype(np.int64)
     out = np.zeros((y.shape[0], C), dtype=dtype)
     out[np.arange(y.shape[0]), y.astype(np.intp)] = 1
     return out
