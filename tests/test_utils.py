@@ -83,3 +83,12 @@ def test_seed_everything_is_repeatable():
     np.testing.assert_array_equal(a[1], b[1])
     with pytest.raises(ValueError):
         nnlab.seed_everything(-1)
+
+
+def test_one_hot_refuses_a_float_label_beyond_int64_without_a_numpy_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast to int64 used to warn "invalid value encountered in cast"
+        with pytest.raises(nnlab.NnlabValueError, match=r"labels must lie in \[0, 3\), got \[9220000000000000000\]"):
+            nnlab.one_hot(np.array([9.22e18]), 3)
