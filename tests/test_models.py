@@ -181,11 +181,11 @@ def test_a_chain_replaces_an_unusable_gradient_buffer_of_any_layer_not_only_the_
     np.testing.assert_array_equal(grad, getattr(twin.l1, name))
 
 
-@pytest.mark.parametrize("layers", [(3, 2), (3, 4, 4, 2)], ids=["two-linear", "three-linear"])
+@pytest.mark.parametrize("layers", [(3, 4, 2), (3, 4, 4, 2)], ids=["two-linear", "three-linear"])
 def test_a_chain_replaces_the_unusable_gradient_buffers_of_every_linear_layer(layers, rng):
-    """The handout's two-layer linear net and a deeper MLP, every Linear's dW spoilt: all are replaced."""
+    """The handout's two-layer linear net (Stage 2) and a deeper MLP, every Linear's dW spoilt: all are replaced."""
     def chain(r):
-        return nnlab.Sequential([Linear(a, b, rng=r) for a, b in zip(layers[:-1], layers[1:])]) if len(layers) == 2 \
+        return nnlab.Sequential([Linear(a, b, rng=r) for a, b in zip(layers[:-1], layers[1:])]) if len(layers) == 3 \
             else nnlab.make_mlp(list(layers), rng=r)
     net, twin = chain(np.random.default_rng(1)), chain(np.random.default_rng(1))
     linears = [layer for layer in net if isinstance(layer, Linear)]
