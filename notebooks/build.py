@@ -186,8 +186,29 @@ def execute(nb) -> float:
     start = time.perf_counter()
     client.execute(env=kernel_environment())
     seconds = time.perf_counter() - start
+    merge_streams(nb)
     stamp(nb)
     return seconds
+
+
+def merge_streams(nb) -> None:
+    """Join each code cell's consecutive outputs to the same stream (stdout, stderr) into one output, in place.
+
+    Why: the kernel sends printed text in chunks whose boundaries depend on timing, so the same
+    cell printed the same lines as one output in one run and as two in the next; merged, a
+    rebuild that prints the same text stores the same file.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if out.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream" \
+                    and last.get("name") == out.get("name"):
+                last["text"] = "".join(last["text"]) + "".join(out["text"])
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = merged
 
 
 def stamp(nb, library_dir: Path = LIBRARY_DIR) -> None:

@@ -188,3 +188,26 @@ def test_parse_source_reads_the_percent_format():
         build.parse_source("stray\n# %%\nx = 1\n")
     with pytest.raises(ValueError, match="must start with"):
         build.parse_source("# %% [markdown]\nnot a comment\n")
+
+
+def test_consecutive_outputs_to_one_stream_are_merged():
+    """The kernel splits printed text at timing-dependent points; merged, the same prints store the same file."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('a'); print('b')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text=["b\n", "c\n"]),
+                    nbformat.v4.new_output("stream", name="stderr", text="warn\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="d\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# title"), cell]
+    build.merge_streams(nb)
+    assert [(o.name, o.text) for o in nb.cells[1].outputs] == [("stdout", "a\nb\nc\n"), ("stderr", "warn\n"),
+                                                                ("stdout", "d\n")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_notebooks_hold_no_split_stream(name):
+    for i, cell in enumerate(_stored(name).cells):
+        outs = cell.get("outputs", [])
+        for a, b in zip(outs, outs[1:]):
+            assert not (a.output_type == b.output_type == "stream" and a.name == b.name), \
+                f"notebooks/{name}.ipynb cell {i}: two outputs to {a.name} in a row: {RERUN}"
