@@ -43,7 +43,8 @@ docs: $(STAMP)
 	$(PY) -m nnlab.report.docgen docs/generated
 	cd docs && latexmk -pdf -interaction=nonstopmode -halt-on-error design.tex >/dev/null && latexmk -c design.tex >/dev/null
 
-## The speed comparison (not part of the tests: timings are noisy); rewrites docs/benchmarks.md.
+## The speed comparison (not part of the tests: timings are noisy); rewrites docs/benchmarks.md's main tables.
+## Its other sections each have their own, longer command: nnlab bench --tabular, --cnn, --runs (with --markdown).
 bench: $(STAMP)
 	$(VENV)/bin/nnlab bench --keras --repeats 7 --markdown docs/benchmarks.md
 

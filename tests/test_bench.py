@@ -68,19 +68,22 @@ def test_float32_training_tracks_float64():
     np.testing.assert_allclose(curves[np.float32], curves[np.float64], rtol=1e-3)
 
 
-def test_the_main_tables_keep_the_tabular_and_cnn_sections(tmp_path):
-    """`nnlab bench --markdown F` rewrites its own tables; the sections `--tabular` and `--cnn` wrote stay."""
+def test_the_main_tables_keep_the_tabular_cnn_and_runs_sections(tmp_path):
+    """`nnlab bench --markdown F` rewrites its own tables; the sections `--tabular`, `--cnn` and `--runs` wrote stay."""
     from nnlab.bench import TABULAR_MARK, write_main, write_section
     from nnlab.bench_cnn import MARK
+    from nnlab.bench_runs import MARK as RUNS_MARK
 
     doc = tmp_path / "benchmarks.md"
     write_main(doc, "nnlab bench", "old main table\n")
     write_section(doc, TABULAR_MARK, f"{TABULAR_MARK}\ntabular rows\n{TABULAR_MARK}\n")
     write_section(doc, MARK, f"{MARK}\ncnn rows\n{MARK}\n")
+    write_section(doc, RUNS_MARK, f"{RUNS_MARK}\nruns rows\n{RUNS_MARK}\n")
     write_main(doc, "nnlab bench --repeats 7", "new main table\n")
     text = doc.read_text()
     assert "old main table" not in text and "new main table" in text and "`nnlab bench --repeats 7`" in text
-    assert text.index("new main table") < text.index("tabular rows") < text.index("cnn rows")
+    assert text.index("new main table") < text.index("tabular rows") < text.index("cnn rows") < text.index("runs rows")
+    assert text.count(RUNS_MARK) == 2
     assert text.count(TABULAR_MARK) == 2 and text.count(MARK) == 2
     # a hand-edited file whose last section lost its final newline keeps that section too
     doc.write_text(doc.read_text().rstrip("\n"))

@@ -610,7 +610,8 @@ def _section_pattern(mark: str):
 
 
 def main(argv=None) -> int:
-    """Command-line entry: ``nnlab bench [--threads N] [--repeats R] [--quick] [--keras] [--json F] [--markdown F]``."""
+    """Command-line entry: ``nnlab bench [--threads N] [--repeats R] [--quick] [--keras] [--json F] [--markdown F]``
+    (or ``--tabular``, ``--cnn``, ``--runs`` for one section)."""
     parser = argparse.ArgumentParser(prog="nnlab bench", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -623,7 +624,18 @@ def main(argv=None) -> int:
                         help="only Stage 7 at scale (200,000 x 20 CSV); with --markdown, replace just its section")
     parser.add_argument("--cnn", action="store_true",
                         help="only the CNN training step against PyTorch; with --markdown, replace just its section")
+    parser.add_argument("--runs", action="store_true",
+                        help="only the wall and CPU time of `nnlab run all` and (in a checkout) `make test`; with "
+                             "--quick, of `nnlab run all --quick` alone; with --markdown, replace just its section")
     args = parser.parse_args(argv)
+    if args.runs:
+        from nnlab import bench_runs
+
+        text = bench_runs.table(bench_runs.run(make_test=not args.quick, quick=args.quick))
+        print(text)
+        if args.markdown:
+            write_section(args.markdown, bench_runs.MARK, text)
+        return 0
     if args.tabular:
         tabular_scale(args.markdown)
         return 0
@@ -651,15 +663,16 @@ def main(argv=None) -> int:
 
 
 def write_main(markdown, command: str, text: str) -> None:
-    """Write the main tables to ``markdown`` under its header; the ``--tabular`` and ``--cnn`` sections already in
-    the file (each made by its own, longer run) are kept after them."""
+    """Write the main tables to ``markdown`` under its header; the ``--tabular``, ``--cnn`` and ``--runs`` sections
+    already in the file (each made by its own, longer run) are kept after them."""
     from pathlib import Path
 
     from nnlab.bench_cnn import MARK as CNN_MARK
+    from nnlab.bench_runs import MARK as RUNS_MARK
 
     doc = Path(markdown)
     old = doc.read_text() if doc.exists() else ""
-    kept = [m.group(0).rstrip("\n") + "\n" for mark in (TABULAR_MARK, CNN_MARK)
+    kept = [m.group(0).rstrip("\n") + "\n" for mark in (TABULAR_MARK, CNN_MARK, RUNS_MARK)
             if (m := _section_pattern(mark).search(old))]
     doc.write_text(f"# Benchmarks\n\nMade by `{command}` (the tables below are its output, unedited).\n"
                    "Timings vary with the machine and its load (the load average is printed below). Every\n"
