@@ -142,6 +142,9 @@ def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
     timed = " ".join(_section(result, tmp_path).split())
     assert f"took {record['wall_seconds']:.1f} s of wall time on 1 processes" in timed and "| n/a |" not in timed
     assert "python -m nnlab.stages.ablation_timing" in timed
+    from nnlab.bench import revision_text
+
+    assert record["revision"] == revision_text() and f"ran {record['revision']}." in timed
     record["config"]["mnist_epochs"] += 1  # times measured for another configuration are not shown
     (tmp_path / "ablation_times.json").write_text(json.dumps(record))
     stale = _section(result, tmp_path)

@@ -106,3 +106,30 @@ def test_the_gemm_only_limit_runs_the_short_last_batch_as_the_contenders_do(monk
     monkeypatch.setattr(bench, "gemm_products", counting)
     bench.gemm_only(np.zeros((14 * bench.BATCH + 5, 64), np.float32), None, [64, 64, 10])(1)
     assert calls.count(bench.BATCH) == 14 * 5 and calls.count(5) == 5
+
+
+def test_a_benchmark_records_the_commit_it_measured(tmp_path):
+    """The commit of the package's folder, marked when its files differ from it; nothing outside a checkout."""
+    import subprocess
+
+    from nnlab.bench import source_revision
+
+    package = tmp_path / "repo" / "src" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n")
+    assert source_revision(package) is None  # not a repository
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path / "repo"), "-c", "user.name=t", "-c", "user.email=t@t",
+                               *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    assert source_revision(package) is None  # a repository, but the package's files are not in it
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "--short", "HEAD")
+    assert source_revision(package) == head
+    (tmp_path / "repo" / "elsewhere.txt").write_text("outside the package\n")
+    assert source_revision(package) == head  # a change outside the package's folder is not its change
+    (package / "__init__.py").write_text("x = 2\n")
+    assert source_revision(package) == f"{head} with uncommitted changes"

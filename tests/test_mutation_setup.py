@@ -32,3 +32,16 @@ def test_every_selected_test_id_can_be_passed_back_to_pytest():
     assert len(ids) > 500
     bad = [i for i in ids if "\\" in i]
     assert not bad, f"test ids pytest cannot select again: {bad[:5]}"
+
+
+def test_the_report_headline_says_how_many_mutants_a_test_killed():
+    """docs/testing.md's score leaves out the mutants judged equivalent by hand; its headline says how many."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from mutation_report import headline
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    total = {"mutants": 110, "killed": 90, "timeout": 4, "not checked": 10, "equivalent": 5}
+    assert headline(total) == ("**Killed by a test: 94 of the 100 mutants checked (94.0%).** Of the other 6, 5 were "
+                               "judged equivalent by hand (each with its reason below) and 1 no test kills "
+                               "(survivors); the score leaves the equivalent ones out.")

@@ -52,6 +52,17 @@ def count_row(statuses: dict[str, str], equivalent: dict[str, str]) -> dict[str,
             "score": f"{100 * killed / scored:.1f}%" if scored else "n/a"}
 
 
+def headline(total: dict[str, object]) -> str:
+    """What the score rests on, in one sentence: how many mutants a test killed, and how many were judged by hand."""
+    killed = total["killed"] + total["timeout"]
+    checked = total["mutants"] - total["not checked"]
+    share = f" ({100 * killed / checked:.1f}%)" if checked else ""
+    return (f"**Killed by a test: {killed} of the {checked} mutants checked{share}.** Of the other {checked - killed}, "
+            f"{total['equivalent']} were judged equivalent by hand (each with its reason below) and "
+            f"{checked - killed - total['equivalent']} no test kills (survivors); the score leaves the equivalent "
+            "ones out.")
+
+
 def changed_lines(mutant: str, path: Path) -> str:
     """The removed and added lines of a mutant's diff, as one code block body."""
     lines = get_diff_for_mutant(mutant, path=path).splitlines()
@@ -90,6 +101,8 @@ def render(results: dict[str, dict[str, str]], paths: dict[str, Path], equivalen
         + " ".join(f"`{a}`" for a in cfg.pytest_add_cli_args_test_selection) + ".",
         "",
         *([notes.strip(), ""] if notes.strip() else []),
+        headline(total),
+        "",
         "Score = killed (timeouts included) / (mutants checked - equivalent); a mutant no selected test reaches"
         " counts as a survivor, a mutant not yet checked is left out. Equivalent mutants carry their reason below"
         " (from `tools/mutation_equivalent.toml`).",

@@ -391,6 +391,38 @@ def peak_memory_mib(which: str, threads: int):
     return int(proc.stdout.strip().splitlines()[-1]) / 1024
 
 
+def source_revision(package=None) -> str | None:
+    """The git commit of the nnlab source this process runs, for the record; None outside a git checkout.
+
+    The short hash, followed by "with uncommitted changes" when the files of the package folder
+    (``package``, default nnlab's own) differ from that commit: a measurement of code that no
+    commit holds.
+    """
+    from pathlib import Path
+
+    here = Path(package or Path(__file__).resolve().parent)
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=30)
+
+    try:
+        # the package's own files must be tracked: an installed copy inside some other repository is not a checkout
+        if git("ls-files", "--error-unmatch", "__init__.py").returncode != 0:
+            return None
+        head, changes = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" with uncommitted changes" if changes.stdout.strip() else "")
+
+
+def revision_text() -> str:
+    """``commit <hash>`` for a table's header line, or ``commit not recorded (not a git checkout)``."""
+    revision = source_revision()
+    return f"commit {revision}" if revision else "commit not recorded (not a git checkout)"
+
+
 def environment(threads: int) -> dict:
     """Versions and BLAS details, for the record."""
     from threadpoolctl import threadpool_info
@@ -399,7 +431,8 @@ def environment(threads: int) -> dict:
 
     info = {"python": platform.python_version(), "numpy": np.__version__, "nnlab": nnlab.__version__,
             "machine": platform.machine(), "cpus": os.cpu_count(), "threads": threads,
-            "load_start": os.getloadavg()[0]}  # other processes share the CPUs: say how busy they were
+            "load_start": os.getloadavg()[0],  # other processes share the CPUs: say how busy they were
+            "revision": revision_text()}
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
             if i.get("user_api") == "blas"]
     info["blas"] = ", ".join(blas)
@@ -482,7 +515,7 @@ def table(results) -> str:
     lines = [f"Threads: {env['threads']} · BLAS: {env['blas']} · numpy {env['numpy']} · torch {env['torch']} · "
              f"scikit-learn {env['sklearn']} · Python {env['python']} · {env['cpus']} CPUs ({env['machine']}) · "
              f"load average (1 min) {env['load_start']:.1f} at the start, {env.get('load_end', float('nan')):.1f} "
-             "at the end", ""]
+             f"at the end · {env.get('revision', 'commit not recorded')}", ""]
     for name, w in results["workloads"].items():
         lines += [f"**{name}** ({'-'.join(map(str, w['sizes']))} ReLU MLP, {w['samples']} samples, batch "
                   f"{results['batch']}, SGD lr {results['lr']}, float32; {w['epochs_per_repeat']} epochs x "
@@ -577,7 +610,8 @@ def tabular_scale(markdown=None, rows=200_000, cols=20, seed=0) -> dict:
               "peak_rss_mib": int(found.group(1)) / 1024 if found else None,
               "tree_peak_rss_mib": tree_peak / 2**20 if psutil else None,
               "stage_line": next((ln.strip() for ln in out.splitlines() if ln.startswith("Stage 7")), "")}
-    text = (f"{TABULAR_MARK}\n## Stage 7 at scale\n\nMade by `nnlab bench --tabular`: `nnlab run 7 --quick --csv "
+    text = (f"{TABULAR_MARK}\n## Stage 7 at scale\n\nMade by `nnlab bench --tabular` ({revision_text()}): "
+            "`nnlab run 7 --quick --csv "
             f"big.csv --target y` on a generated {rows:,} x {cols} numeric CSV ({size_mb:.0f} MB), {os.cpu_count()} "
             f"CPUs: {wall:.1f} s wall time; peak RSS "
             + (f"{result['peak_rss_mib']:.0f} MiB (largest process, `/usr/bin/time -v`); " if found else "")

@@ -193,7 +193,7 @@ def table(results) -> str:
              f"{results['lr']}, float32; {results['epochs_per_repeat']} epoch x {results['repeats']} repeats, "
              f"round-robin. Threads: {env['threads']} · BLAS: {env['blas']} · numpy {env['numpy']} · torch "
              f"{env['torch']} · {env['cpus']} CPUs · load average (1 min) {env['load_start']:.1f} at the start, "
-             f"{env['load_end']:.1f} at the end.", "",
+             f"{env['load_end']:.1f} at the end · {env.get('revision', 'commit not recorded')}.", "",
              "| training | samples/s (median) | us per step | min - max | nnlab fit / this (paired median) |",
              "|---|---:|---:|---:|---:|"]
     for label, r in train.items():

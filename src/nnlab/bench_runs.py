@@ -74,7 +74,9 @@ def _failed(name: str, timed: dict) -> RuntimeError:
 
 def run(make_test: bool = True, quick: bool = False) -> dict:
     """Time ``nnlab run all`` (``--quick`` with ``quick``) and, where possible, ``make test``; see the module doc."""
-    results = {"cpus": os.cpu_count(), "load_start": os.getloadavg()[0], "quick": quick}
+    from nnlab.bench import revision_text
+
+    results = {"cpus": os.cpu_count(), "load_start": os.getloadavg()[0], "quick": quick, "revision": revision_text()}
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "nnlab.cli", "run", "all", "--out", str(Path(tmp) / "runs"),
                    "--no-progress"] + (["--quick"] if quick else [])
@@ -104,7 +106,8 @@ def table(results: dict) -> str:
     lines = [MARK, "## Whole runs", "",
              f"Made by `nnlab bench --runs{mode}`: each command in a subprocess, one after the other; CPU time counts "
              f"the command and every process it waited for. {results['cpus']} CPUs, load average (1 min) "
-             f"{results['load_start']:.1f} at the start, {results['load_end']:.1f} at the end.", "",
+             f"{results['load_start']:.1f} at the start, {results['load_end']:.1f} at the end; "
+             f"{results.get('revision', 'commit not recorded')}.", "",
              "| command | wall (s) | CPU (s) | goal (wall) |", "|---|---:|---:|---|"]
     names = {"nnlab run all": f"`nnlab run all{mode}`", "make test": "`make test` (lint, tests, `report --check`)"}
     for name, label in names.items():

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("stage", choices=[*STAGES, "all"], help="stage id, or 'all'")
     run.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
     run.add_argument("--seed", type=_seed, help="random seed (each stage has its own default)")
-    run.add_argument("--quick", action="store_true", help="shrink every stage to seconds (for tests)")
+    run.add_argument("--quick", action="store_true", help="run every stage on a small budget (for the tests)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--threads", type=_positive_int, default=1, help="BLAS threads (default 1, see docs)")
     run.add_argument("--jobs", type=_positive_int, default=available_cores(),

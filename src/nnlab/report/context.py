@@ -569,4 +569,5 @@ def ablation(results: dict, docs) -> dict:
             "times": {"file": "docs/ablation_times.json", "found": measured is not None, "stale": stale,
                       "cpu_total": cpu_total,
                       **({"command": measured["command"], "wall": measured["wall_seconds"], "jobs": measured["jobs"],
-                          "load_before": measured["load_average_before"]} if measured else {})}}
+                          "load_before": measured["load_average_before"], "revision": measured.get("revision")}
+                       if measured else {})}}

@@ -25,9 +25,12 @@ def write_times(path: Path, jobs: int | None = None, out: Path | None = None, co
     The run goes through the stage runner into ``out/stageablation/`` (a temporary folder when
     ``out`` is ``None``), so it is the run ``nnlab run ablation`` makes.  The JSON file holds the
     command, the configuration, the processes, the wall time of the whole run, the load average
-    before and after (other work on the machine slows the run down), and every training's CPU
-    seconds by dataset and row.
+    before and after (other work on the machine slows the run down), every training's CPU
+    seconds by dataset and row, and the commit of the code that ran (``commit <hash>``, see
+    :func:`nnlab.bench.revision_text`).
     """
+    from nnlab.bench import revision_text
+
     jobs = jobs or available_cores()
     config = config or Config()
     load_before = os.getloadavg()
@@ -36,7 +39,8 @@ def write_times(path: Path, jobs: int | None = None, out: Path | None = None, co
         cpu = json.loads((Path(out or tmp) / "stageablation" / "times.json").read_text())
     record = {"command": f"python -m nnlab.stages.ablation_timing --times {path}",
               "config": done.result.to_json()["config"], "jobs": jobs, "wall_seconds": done.seconds,
-              "load_average_before": load_before[0], "load_average_after": os.getloadavg()[0], "cpu_seconds": cpu}
+              "load_average_before": load_before[0], "load_average_after": os.getloadavg()[0], "cpu_seconds": cpu,
+              "revision": revision_text()}
     Path(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
