@@ -548,3 +548,19 @@ def test_a_float32_row_refused_for_its_sum_is_shown_with_its_float32_sum():
     """The message shows the sum the test computed, in the array's own precision (float32 0.5 + 0.6 is 1.1)."""
     with pytest.raises(nnlab.NnlabValueError, match=r"row 0 sums to 1\.1$"):
         cross_entropy(np.array([[0.5, 0.6]], dtype=np.float32), np.array([0]))
+
+
+def test_float16_probabilities_are_judged_at_float16_precision():
+    """float16 [0.2, 0.8] sums to 0.99976 once rounded; it is a distribution at its own precision, not at float32's."""
+    p16 = np.array([[0.2, 0.8], [0.5, 0.5]], np.float16)
+    assert float(p16.astype(np.float32).sum(axis=1)[0]) != 1.0  # the rounding this test is about
+    expected = -np.mean(np.log(p16.astype(np.float64)[[0, 1], [1, 0]]))
+    assert cross_entropy(p16, np.array([1, 0])) == pytest.approx(expected, rel=1e-6)
+    grad = softmax_cross_entropy_backward(p16, np.array([1, 0]))
+    np.testing.assert_allclose(grad, (p16.astype(np.float32) - np.eye(2, dtype=np.float32)[[1, 0]]) / 2)
+    # the same sums in float32 are still refused: float32's own tolerance is unchanged
+    with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.99975586"):
+        cross_entropy(p16.astype(np.float32), np.array([1, 0]))
+    # and a float16 row that is off by more than float16 rounding is refused too
+    with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.9499512"):
+        cross_entropy(np.array([[0.2, 0.75]], np.float16), np.array([1]))

@@ -85,8 +85,11 @@ def _row_test(classes: int, dtype) -> tuple[np.ndarray, float]:
     return constant_array((classes,), 1, dtype), max(1e-6, 16 * classes * float(np.finfo(dtype).eps))
 
 
-def _are_distributions(arr: np.ndarray) -> bool:
+def _are_distributions(arr: np.ndarray, given=None) -> bool:
     """Whether every row of 2-D ``arr`` is a probability distribution: entries >= 0, summing to 1 (to rounding).
+
+    ``given``: the dtype the caller passed, when ``arr`` is a conversion of it to a wider one (float16
+    becomes float32); the rounding allowed is then that of ``given``, which its values were rounded to.
 
     A minimum, a maximum and one matrix-vector product: NaN fails the first two (it compares false)
     and inf the maximum, so a ``True`` also says the array is finite, without another scan; entries
@@ -97,13 +100,16 @@ def _are_distributions(arr: np.ndarray) -> bool:
     if not (_minimum(arr, None) >= 0 and _maximum(arr, None) <= 1 + 1e-6):  # (NaN compares false)
         return False
     ones, tol = _row_test(arr.shape[1], arr.dtype)
+    if given is not None and given != arr.dtype:
+        tol = max(tol, _row_test(arr.shape[1], given)[1])
     sums = arr @ ones  # row_sum's product (np.dot rounds some strided layouts differently)
     return bool(1 - tol <= _minimum(sums) and _maximum(sums) <= 1 + tol)
 
 
-def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str) -> None:
-    """Raise unless every row of 2-D ``arr`` is a probability distribution, naming the first row that is not."""
-    if _are_distributions(arr):
+def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str, given=None) -> None:
+    """Raise unless every row of 2-D ``arr`` is a probability distribution, naming the first row that is not
+    (``given`` as for :func:`_are_distributions`)."""
+    if _are_distributions(arr, given):
         return
     require_finite(arr, name, where)
     if arr.min() < 0:
@@ -118,11 +124,18 @@ def _require_distributions(arr: np.ndarray, name: str, where: str, expected: str
     raise NnlabValueError(f"{where}: each row of {name} must sum to 1 ({expected}); row {row} sums to {sums[row]!s}")
 
 
+def _float_dtype(values):
+    """The floating dtype of an array the caller passed (None for anything else): its precision is its values'."""
+    dtype = getattr(values, "dtype", None)
+    return dtype if isinstance(dtype, np.dtype) and dtype.kind == "f" else None
+
+
 def _check_probs(probs, where: str) -> np.ndarray:
     """``probs`` as a float array of probability rows, or an error saying what it holds instead."""
     if type(probs) is np.ndarray and probs.ndim == 2 and probs.dtype.char in "fd" and probs.size \
             and _are_distributions(probs):  # the common case ends here: a minimum, a maximum, one row sum
         return probs
+    given = _float_dtype(probs)
     probs = as_float_array(probs, "probs", where)
     if probs.ndim != 2:
         raise NnlabValueError(f"{where}: probs must be 2-D (batch, classes), got shape {probs.shape}")
@@ -130,11 +143,11 @@ def _check_probs(probs, where: str) -> np.ndarray:
         raise NnlabValueError(f"{where}: the batch is empty (0 rows)")
     if probs.shape[1] == 0:
         raise NnlabValueError(f"{where}: probs need at least one class, got shape {probs.shape}")
-    if not _are_distributions(probs):
+    if not _are_distributions(probs, given):
         if not (probs.min() >= 0 and probs.max() <= 1 + 1e-6):  # also false for NaN, which min and max pass on
             require_finite(probs, "probs", where)
             raise NnlabValueError(f"{where}: probs must lie in [0, 1] (pass softmax(logits), not logits)")
-        _require_distributions(probs, "probs", where, "pass softmax(logits)")
+        _require_distributions(probs, "probs", where, "pass softmax(logits)", given)
     return probs
 
 
