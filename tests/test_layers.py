@@ -368,6 +368,28 @@ def test_a_reassigned_weight_of_the_wrong_shape_or_type_is_named_at_forward(valu
         lin.forward(np.ones((4, 3)))
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("name", ["W", "b"])
+def test_a_masked_or_matrix_parameter_is_named_at_forward(name):
+    """ndarray subclasses whose arithmetic differs: a masked W gave a raw broadcast error, a matrix W matrix output."""
+    for make, got in ((np.ma.masked_array, "a MaskedArray"), (np.matrix, "a matrix")):
+        lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+        setattr(lin, name, make(getattr(lin, name)))
+        with pytest.raises(NnlabValueError, match=rf"Linear\(3 -> 2\): {name} must be a float array .*, got {got} "):
+            lin.forward(np.ones((4, 3)))
+
+
+def test_a_memory_mapped_weight_computes_as_a_plain_array(tmp_path):
+    """np.memmap is an ndarray subclass that multiplies like one: loading weights that way keeps working."""
+    lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+    mapped = np.memmap(tmp_path / "W.bin", dtype=np.float64, mode="w+", shape=(2, 3))
+    mapped[:] = lin.W
+    x = np.arange(12.0).reshape(4, 3)
+    expected = lin.forward(x)
+    lin.W = mapped
+    np.testing.assert_array_equal(lin.forward(x), expected)
+
+
 def test_a_mis_sized_layer_inside_a_model_is_named_at_forward():
     model = nnlab.MLP(3, 4, 2, rng=np.random.default_rng(0))
     model.l1.W = np.zeros((4, 5))

@@ -548,8 +548,11 @@ class Linear(Module):
         want = {"W": (self.out_dim, self.in_dim), "b": (self.out_dim,)}
         for name, shape in want.items():
             value = getattr(self, name)
-            if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
-                got = (f"a {type(value).__name__}" if not isinstance(value, np.ndarray)
+            # a masked array or np.matrix is an ndarray whose products mean something else (a raw broadcast error,
+            # or matrix output); other subclasses (np.memmap) compute as plain arrays do
+            odd = isinstance(value, (np.ma.MaskedArray, np.matrix))
+            if odd or not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
+                got = (f"a {type(value).__name__}" if odd or not isinstance(value, np.ndarray)
                        else f"shape {value.shape}, dtype {value.dtype}")
                 raise NnlabValueError(f"{self._label()}: {name} must be a float array of shape {shape}, got {got} "
                                       f"(assign an array of that shape, e.g. np.array(..., dtype=float), or build a "
