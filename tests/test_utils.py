@@ -92,3 +92,26 @@ def test_one_hot_refuses_a_float_label_beyond_int64_without_a_numpy_warning():
         warnings.simplefilter("error")  # the cast to int64 used to warn "invalid value encountered in cast"
         with pytest.raises(nnlab.NnlabValueError, match=r"labels must lie in \[0, 3\), got \[10000000000000000000\]"):
             nnlab.one_hot(np.array([1e19]), 3)
+
+
+@pytest.mark.parametrize("xs, ys", [([0, 1, 2], [1.7e308] * 3), ([0, 1, 2], [1e308, 1.6e308, 1.7e308]),
+                                    ([0, 1, 2], [-1.7e308, 1.7e308, 0.0]), ([0, 1e308, 1.7e308], [1, 2, 3])])
+@pytest.mark.parametrize("logy", [False, True])
+def test_plot_series_draws_values_near_float_max_without_a_warning(tmp_path, xs, ys, logy):
+    """matplotlib's axis arithmetic overflowed there (a raw ValueError or OverflowError, after RuntimeWarnings)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = nnlab.plot_series(xs, ys, title="huge", path=tmp_path / "huge.png", logy=logy)
+    assert path.stat().st_size > 0
+
+
+def test_values_beyond_the_plot_limit_are_scaled_by_a_power_of_ten_the_label_names():
+    from nnlab.utils import PLOT_LIMIT, _plottable
+
+    values, label = _plottable(np.array([1.0, -1.7e308]), "loss")
+    assert label == "loss (× 1e308)" and values.tolist() == [1e-308, -1.7]
+    small = np.array([PLOT_LIMIT, -3.0])
+    values, label = _plottable(small, "loss")
+    assert values is small and label == "loss"

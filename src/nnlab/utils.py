@@ -146,6 +146,21 @@ def _slug(text: str) -> str:
     return slug or "series"
 
 
+#: The largest magnitude plot_series hands to matplotlib: beyond it, the axis arithmetic (margins, tick steps)
+#: overflows float64 and matplotlib raises (a constant 1.7e308 curve did).
+PLOT_LIMIT = 1e300
+
+
+def _plottable(values: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """``values`` and their axis label, divided by a power of ten (which the label then names) when their largest
+    magnitude exceeds :data:`PLOT_LIMIT`."""
+    largest = float(np.max(np.abs(values)))
+    if largest <= PLOT_LIMIT:
+        return values, label
+    exponent = int(np.floor(np.log10(largest)))
+    return values / 10.0**exponent, f"{label} (× 1e{exponent})"
+
+
 def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value", logy=False) -> Path:
     """Plot one curve and write it to a PNG file (the handout's ``plt.show()``, for files).
 
@@ -155,6 +170,7 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
         path: output file; by default ``$NNLAB_FIGURES/<title>.png`` (``figures/``).
         xlabel, ylabel: axis labels.
         logy: use a logarithmic y axis.
+        Values beyond ``PLOT_LIMIT`` in magnitude are drawn divided by a power of ten, named in the axis label.
     Returns:
         the path of the PNG written.
     """
@@ -179,6 +195,7 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
     fig = Figure(figsize=(6, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    (xs, xlabel), (ys, ylabel) = _plottable(xs, xlabel), _plottable(ys, ylabel)
     ax.plot(xs, ys)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
