@@ -370,3 +370,13 @@ def test_real_table_debian_releases_short_rows_and_twenty_rows_of_regression(tmp
     assert "have fewer fields than the header (line 2, 3, 4, ...); the missing trailing fields are read as " \
            "missing values" in out
     assert m["data"]["rows_dropped_missing_target"] == 2 and m["split"]["test"] == 4
+
+
+def test_summary_scores_keep_their_digits_at_any_scale():
+    """An RMSE in units of 1e-12 printed 0.0000 [0.0000, 0.0000]; in units of 1e12, fourteen digits."""
+    from nnlab.stages.stage7 import score_text
+
+    assert score_text("rmse", 5.2e-11, 4.1e-11, 6.3e-11) == "5.2e-11 [4.1e-11, 6.3e-11]"
+    assert score_text("rmse", 53670400497415.4766, 5e13, 6e13) == "5.367e+13 [5e+13, 6e+13]"
+    assert score_text("rmse", 0.51234, 0.4, 0.6) == "0.5123 [0.4, 0.6]"
+    assert score_text("accuracy", 1.0, 0.95, 1.0) == "1.0000 [0.9500, 1.0000]"

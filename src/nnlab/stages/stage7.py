@@ -162,6 +162,13 @@ def make_pipeline(table: Table, c: Config, **mlp_params):
                                                 c.max_categories)), ("mlp", mlp)])
 
 
+def score_text(headline: str, value: float, low: float, high: float) -> str:
+    """A test score and its interval for the summary: accuracy to 4 decimals; an RMSE (in the target's own units,
+    which may be 1e-12 or 1e12) to 4 significant digits, so that neither reads as 0.0000 nor as 14 digits."""
+    spec = ".4f" if headline == "accuracy" else ".4g"
+    return f"{value:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
 def describe(params: dict) -> str:
     """One line naming a candidate's choices, for tables."""
     p = {k.removeprefix("mlp__"): v for k, v in params.items()}
@@ -332,7 +339,7 @@ def _evaluate_loaded(c: Config, table: Table, te) -> Result:
     p, lo, hi = report[headline]
     return Result("7", TITLE, config_dict(c), {"loaded": c.load, "table": {"loaded model": report},
                                                "headline": headline, "test_rows": len(te)},
-                  {}, [("loaded model", c.load), (f"test {headline}", f"{p:.4f} [{lo:.4f}, {hi:.4f}]")])
+                  {}, [("loaded model", c.load), (f"test {headline}", score_text(headline, p, lo, hi))])
 
 
 def _figures(out_dir: Path, table: Table, mlp, search_results, cm, y_te, pred, c: Config) -> dict:
@@ -416,7 +423,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                ("chosen by CV", best["recipe"])]
     for name, rep in table_rows.items():
         p, lo, hi = rep[headline]
-        summary.append((f"{name}: test {headline}", f"{p:.4f} [{lo:.4f}, {hi:.4f}]"))
+        summary.append((f"{name}: test {headline}", score_text(headline, p, lo, hi)))
     messages = list(table.notes)
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
