@@ -75,6 +75,13 @@ def test_stage3_bounded_capacity_is_no_better_than_the_unbounded_and_keeps_its_b
     assert tanh["span_condition_init"] > 1e12
 
 
+def test_stages_3_to_5_record_the_handouts_mini_checks(results):
+    assert results["3"][0].metrics["relu_mini_check"]["max_abs_error"] == 0
+    l2 = results["4"][0].metrics["l2_mini_check"]
+    assert l2["max_abs_error"] <= 1e-15 < l2["max_abs_expected"]
+    assert results["5"][0].metrics["ce_mini_check"]["loss"] == 0.0
+
+
 def test_stage4_ridge_match_and_hand_predictions(results):
     m = results["4"][0].metrics
     assert m["converged"]["gap_to_closed_form"] < 1e-6

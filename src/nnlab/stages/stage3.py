@@ -29,7 +29,7 @@ import numpy as np
 from nnlab import plots
 from nnlab.data import make_sine
 from nnlab.errors import NnlabValueError
-from nnlab.functional import relu
+from nnlab.functional import relu, relu_backward
 from nnlab.losses import MSELoss
 from nnlab.models import MLP
 from nnlab.optim import SGD, Adam
@@ -125,6 +125,21 @@ def output_layer_fit(H, target, max_weight_norm=None) -> dict:
     fit = (H - H_mean) @ w + t_mean
     return {"mse": float(np.mean((fit - target) ** 2)), "weight_norm": float(np.linalg.norm(w)),
             "condition": condition}
+
+
+def relu_mini_check() -> dict:
+    """The handout's Stage 3 mini-check, measured: ``relu`` and ``relu_backward`` on its three inputs.
+
+    ``z = (-2, 0, 3)`` and ``dout = (10, 10, 10)``; the handout expects ``(0, 0, 3)`` and
+    ``(0, 0, 10)`` (the derivative at exactly 0 is 0).  Returns the inputs, the outputs, the
+    expected values and ``max_abs_error``, the largest |output - expected| over both.
+    """
+    z, dout = np.array([-2.0, 0.0, 3.0]), np.array([10.0, 10.0, 10.0])
+    expected_relu, expected_backward = np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 10.0])
+    out, grad = relu(z), relu_backward(z, dout)
+    error = max(np.max(np.abs(out - expected_relu)), np.max(np.abs(grad - expected_backward)))
+    return {"z": z, "dout": dout, "relu": out, "relu_backward": grad, "expected_relu": expected_relu,
+            "expected_backward": expected_backward, "max_abs_error": float(error)}
 
 
 def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: bool) -> dict:
@@ -230,7 +245,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         "init_hidden_bias_max_abs": float(np.max(np.abs(init_hidden_bias))),
         "grid_symmetric": bool(np.allclose(grid.ravel(), -grid.ravel()[::-1])),
         "target_odd_max_abs": float(np.max(np.abs(clean + clean[::-1]))),
-        "sine_variance": float(np.var(clean)), "line_mse": line_mse,
+        "sine_variance": float(np.var(clean)), "line_mse": line_mse, "relu_mini_check": relu_mini_check(),
         "parameters": sum(p.value.size for p in MLP(1, c.hidden, 1, rng=np.random.default_rng(0)).parameters()),
     }
     summary = []
