@@ -482,7 +482,31 @@ def closing(results: dict) -> dict:
             if growing else None,
             "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01),
             "capacity3": {k: _capacity(r, results["3"]["metrics"]["adam"][k])
-                          for k, r in results["3"]["metrics"]["runs"].items()} if "3" in results else {}}
+                          for k, r in results["3"]["metrics"]["runs"].items()} if "3" in results else {},
+            "loo": _loo_gain(results["4"]) if "4" in results else None,
+            "ablated": _ablated(results["ablation"], ("depth", "adamw", "dropout")) if "ablation" in results else {}}
+
+
+def _loo_gain(result: dict) -> dict:
+    """Stage 4's held-out error over the λ sweep: the leave-one-out MSE at the first λ and at the lowest."""
+    sweep = result["metrics"]["sweep"]
+    lams = list(sweep)
+    best = min(lams, key=lambda lam: sweep[lam]["leave_one_out"]["mse"])
+    return {"first_lam": lams[0], "first": sweep[lams[0]]["leave_one_out"]["mse"], "best_lam": best,
+            "best": sweep[best]["leave_one_out"]["mse"]}
+
+
+def _ablated(result: dict, keys) -> dict:
+    """Named ablation rows per dataset: what the row adds, its paired change (points) and whether it beats the noise."""
+    found = {}
+    for name, m in result["metrics"].items():
+        for r in m["rows"]:
+            if r["key"] in keys and r["change"] is not None:
+                ch = r["change"]
+                found.setdefault(r["key"], {"label": r["label"], "datasets": {}})["datasets"][name] = {
+                    "mean": 100 * ch["mean"], "se": 100 * ch["se"], "t": ch["t"], "t_critical": ch["t_critical"],
+                    "beyond_noise": ch["beyond_noise"], "splits": ch["splits"], "recipe": _recipe_change(r)}
+    return found
 
 
 def _choices(row: dict) -> str:
