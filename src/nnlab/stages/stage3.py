@@ -15,7 +15,9 @@ measured too:
   number of epochs;
 * **capacity**: the error of the best possible output layer (least squares against the
   sine itself) on the hidden units at the start, after the handout's training, and on
-  32 ReLU units with random kinks.
+  32 ReLU units with random kinks; with the norm its weights need and the condition number
+  of the units, and again with the output weights held to ``capacity_norm_multiple`` times
+  the trained output layer's norm (:func:`output_layer_fit`), the size training produces.
 """
 
 from __future__ import annotations
