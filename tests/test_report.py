@@ -106,3 +106,50 @@ def test_no_number_is_typed_into_a_template():
     """Digits in a template's prose are only the maths it derives (indices, 0, 1, 2 in formulas), never results."""
     found = {path.name: typed_numbers(path.read_text()) for path in sections.TEMPLATES.glob("*.md.j2")}
     assert not any(found.values()), f"templates type numbers into their prose: {found}"
+
+
+def test_stage3_capacity_conclusion_is_written_per_activation_from_the_bounded_fit(results):
+    """Each activation gets the sentence its own bounded number supports, whichever way the numbers fall."""
+    def text(bounded):
+        res = json.loads(json.dumps(results))
+        for k, value in bounded.items():
+            run = res["3"]["metrics"]["runs"][k]
+            run["bounded_span_error_long"] = value * run["truth_mse_long"]
+        return sections.render_section("stage3", context.stage3(res), "f", "3", res["3"]["figures"])
+
+    short_output = "has not\neven fitted the output layer"
+    hidden_hold = "the output layer is not\nwhat holds this fit back"
+    mixed = text({"relu": 0.1, "tanh": 0.9})
+    relu_part, _, tanh_part = mixed.partition("**tanh.**")
+    assert short_output in relu_part and hidden_hold not in relu_part
+    assert hidden_hold in tanh_part and short_output not in tanh_part
+    flipped = text({"relu": 0.9, "tanh": 0.1})
+    relu_part, _, tanh_part = flipped.partition("**tanh.**")
+    assert hidden_hold in relu_part and short_output in tanh_part
+
+
+def test_closing_quotes_the_ablations_depth_and_regularisation_rows_with_their_noise_verdicts(results):
+    assert "ablation" in results
+    text = sections.render_section("closing", context.closing(results))
+    rows = {r["key"]: r for r in results["ablation"]["metrics"]["digits"]["rows"]}
+    depth = rows["depth"]["change"]
+    assert f"{100 * depth['mean']:+.2f} percentage points (one standard error {100 * depth['se']:.2f}" in text
+    for key in ("depth", "adamw", "dropout"):
+        assert rows[key]["label"] in text
+    assert "stable" not in text
+    for t, beyond, words in ((5.0, True, "beyond the noise: |t| 5"), (0.5, False, "within the noise: |t| 0.5")):
+        other = json.loads(json.dumps(results))
+        for r in other["ablation"]["metrics"]["digits"]["rows"]:
+            if r["key"] == "depth":
+                r["change"].update(t=t, beyond_noise=beyond)
+        line = next(line for line in sections.render_section("closing", context.closing(other)).splitlines()
+                    if "on digits (hidden" in line)
+        assert words in line.partition("on digits (hidden")[0].rpartition("is ")[2]
+
+
+def test_closing_says_at_which_lr_the_full_batch_ran(results):
+    text = sections.render_section("closing", context.closing(results))
+    assert f"both at lr {results['5']['metrics']['handout']['lr']:g} (a larger full-batch lr was" in text
+    other = json.loads(json.dumps(results))
+    other["5"]["metrics"]["handout"]["full_batch"]["lr"] = 0.5
+    assert "and 0.5. Each step" in sections.render_section("closing", context.closing(other)).replace("\n", " ")

@@ -60,6 +60,28 @@ def test_stage3_longer_training_fits_better_and_capacity_is_measured(results):
     assert m["random_kinks_span_error"] < m["line_mse"] / 10
 
 
+def test_stage3_bounded_capacity_is_no_better_than_the_unbounded_and_keeps_its_bound(results):
+    result = results["3"][0]
+    for r in result.metrics["runs"].values():
+        multiple = result.config["capacity_norm_multiple"]
+        assert r["span_weight_bound"] == pytest.approx(multiple * r["output_weight_norm"])
+        for when in ("init", "long"):
+            assert r[f"bounded_span_error_{when}"] >= r[f"span_error_{when}"] * (1 - 1e-9)
+            assert r[f"bounded_span_weight_norm_{when}"] <= r["span_weight_bound"] * (1 + 1e-9)
+            assert r[f"span_condition_{when}"] >= 1
+    tanh = result.metrics["runs"]["tanh"]
+    # the seeded tanh units are nearly collinear: the unbounded fit needs weights far beyond any trained layer's
+    assert tanh["span_weight_norm_init"] > 1e3 * tanh["span_weight_bound"]
+    assert tanh["span_condition_init"] > 1e12
+
+
+def test_stages_3_to_5_record_the_handouts_mini_checks(results):
+    assert results["3"][0].metrics["relu_mini_check"]["max_abs_error"] == 0
+    l2 = results["4"][0].metrics["l2_mini_check"]
+    assert l2["max_abs_error"] <= 1e-15 < l2["max_abs_expected"]
+    assert results["5"][0].metrics["ce_mini_check"]["loss"] == 0.0
+
+
 def test_stage4_ridge_match_and_hand_predictions(results):
     m = results["4"][0].metrics
     assert m["converged"]["gap_to_closed_form"] < 1e-6

@@ -71,11 +71,14 @@ def test_best_of_names_a_best_only_when_every_interval_excludes_zero():
 def _stage3_results(relu_short, relu_long, tanh_short, tanh_long, adam_tanh_train):
     def run(short, long):
         return {"train_mse_short": short, "truth_mse_short": short, "train_mse_long": long, "truth_mse_long": long,
-                "span_error_init": 0.4, "span_error_long": 0.01, "loss_first": 1.0}
+                "span_error_init": 0.4, "span_error_long": 0.01, "loss_first": 1.0, "bounded_span_error_long": 0.02,
+                "span_weight_bound": 10.0}
 
     m = {"runs": {"relu": run(relu_short, relu_long), "tanh": run(tanh_short, tanh_long)},
-         "adam": {"relu": {"train_mse_long": 0.0097, "truth_mse_long": 0.002, "diverged": False},
-                  "tanh": {"train_mse_long": adam_tanh_train, "truth_mse_long": 0.0003, "diverged": False}},
+         "adam": {"relu": {"train_mse_long": 0.0097, "truth_mse_long": 0.002, "diverged": False,
+                           "output_weight_norm": 7.0},
+                  "tanh": {"train_mse_long": adam_tanh_train, "truth_mse_long": 0.0003, "diverged": False,
+                           "output_weight_norm": 7.0}},
          "noise_mean_square": 0.0092, "sine_variance": 0.5, "line_mse": 0.4238, "kinks_at_zero_span_error": 0.4238}
     return {"3": {"config": {}, "metrics": m, "figures": {}}}
 
@@ -93,3 +96,18 @@ def test_stage3_context_flags_the_plateau_the_flip_and_adams_noise_fit():
 def test_upto_rounds_a_bound_up():
     assert upto(1.049e-05) == "1.1e-05" and upto(1.0e-05) == "1.0e-05" and upto(-0.0021) == "2.1e-03"
     assert upto(8.93e-16) == "9.0e-16" and upto(0) == "0"
+
+
+def test_stage3_capacity_verdict_follows_the_bounded_fit_per_activation():
+    res = _stage3_results(0.35, 0.15, 0.4289, 0.4275, adam_tanh_train=0.00897)
+    runs = res["3"]["metrics"]["runs"]
+    runs["relu"]["bounded_span_error_long"] = 0.04  # far below its run's 0.15: the output layer is short
+    runs["tanh"]["bounded_span_error_long"] = 0.40  # not below its run's 0.4275: the hidden units hold it back
+    cap = context.stage3(res)["capacity"]
+    assert cap["relu"]["output_layer_short"] and not cap["tanh"]["output_layer_short"]
+    assert cap["tanh"]["adam_far_better"] and cap["tanh"]["adam_within_bound"]
+    assert cap["tanh"]["unbounded_far_better"]
+    runs["tanh"]["bounded_span_error_long"] = 0.1  # now an output layer of bounded size could do far better
+    assert context.stage3(res)["capacity"]["tanh"]["output_layer_short"]
+    res["3"]["metrics"]["adam"]["tanh"]["truth_mse_long"] = 0.3  # Adam no longer far better than 0.4275
+    assert not context.stage3(res)["capacity"]["tanh"]["adam_far_better"]

@@ -67,6 +67,19 @@ def stage2(results: dict) -> dict:
     return ctx
 
 
+def _capacity(run: dict, adam: dict) -> dict:
+    """Whose is a Stage 3 run's misfit: the output layer's (its units allow far better), or the hidden units'.
+
+    "Far" is a factor of 2 below the run's error against the sine.  The output layer is held
+    to the bound the stage set (a multiple of the trained layer's norm): the unbounded fit on
+    nearly collinear units needs weights no training here produces, so it settles nothing.
+    """
+    return {"output_layer_short": run["bounded_span_error_long"] < run["truth_mse_long"] / 2,
+            "adam_far_better": adam["truth_mse_long"] < run["truth_mse_long"] / 2,
+            "adam_within_bound": adam["output_weight_norm"] <= run["span_weight_bound"],
+            "unbounded_far_better": run["span_error_long"] < run["bounded_span_error_long"] / 2}
+
+
 def stage3(results: dict) -> dict:
     """Stage 3: which activation fits better under each optimiser, plateaus, the noise test on every run."""
     ctx = _base(results, "3")
@@ -110,7 +123,7 @@ def stage3(results: dict) -> dict:
         as_line=[names[k] for k in order
                  if abs(verdicts.relative_change(m["line_mse"], runs[k]["truth_mse_long"])) < verdicts.PLATEAU],
         adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
-        capacity_suffices=all(runs[k]["span_error_long"] < runs[k]["truth_mse_long"] / 2 for k in order),
+        capacity={k: _capacity(runs[k], adam[k]) for k in order},
         init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
                                                                rel_tol=1e-6)],
         kinks_at_zero_is_line=math.isclose(m["kinks_at_zero_span_error"], m["line_mse"], rel_tol=1e-6),
@@ -467,7 +480,33 @@ def closing(results: dict) -> dict:
     return {"this": {k: results[k]["metrics"] for k in stages}, "cfg": {k: results[k]["config"] for k in stages},
             "growing": growing, "grows_most": max(growing, key=lambda gr: max(gr["magnitudes"]) / gr["magnitudes"][0])
             if growing else None,
-            "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01)}
+            "confident_p": 0.01, "confident_wrong_loss": -math.log(0.01),
+            "capacity3": {k: _capacity(r, results["3"]["metrics"]["adam"][k])
+                          for k, r in results["3"]["metrics"]["runs"].items()} if "3" in results else {},
+            "loo": _loo_gain(results["4"]) if "4" in results else None,
+            "ablated": _ablated(results["ablation"], ("depth", "adamw", "dropout")) if "ablation" in results else {}}
+
+
+def _loo_gain(result: dict) -> dict:
+    """Stage 4's held-out error over the λ sweep: the leave-one-out MSE at the first λ and at the lowest."""
+    sweep = result["metrics"]["sweep"]
+    lams = list(sweep)
+    best = min(lams, key=lambda lam: sweep[lam]["leave_one_out"]["mse"])
+    return {"first_lam": lams[0], "first": sweep[lams[0]]["leave_one_out"]["mse"], "best_lam": best,
+            "best": sweep[best]["leave_one_out"]["mse"]}
+
+
+def _ablated(result: dict, keys) -> dict:
+    """Named ablation rows per dataset: what the row adds, its paired change (points) and whether it beats the noise."""
+    found = {}
+    for name, m in result["metrics"].items():
+        for r in m["rows"]:
+            if r["key"] in keys and r["change"] is not None:
+                ch = r["change"]
+                found.setdefault(r["key"], {"label": r["label"], "datasets": {}})["datasets"][name] = {
+                    "mean": 100 * ch["mean"], "se": 100 * ch["se"], "t": ch["t"], "t_critical": ch["t_critical"],
+                    "beyond_noise": ch["beyond_noise"], "splits": ch["splits"], "recipe": _recipe_change(r)}
+    return found
 
 
 def _choices(row: dict) -> str:

@@ -15,7 +15,9 @@ measured too:
   number of epochs;
 * **capacity**: the error of the best possible output layer (least squares against the
   sine itself) on the hidden units at the start, after the handout's training, and on
-  32 ReLU units with random kinks.
+  32 ReLU units with random kinks; with the norm its weights need and the condition number
+  of the units, and again with the output weights held to ``capacity_norm_multiple`` times
+  the trained output layer's norm (:func:`output_layer_fit`), the size training produces.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 
 from nnlab import plots
 from nnlab.data import make_sine
-from nnlab.functional import relu
+from nnlab.errors import NnlabValueError
+from nnlab.functional import relu, relu_backward
 from nnlab.losses import MSELoss
 from nnlab.models import MLP
 from nnlab.optim import SGD, Adam
@@ -54,6 +57,8 @@ class Config:
     seed: int = 42
     adam_lr: float = 1e-3
     grid_points: int = 1001
+    # the bounded capacity: output weights at most this multiple of the handout-trained output layer's norm
+    capacity_norm_multiple: float = 10.0
 
     def quick(self) -> Config:
         """A seconds-long version for tests."""
@@ -67,19 +72,83 @@ def span_error(H, target) -> float:
         H: (m, k) hidden activations on a grid; target: (m,) the function on that grid.
     Returns:
         ``mean(([H, 1] c - target)^2)`` for the least-squares ``c``: the error of the best
-        possible output layer (the network's capacity with these hidden units), whatever
-        the optimiser finds.
+        possible output layer of any size on these hidden units, whatever the optimiser finds.
     """
+    return output_layer_fit(H, target)["mse"]
+
+
+def output_layer_fit(H, target, max_weight_norm=None) -> dict:
+    """The best output layer ``H w + b`` for ``target``, unbounded or with ``||w||_2 <= max_weight_norm``.
+
+    Why a bound: the unbounded least-squares fit says what the span of the hidden units holds,
+    but when the units are nearly collinear (tanh units with small first-layer weights are all
+    close to ``w x`` on [-1, 1]) it reaches that by cancelling huge weights against each other,
+    which no output layer trained from a small start gets near.  Bounding the weights to a
+    stated multiple of a trained output layer's norm asks what an output layer of the size
+    training actually produces could draw on these units.
+
+    The bounded problem ``min mean((H w + b - t)^2)`` s.t. ``||w|| <= B`` (bias free) is convex.
+    If the unbounded minimum-norm solution already has ``||w|| <= B`` it is the answer;
+    otherwise the answer lies on the boundary and is the ridge solution
+    ``w(lam) = V diag(s / (s^2 + lam)) U^T (t - mean t)`` of the centred features
+    ``H - mean H = U diag(s) V^T`` whose norm is exactly ``B`` (the KKT conditions). ``||w(lam)||``
+    falls monotonically in ``lam``, so ``lam`` is found by bisection on ``log lam``.
+
+    Args:
+        H: (m, k) features; target: (m,) values; max_weight_norm: the bound ``B`` (None: no bound).
+    Returns:
+        ``{"mse", "weight_norm", "condition"}``: the fit's mean squared error, ``||w||_2``, and
+        the 2-norm condition number of ``[H, 1]`` (how nearly collinear the features are).
+    """
+    if max_weight_norm is not None and not max_weight_norm > 0:
+        raise NnlabValueError(f"output_layer_fit: max_weight_norm must be positive or None, got {max_weight_norm!r}")
+    H, target = np.asarray(H, dtype=float), np.asarray(target, dtype=float).ravel()
     A = np.c_[H, np.ones(len(H))]
-    coef, *_ = np.linalg.lstsq(A, target, rcond=None)
-    return float(np.mean((A @ coef - target) ** 2))
+    condition = float(np.linalg.cond(A))
+    if max_weight_norm is None:
+        coef, *_ = np.linalg.lstsq(A, target, rcond=None)
+        return {"mse": float(np.mean((A @ coef - target) ** 2)), "weight_norm": float(np.linalg.norm(coef[:-1])),
+                "condition": condition}
+    H_mean, t_mean = H.mean(axis=0), target.mean()
+    U, s, Vt = np.linalg.svd(H - H_mean, full_matrices=False)
+    proj = U.T @ (target - t_mean)
+    kept = s > s.max() * max(H.shape) * np.finfo(float).eps if s.size and s.max() > 0 else np.zeros_like(s, bool)
+
+    def weights(lam):
+        return Vt[kept].T @ (s[kept] * proj[kept] / (s[kept] ** 2 + lam))
+
+    w = weights(0.0)
+    if np.linalg.norm(w) > max_weight_norm:
+        lo, hi = -60.0, 60.0  # log10 lam: 1e-60 leaves w at the unbounded fit, 1e60 shrinks it to ~0
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if np.linalg.norm(weights(10.0**mid)) > max_weight_norm else (lo, mid)
+        w = weights(10.0**hi)  # the side whose norm is within the bound
+    fit = (H - H_mean) @ w + t_mean
+    return {"mse": float(np.mean((fit - target) ** 2)), "weight_norm": float(np.linalg.norm(w)),
+            "condition": condition}
+
+
+def relu_mini_check() -> dict:
+    """The handout's Stage 3 mini-check, measured: ``relu`` and ``relu_backward`` on its three inputs.
+
+    ``z = (-2, 0, 3)`` and ``dout = (10, 10, 10)``; the handout expects ``(0, 0, 3)`` and
+    ``(0, 0, 10)`` (the derivative at exactly 0 is 0).  Returns the inputs, the outputs, the
+    expected values and ``max_abs_error``, the largest |output - expected| over both.
+    """
+    z, dout = np.array([-2.0, 0.0, 3.0]), np.array([10.0, 10.0, 10.0])
+    expected_relu, expected_backward = np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, 10.0])
+    out, grad = relu(z), relu_backward(z, dout)
+    error = max(np.max(np.abs(out - expected_relu)), np.max(np.abs(grad - expected_backward)))
+    return {"z": z, "dout": dout, "relu": out, "relu_backward": grad, "expected_relu": expected_relu,
+            "expected_backward": expected_backward, "max_abs_error": float(error)}
 
 
 def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: bool) -> dict:
     """One network from the seeded start: its curve, errors at both budgets, fits, and a readout of its hidden units."""
     X, Y = x.reshape(-1, 1), y.reshape(-1, 1)
     model = MLP(1, c.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(c.seed))
-    span_init = span_error(model.forward(grid)[1], clean)
+    hidden_init = model.forward(grid)[1]
     opt = SGD(model.parameters(), lr=c.lr) if optimizer == "sgd" else Adam(model.parameters(), lr=c.adam_lr)
     snapshot = {}
 
@@ -92,7 +161,14 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
     hist = fit(model, MSELoss(), opt, X, Y, epochs=max(c.epochs, c.long_epochs), evaluate=snap, progress=progress,
                name=f"stage 3 ({nonlin}, {optimizer})")
     train_long = model.predict(X).ravel()
-    span_long = span_error(model.forward(grid)[1], clean)
+    # the capacity of the units before and after training: unbounded, and with output weights at most
+    # capacity_norm_multiple times the norm of the output layer this training produced
+    hidden_long = model.forward(grid)[1]
+    trained_norm = float(np.linalg.norm(model.l2.W))
+    bound = c.capacity_norm_multiple * trained_norm
+    init_fit, long_fit = output_layer_fit(hidden_init, clean), output_layer_fit(hidden_long, clean)
+    init_bounded = output_layer_fit(hidden_init, clean, bound)
+    long_bounded = output_layer_fit(hidden_long, clean, bound)
     short = len(hist.step_loss) >= c.epochs and snapshot
     return {
         "train_mse_short": hist.step_loss[c.epochs - 1] if short else float("nan"),
@@ -100,7 +176,13 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
         "train_mse_long": float(np.mean((train_long - y) ** 2)),
         "truth_mse_long": float(np.mean((model.predict(grid).ravel() - clean) ** 2)),
         "loss_first": hist.step_loss[0], "diverged": hist.diverged, "message": hist.message,
-        "span_error_init": span_init, "span_error_long": span_long,
+        "span_error_init": init_fit["mse"], "span_error_long": long_fit["mse"],
+        "span_weight_norm_init": init_fit["weight_norm"], "span_weight_norm_long": long_fit["weight_norm"],
+        "span_condition_init": init_fit["condition"], "span_condition_long": long_fit["condition"],
+        "output_weight_norm": trained_norm, "span_weight_bound": bound,
+        "bounded_span_error_init": init_bounded["mse"], "bounded_span_error_long": long_bounded["mse"],
+        "bounded_span_weight_norm_init": init_bounded["weight_norm"],
+        "bounded_span_weight_norm_long": long_bounded["weight_norm"],
         "curve": hist.step_loss, "fit_short": snapshot.get("train_pred"), "fit_long": train_long,
     }
 
@@ -121,9 +203,12 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     trained = dict(zip(plan, pmap(_train, [(c, nonlin, opt, x, y, grid, clean, progress and jobs <= 1)
                                            for nonlin, opt in plan], jobs)))
     keys = ("train_mse_short", "truth_mse_short", "train_mse_long", "truth_mse_long", "loss_first", "span_error_init",
-            "span_error_long")
+            "span_error_long", "span_weight_norm_init", "span_weight_norm_long", "span_condition_init",
+            "span_condition_long", "output_weight_norm", "span_weight_bound", "bounded_span_error_init",
+            "bounded_span_error_long", "bounded_span_weight_norm_init", "bounded_span_weight_norm_long")
     runs = {nonlin: {k: trained[nonlin, "sgd"][k] for k in keys} for nonlin in c.nonlins}
-    adam = {nonlin: {k: trained[nonlin, "adam"][k] for k in ("train_mse_long", "truth_mse_long", "diverged")}
+    adam = {nonlin: {k: trained[nonlin, "adam"][k] for k in ("train_mse_long", "truth_mse_long", "diverged",
+                                                              "output_weight_norm")}
             for nonlin in c.nonlins}
     messages = [t["message"] for t in trained.values() if t["diverged"]]
 
@@ -162,7 +247,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         "init_hidden_bias_max_abs": float(np.max(np.abs(init_hidden_bias))),
         "grid_symmetric": bool(np.allclose(grid.ravel(), -grid.ravel()[::-1])),
         "target_odd_max_abs": float(np.max(np.abs(clean + clean[::-1]))),
-        "sine_variance": float(np.var(clean)), "line_mse": line_mse,
+        "sine_variance": float(np.var(clean)), "line_mse": line_mse, "relu_mini_check": relu_mini_check(),
         "parameters": sum(p.value.size for p in MLP(1, c.hidden, 1, rng=np.random.default_rng(0)).parameters()),
     }
     summary = []

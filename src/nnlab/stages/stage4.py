@@ -156,6 +156,36 @@ def train_to_convergence(Xn, y, lam, init, tol, max_epochs):
     return lin, used, gnorm, lr
 
 
+def l2_gradient_mini_check(lam: float, seed: int = 3, rows: int = 5) -> dict:
+    """The handout's Stage 4 mini-check, measured: on one batch, the gradient with L2 minus the one without.
+
+    The handout's batch: ``np.random.seed(seed)``, a ``Linear(3, 1)``, ``rows`` random rows and
+    targets, the MSE gradient ``dy = 2 (yhat - y) / rows``.  The difference should be exactly the
+    penalty's gradient ``d(lam ||W||^2)/dW = 2 lam W``.  NumPy's global generator is put back as
+    it was, so the stage's own draws do not depend on this check.
+
+    Returns:
+        ``{"lam", "seed", "rows", "max_abs_error", "max_abs_expected"}``: ``max |(dW_reg - dW) - 2 lam W|``
+        and, for scale, ``max |2 lam W|``.
+    """
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        lin = Linear(in_dim=3, out_dim=1)
+        X, y = np.random.randn(rows, 3), np.random.randn(rows, 1)
+    finally:
+        np.random.set_state(state)
+    dy = (2.0 / rows) * (lin.forward(X) - y)
+    lin.backward(dy)
+    dW_plain = lin.dW.copy()
+    lin.backward(dy)  # recompute the data gradient, then add the penalty's
+    L2Penalty(lam).backward(lin.parameters())
+    expected = 2 * lam * lin.W
+    error = np.max(np.abs(lin.dW - dW_plain - expected))
+    return {"lam": lam, "seed": seed, "rows": rows, "max_abs_error": float(error),
+            "max_abs_expected": float(np.max(np.abs(expected)))}
+
+
 def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     """Run Stage 4; write its figures into ``out_dir``; return its :class:`Result`.
 
@@ -250,7 +280,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
         "rows": int(X.shape[0]), "features": list(CREDIT_FEATURES), "feature_min": X.min(axis=0),
         "feature_max": X.max(axis=0),
         "printed_W_orig": printed_W, "printed_b_orig": printed_b, "printed_decimals": PRINTED_DECIMALS,
-        "sweep": sweep,
+        "sweep": sweep, "l2_mini_check": l2_gradient_mini_check(c.lam),
     }
     summary = [(f"w_std {name}", f"{fmt(W_std[j])} (closed form {fmt(w_cf[j])})")
                for j, name in enumerate(CREDIT_FEATURES)]

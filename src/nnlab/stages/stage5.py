@@ -31,7 +31,7 @@ from nnlab import plots
 from nnlab.classify import ClassifierSpec, train_classifier
 from nnlab.data import load_digits, load_mnist_5k, load_mnist_dir, stratified_split
 from nnlab.errors import NnlabValueError
-from nnlab.losses import SoftmaxCrossEntropyLoss
+from nnlab.losses import SoftmaxCrossEntropyLoss, cross_entropy
 from nnlab.metrics import confusion_matrix
 from nnlab.models import MLP
 from nnlab.optim import SGD
@@ -135,8 +135,8 @@ def _handout_as_written(c: Config, out_dir):
                "steps": len(hist.step_loss), "steps_per_epoch": steps_per_epoch,
                "last_epoch_step_loss_min": min(last_epoch), "last_epoch_step_loss_max": max(last_epoch),
                "last_epoch_full_batches": len(last_epoch), "rows_per_update": min(c.batch, len(y)),
-               "loss_all_rows": minibatch_loss_all_rows,
-               "full_batch": {"steps": len(full_hist.step_loss), "rows_per_update": len(y),
+               "loss_all_rows": minibatch_loss_all_rows, "lr": c.lr,
+               "full_batch": {"steps": len(full_hist.step_loss), "rows_per_update": len(y), "lr": c.lr,
                               "loss_all_rows": float(loss(predict(full, X), y)[0]),
                               "acc_on_training_data": accuracy(full, X[sub], y[sub]),
                               "diverged": full_hist.diverged},
@@ -267,6 +267,17 @@ def _first_at_least(values, threshold):
     return hits[0] if hits else None
 
 
+def cross_entropy_mini_check() -> dict:
+    """The handout's Stage 5 mini-check, measured: the cross-entropy of a prediction sure of the true class.
+
+    ``probs = (0, 1, 0)`` in float32 against the one-hot ``(0, 1, 0)``: the handout expects about 0.
+    Returns ``{"probs", "true_class", "loss"}``.
+    """
+    probs = np.array([[0.0, 1.0, 0.0]], dtype=np.float32)
+    return {"probs": probs.ravel(), "true_class": 1,
+            "loss": float(cross_entropy(probs, np.array([[0, 1, 0]], dtype=np.float32)))}
+
+
 def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
     """Run Stage 5; write its figures into ``out_dir``; return its :class:`Result`.
 
@@ -292,7 +303,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     figs.update(_sweep_figures(sweeps, out_dir))
     sweeps = {k: {name: v for name, v in r.items() if not name.endswith("_curve")} for k, r in sweeps.items()}
     metrics = {"dataset": c.dataset, "n_images": held["n_images"], "handout": handout, "held_out": held,
-               "sweeps": sweeps}
+               "sweeps": sweeps, "ce_mini_check": cross_entropy_mini_check()}
     summary = [
         (f"handout: accuracy on X[:{c.handout_rows_evaluated}] (training data)",
          f"{handout['final_acc_on_training_data']:.4f}"),
