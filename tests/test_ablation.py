@@ -132,7 +132,8 @@ def test_report_section_reads_its_numbers_from_the_metrics(runs, tmp_path):
         _, low, high = verdicts.mean_interval(best["test_accuracy"]["values"])
         wording = {"above": "meets the goal", "below": "misses the goal", "tie": "is not shown to meet the goal"}
         assert f"{wording[verdicts.against(low, high, d['goal'])]} of {pct(d['goal'], 1)}" in " ".join(text.split())
-        assert f"interval over the {d['splits']} splits {pct(low)} to {pct(high)}" in " ".join(text.split())
+        assert (f"so its score is optimistic. Its mean, {pct(d['best_mean'])} (95% Student-t interval over the "
+                f"{d['splits']} splits {pct(max(low, 0))} to {pct(min(high, 1))}") in " ".join(text.split())
     assert "None" not in text and "nan" not in text
     record = write_times(tmp_path / "ablation_times.json", jobs=1, out=tmp_path / "run", config=Config().quick())
     assert record["cpu_seconds"].keys() == {"digits", "mnist"} and record["wall_seconds"] > 0
@@ -172,6 +173,26 @@ def test_the_goal_verdict_follows_the_interval_not_the_mean(runs, tmp_path):
     tight = [min(goal + 0.01 + 0.001 * i, 1.0) for i in range(splits)]
     text = " ".join(_section(_with_best(result, name, tight), tmp_path).split())
     assert f"meets the goal of {pct(goal, 1)}: the interval lies above it" in text
+
+
+def test_an_interval_beyond_100_percent_is_clipped_and_says_so(runs, tmp_path):
+    """The review's digits row: 99.15 % over 5 splits, t interval to 100.26 %; the report stops at 100 %."""
+    result = json.loads((runs["one"] / "metrics.json").read_text())
+    name = next(iter(result["metrics"]))
+    splits = result["metrics"][name]["splits"]
+    values = [1.0, 0.975] * (splits // 2) + [1.0] * (splits % 2)
+    _, low, high = verdicts.mean_interval(values)
+    assert high > 1
+    text = " ".join(_section(_with_best(result, name, values), tmp_path).split())
+    assert (f"{pct(low)} to 100.00%, clipped to the possible range: the t interval runs from {pct(low)} to "
+            f"{pct(high)})") in text
+    inside = [0.9, 0.91] * (splits // 2) + [0.9] * (splits % 2)
+    assert "clipped" not in " ".join(_section(_with_best(result, name, inside), tmp_path).split())
+
+
+def test_the_header_says_each_change_is_given_the_rows_above(runs, tmp_path):
+    text = " ".join(_section(json.loads((runs["one"] / "metrics.json").read_text()), tmp_path).split())
+    assert "each row's change is that component's effect given the rows above it, in this order" in text
 
 
 def test_tie_breaks_harmful_rows_and_grid_edges_are_counted():

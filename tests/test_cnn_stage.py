@@ -155,3 +155,44 @@ def test_every_most_frequent_confusion_is_listed():
     assert context.most_confused(cm) == {"cells": [(0, 2), (1, 2)], "count": 8}
     cm[1, 2] = 7
     assert context.most_confused(cm) == {"cells": [(0, 2)], "count": 8}
+
+
+def test_the_unaugmented_comparison_names_the_recipes_not_the_convolution(quick_runs):
+    """Both without augmentation, the CNN candidate and the MLP candidate still differ in pooling and recipe."""
+    from nnlab.report import context, sections
+
+    _, out = quick_runs
+    results = {"cnn": json.loads((out / "stagecnn" / "metrics.json").read_text())}
+
+    def render(verdict):
+        ctx = context.cnn(results)
+        for st in ctx["studies"].values():
+            st["both_unaugmented"] = {"cnn": 3, "mlp": 1, "mean": -0.09, "low": -0.13, "high": -0.05,
+                                      "verdict": verdict}
+        return " ".join(sections.render_section("cnn", ctx, "docs/figures", "cnn", results["cnn"]["figures"]).split())
+
+    below = render("below")
+    assert ("Both without augmentation, the CNN candidate 3 minus the MLP candidate 1, drop on validation images "
+            "moved by") in below
+    assert ("so the unaugmented CNN (convolutions and max pooling, under its own training recipe) loses less to the "
+            "shift than the unaugmented MLP; this does not separate the convolution from the pooling or the "
+            "recipes.") in below
+    assert "convolution itself" not in below and "Like for like" not in below
+    assert "loses more to the shift than the unaugmented MLP" in render("above")
+    tie = render("tie")
+    assert "the two cannot be told apart." in tie and "does not separate" not in tie
+
+
+def test_the_cnn_mean_sentence_has_a_verb_with_and_without_a_target(quick_runs):
+    _, out = quick_runs
+    results = {"cnn": json.loads((out / "stagecnn" / "metrics.json").read_text())}
+    names = list(results["cnn"]["metrics"])
+    with_target = [n for n in names if results["cnn"]["metrics"][n]["target"] is not None]
+    assert with_target  # mnist has the study's goal
+    for name in names:
+        results["cnn"]["metrics"][name]["target"] = None
+    text = _render_cnn(results)
+    assert text.count("The CNN's mean is ") == len(names) and "The CNN's mean, " not in text
+    fresh = _render_cnn({"cnn": json.loads((out / "stagecnn" / "metrics.json").read_text())})
+    assert fresh.count("The CNN's mean, ") == len(with_target)
+    assert fresh.count("The CNN's mean is ") == len(names) - len(with_target)

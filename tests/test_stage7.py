@@ -380,3 +380,89 @@ def test_summary_scores_keep_their_digits_at_any_scale():
     assert score_text("rmse", 53670400497415.4766, 5e13, 6e13) == "5.367e+13 [5e+13, 6e+13]"
     assert score_text("rmse", 0.51234, 0.4, 0.6) == "0.5123 [0.4, 0.6]"
     assert score_text("accuracy", 1.0, 0.95, 1.0) == "1.0000 [0.9500, 1.0000]"
+
+
+def _recipe(rank_losses, layers, diverged=0):
+    mean = float("inf") if diverged else sum(rank_losses) / len(rank_losses)
+    return {"recipe": f"{'-'.join(map(str, layers))} relu", "cv_loss": mean,
+            "cv_loss_folds": rank_losses, "diverged_folds": diverged, "hidden_layer_sizes": layers}
+
+
+WINNER_FOLDS = [0.06, 0.13, 0.04, 0.03, 0.15]
+NOISY = [0.01, 0.03, -0.01, 0.02, 0.0]  # mean 0.01, se 0.00707, |t| 1.41 < 2.78: a tie
+STEADY = [0.05, 0.06, 0.05, 0.06, 0.05]  # mean 0.054, |t| 22: worse
+
+
+def _shifted(gaps):
+    return [w + g for w, g in zip(WINNER_FOLDS, gaps)]
+
+
+def test_each_recipe_is_compared_with_the_winner_fold_by_fold():
+    from nnlab.report import context
+
+    search = [_recipe(WINNER_FOLDS, [64]), _recipe(_shifted(NOISY), [32, 32]),
+              _recipe(_shifted(STEADY), [16]), _recipe(["inf"] * 5, [128], diverged=5)]
+    vs = context.against_winner(search, 0.95)
+    assert vs["ties"] == [2] and vs["worse"] == [3, 4] and vs["folds"] == 5
+    assert vs["cells"][0] == "(winner)"
+    assert vs["cells"][1] == "+0.010 ± 0.0071, \\|t\\| 1.41: cannot tell apart"
+    assert vs["cells"][2].endswith("\\|t\\| 22.05: worse") and vs["cells"][3] == "worse: diverged on 5 fold(s)"
+    assert abs(vs["t_max_tie"] - 2 ** 0.5) < 1e-9 and abs(vs["t_critical"] - 2.776445) < 1e-6
+    assert vs["tied_shapes"] == 2 and vs["tied_depths"] == ["one", "two"] and vs["tied_widths"] == "32 to 64"
+
+
+def _render_stage7(result, search):
+    from nnlab.report import context, sections
+
+    results = {"7": json.loads(json.dumps(result.to_json()))}
+    results["7"]["metrics"]["search"] = search
+    text = sections.render_section("stage7", context.stage7(results), "docs/figures", "7", result.figures)
+    return " ".join(text.split())
+
+
+def test_the_layers_sentence_says_what_the_folds_decide(result):
+    """Three branches: ties of other shapes, ties of the same shape only, and no tie at all."""
+    other_shapes = _render_stage7(result, [_recipe(WINNER_FOLDS, [64]), _recipe(_shifted(NOISY), [32, 32]),
+                                           _recipe(_shifted(STEADY), [16])])
+    assert "Rank 2 cannot be told apart from the winner (|t| at most 1.41); rank 3 is worse." in other_shapes
+    assert ("Among the winner and that recipe are 2 shapes of network, one and two hidden layers of 32 to 64 "
+            "units, so the data do not choose the layers and neurons") in other_shapes
+    same_shape = _render_stage7(result, [_recipe(WINNER_FOLDS, [64]), _recipe(_shifted(NOISY), [64]),
+                                         _recipe(_shifted(STEADY), [16])])
+    assert ("The winner and that recipe all have one layer of 64 units and differ only in activation" in same_shape
+            and "every recipe drawn with other hidden layers is worse than the winner on the folds" in same_shape)
+    assert "do not choose the layers" not in same_shape
+    only_one_shape = _render_stage7(result, [_recipe(WINNER_FOLDS, [64]), _recipe(_shifted(NOISY), [64])])
+    assert "no recipe drawn has other hidden layers, so the layers and neurons were not put to the test" \
+        in only_one_shape
+    clear = _render_stage7(result, [_recipe(WINNER_FOLDS, [64]), _recipe(_shifted(STEADY), [32, 32])])
+    assert ("Every other recipe is worse than the winner on the folds (|t| at least 22.05), so among the 2 recipes "
+            "drawn the data choose the winner, and its one layer of 64 units with it.") in clear
+    assert "cannot be told apart from the winner" not in clear
+
+
+def test_the_real_search_table_has_the_paired_column(result):
+    text = _render_stage7(result, result.to_json()["metrics"]["search"])
+    assert "(winner) |" in text and "paired over the 3 folds" in text
+    assert all("hidden_layer_sizes" in s for s in result.metrics["search"])
+
+
+def test_sklearns_mlp_early_stops_on_our_validation_fraction(monkeypatch):
+    """"The same early stopping": scikit-learn's MLP is built with nnlab's validation fraction and patience."""
+    import sklearn.neural_network
+
+    built = []
+    real = sklearn.neural_network.MLPClassifier
+
+    class Spy(real):
+        def __init__(self, **kwargs):
+            built.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(sklearn.neural_network, "MLPClassifier", Spy)
+    table = prepare_table(pd.DataFrame({"a": np.random.default_rng(0).normal(size=40), "label": [0, 1] * 20}), "label")
+    c = stage7.Config().quick()
+    models = stage7.baselines(table, table.X, table.y, c)
+    assert built and built[0]["validation_fraction"] == stage7.VALIDATION_FRACTION != 0.1  # 0.1: sklearn's default
+    assert built[0]["n_iter_no_change"] == c.patience and built[0]["early_stopping"]
+    assert models["sklearn MLPClassifier"].named_steps["model"].validation_fraction == stage7.VALIDATION_FRACTION

@@ -141,6 +141,61 @@ def test_accuracy_study_quick_has_every_column(results):
             assert split["fit_rows"] + split["validation_rows"] == split["train_rows"]
             assert split["train_rows"] + split["test_rows"] == study["n_images"]
         assert study["test_rows"] == sorted({s["test_rows"] for s in study["splits"]})
+        fits = study["sklearn_mlp_fits"]
+        assert [f["seed"] for f in fits] == [sp["seed"] for sp in study["splits"]]
+        for f in fits:
+            assert 1 <= f["n_iter"] <= f["max_iter"] == 200 and f["at_cap"] == (f["n_iter"] == f["max_iter"])
+
+
+def test_sklearns_mlp_stopping_at_its_cap_is_recorded_not_hidden(monkeypatch):
+    """A cap of 3 iterations: recorded as 3 of 3, at the cap, with scikit-learn's ConvergenceWarning kept."""
+    import sklearn.neural_network
+
+    class Capped(sklearn.neural_network.MLPClassifier):
+        def __init__(self, random_state=None):
+            super().__init__(random_state=random_state, max_iter=3)
+
+    class Loose(sklearn.neural_network.MLPClassifier):  # tol 1: after the first epoch none improves by it: 1 + 11
+        def __init__(self, random_state=None):
+            super().__init__(random_state=random_state, tol=1.0)
+
+    X, y = accuracy.load_images("digits")[:2]
+    train, test = np.arange(0, 300), np.arange(300, 400)
+    monkeypatch.setattr(sklearn.neural_network, "MLPClassifier", Loose)
+    free = accuracy.baselines(X / 16, y, train, test, 0)
+    assert free["mlp_iterations"] == {"n_iter": 12, "max_iter": 200, "at_cap": False}
+    assert "sklearn MLPClassifier" not in free["not_converged"]
+    monkeypatch.setattr(sklearn.neural_network, "MLPClassifier", Capped)
+    capped = accuracy.baselines(X / 16, y, train, test, 0)
+    assert capped["mlp_iterations"] == {"n_iter": 3, "max_iter": 3, "at_cap": True}
+    assert "sklearn MLPClassifier" in capped["not_converged"]
+    assert set(capped["scores"]) == {"sklearn MLPClassifier", "sklearn LogisticRegression"}
+
+
+def _render_accuracy(metrics):
+    from nnlab.report import context, sections
+
+    results = {"accuracy": metrics}
+    text = sections.render_section("accuracy", context.accuracy(results), "docs/figures", "accuracy",
+                                   metrics["figures"])
+    return " ".join(text.split())
+
+
+def test_the_report_says_in_how_many_splits_sklearns_mlp_stopped_at_its_cap(results):
+    metrics = json.loads(json.dumps(results["accuracy"][0].to_json()))
+    for study in metrics["metrics"].values():
+        for i, f in enumerate(study["sklearn_mlp_fits"]):
+            f.update(n_iter=200 if i == 0 else 150, max_iter=200, at_cap=i == 0)
+    n = len(metrics["metrics"]["digits"]["splits"])
+    text = _render_accuracy(metrics)
+    assert (f"scikit-learn's defaults, which stopped at the 200-iteration cap without converging in 1 of {n} "
+            "splits") in text
+    assert "converged before" not in text
+    for study in metrics["metrics"].values():
+        for f in study["sklearn_mlp_fits"]:
+            f.update(n_iter=150, at_cap=False)
+    text = _render_accuracy(metrics)
+    assert f"it converged before its 200-iteration cap in all {n} splits" in text and "without converging" not in text
 
 
 def test_stage_modules_share_one_interface():

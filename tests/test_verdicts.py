@@ -111,3 +111,35 @@ def test_stage3_capacity_verdict_follows_the_bounded_fit_per_activation():
     assert context.stage3(res)["capacity"]["tanh"]["output_layer_short"]
     res["3"]["metrics"]["adam"]["tanh"]["truth_mse_long"] = 0.3  # Adam no longer far better than 0.4275
     assert not context.stage3(res)["capacity"]["tanh"]["adam_far_better"]
+
+
+def test_paired_t_on_hand_made_fold_losses():
+    """Fold gaps 0.01, 0.03, -0.01, 0.02, 0: mean 0.01, sd sqrt(2.5e-4), se 0.0070711, t 1.4142 < t_{0.975,4}."""
+    winner = [0.1, 0.2, 0.3, 0.4, 0.5]
+    other = [w + d for w, d in zip(winner, [0.01, 0.03, -0.01, 0.02, 0.0])]
+    cmp = verdicts.paired_t(other, winner, level=0.95)
+    assert math.isclose(cmp["mean"], 0.01, abs_tol=1e-15)
+    assert math.isclose(cmp["se"], math.sqrt(2.5e-4 / 5), rel_tol=1e-12)
+    assert math.isclose(cmp["t"], math.sqrt(2), rel_tol=1e-12)
+    assert math.isclose(cmp["t_critical"], 2.776445, rel_tol=1e-6) and cmp["verdict"] == "tie"
+    # the same as the interval rule: the interval holds 0 exactly when |t| <= t_critical
+    assert verdicts.paired(other, winner, level=0.95)["verdict"] == "tie"
+    lead = verdicts.paired_t([w + d for w, d in zip(winner, [0.05, 0.06, 0.05, 0.06, 0.05])], winner)
+    assert lead["verdict"] == "above" and math.isclose(lead["t"], 0.054 / math.sqrt(3e-5 / 5), rel_tol=1e-9)
+    assert verdicts.paired_t(winner, [w + 0.02 for w in winner])["verdict"] == "below"  # se 0, mean -0.02
+    assert verdicts.paired_t(winner, winner)["verdict"] == "tie"
+    with pytest.raises(NnlabValueError):
+        verdicts.paired_t([1.0], [1.0])
+
+
+def test_accuracy_interval_is_clipped_at_one_and_says_so():
+    """The ablation's 99.15 % over 5 splits has a t interval reaching past 100 %: the report's end is 100 %."""
+    values = [1.0, 0.9972, 0.9972, 0.9833, 0.98]
+    mean, t_low, t_high = verdicts.mean_interval(values)
+    assert t_high > 1
+    clipped = verdicts.accuracy_interval(values)
+    assert clipped["high"] == 1.0 and clipped["t_high"] == t_high and clipped["clipped"]
+    assert clipped["low"] == t_low and clipped["mean"] == mean
+    inside = verdicts.accuracy_interval([0.90, 0.91, 0.92])
+    assert not inside["clipped"] and inside["high"] == inside["t_high"] < 1
+    assert verdicts.accuracy_interval([0.0, 0.01, 0.0])["low"] == 0.0

@@ -82,8 +82,12 @@ for number, s in enumerate(scores, start=1):
 chosen = selection.choose(scores)
 final = accuracy.fit_and_score(candidates[chosen], X, y, train_rows, test_rows, seed)
 print(f"chosen: candidate {chosen + 1}; retrained on {len(train_rows)} rows; test accuracy {final['accuracy']:.4f}")
-for name, acc in accuracy.baselines(X, y, train_rows, test_rows, seed).items():
+fitted = accuracy.baselines(X, y, train_rows, test_rows, seed)
+for name, acc in fitted["scores"].items():
     print(f"{name} on the same rows: test accuracy {acc:.4f}")
+runs = fitted["mlp_iterations"]
+print(f"sklearn MLPClassifier ran {runs['n_iter']} of at most {runs['max_iter']} iterations"
+      + ("; it stopped at the cap without converging" if runs["at_cap"] else ""))
 
 # %% [markdown]
 # ## Every seed, both data sets: the study

@@ -261,6 +261,9 @@ def accuracy(results: dict) -> dict:
             split_rows.append((sp["seed"], *(sc["accuracy"] for sc in sp["selection"]), chosen,
                                sp["test_scores"]["accuracy"]))
         paired = verdicts.paired(nn["values"], ref["values"]) if ref is not None else {}
+        fits = s.get("sklearn_mlp_fits", [])
+        cap = {"k": sum(f["at_cap"] for f in fits), "n": len(fits),
+               "max_iter": max(f["max_iter"] for f in fits)} if fits else None
         mean, low, high = verdicts.mean_interval(nn["values"])
         target = {"low": low, "high": high, "verdict": verdicts.against(low, high, s["target"])}
         control = None
@@ -271,7 +274,8 @@ def accuracy(results: dict) -> dict:
                        "chosen_minus": verdicts.paired(nn["values"], row["values"]),
                        "minus_ref": verdicts.paired(row["values"], ref["values"]) if ref is not None else None}
         studies[name] = {
-            "s": s, "nn": nn, "ref": ref, "chosen_counts": chosen_counts, "paired": paired, "target": target,
+            "s": s, "nn": nn, "ref": ref, "cap": cap, "chosen_counts": chosen_counts, "paired": paired,
+            "target": target,
             "control": control,
             "ties": sum(bool(sp["tied_with"]) for sp in s["splits"]),
             "split_header": ["seed", *(f"validation accuracy of {i + 1}" for i in range(len(s["candidates"]))),
@@ -329,7 +333,7 @@ def cnn(results: dict) -> dict:
             "param_ratio": np.mean(mlp_row["parameters"]) / np.mean(cnn_row["parameters"]),
             "cost_ratio": np.mean(cnn_row["multiply_adds"]) / np.mean(mlp_row["multiply_adds"]),
             "drop": drop, "drop_paired": verdicts.paired(*drops),
-            "like_for_like": _unaugmented_drop(s, results.get("accuracy", {}).get("metrics", {}).get(name), largest),
+            "both_unaugmented": _unaugmented_drop(s, results.get("accuracy", {}).get("metrics", {}).get(name), largest),
             "size": _effect(s["size"], cands), "augmentation": _effect(s["augmentation"], cands),
             "confused": {**most_confused(cm), "errors": int(off.sum()), "total": int(cm.sum())},
             "vs_ablation": _vs_ablation(results, name, cnn_row["accuracy"]["values"]),
@@ -357,8 +361,9 @@ def most_confused(cm) -> dict:
 def _unaugmented_drop(s: dict, accuracy: dict | None, shift: str) -> dict | None:
     """Validation drop at ``shift`` pixels of the unaugmented CNN candidate minus the unaugmented MLP candidate.
 
-    Both trained on the images as they are, on the same fitting rows: the like-for-like comparison
-    of translation robustness.  ``None`` when either side has no unaugmented candidate (the MLP's
+    Both trained on the images as they are, on the same fitting rows; they still differ in pooling,
+    training recipe and size, so this compares the two recipes, not the convolution alone.
+    ``None`` when either side has no unaugmented candidate (the MLP's
     candidate specs come from the accuracy study, whose candidates the CNN study reuses).
     """
     cnn_plain = [i for i, spec in enumerate(s["cnn_candidate_specs"]) if spec["shift"] == 0]
@@ -453,6 +458,7 @@ def stage7(results: dict) -> dict:
         diff_rows.append((name, f"{delta:+.4f} [{low:+.4f}, {high:+.4f}]", said[name]))
     space = m["protocol"]["search_space"]
     grid = space[0]
+    vs = against_winner(m["search"], m["interval_level"])
     names = [str(f) for f in d["feature_names"]]
     ctx.update(
         head=head, metric_names=metric_names, ours=ours, best=best, level=m["interval_level"],
@@ -468,9 +474,58 @@ def stage7(results: dict) -> dict:
         lrs={g_["solver"][0]: g_["learning_rate_init"] for g_ in space},
         pool=m["split"]["train"] + m["split"]["validation"],
         diverged_folds=sum(s["diverged_folds"] for s in m["search"]),
-        rank_rows=[(i + 1, s["recipe"], s["cv_loss"]) for i, s in enumerate(m["search"])],
+        vs=vs, rank_rows=[(i + 1, s["recipe"], s["cv_loss"], cell) for i, (s, cell) in
+                          enumerate(zip(m["search"], vs["cells"]))],
     )
     return ctx
+
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
+
+
+def _layers_text(sizes) -> str:
+    """``[64] -> "one layer of 64 units"``, ``[32, 32] -> "two layers of 32 units"``, ``[64, 32] -> "layers of
+    64-32 units"``."""
+    if len(set(sizes)) == 1 and len(sizes) in _COUNT_WORDS:
+        return f"{_COUNT_WORDS[len(sizes)]} layer{'s' if len(sizes) > 1 else ''} of {sizes[0]} units"
+    return "layers of " + "-".join(map(str, sizes)) + " units"
+
+
+def against_winner(search: list, level: float) -> dict:
+    """Each recipe's CV fold losses minus the winner's (rank 1), paired over the same folds.
+
+    The winner is the lowest mean CV loss; a recipe "cannot be told apart" from it when
+    ``|t| <= t_critical`` (:func:`verdicts.paired_t`), and a recipe with a diverged fold is worse.
+    Returns the table cells, the tied and worse ranks, the largest tied ``|t|``, the smallest worse
+    ``|t|``, and the hidden layers of the winner and of the recipes tied with it (as words).
+    """
+    winner = search[0]
+    cells, ties, worse, tied_t, worse_t = ["(winner)"], [], [], [], []
+    for rank, s in enumerate(search[1:], start=2):
+        if s["diverged_folds"]:
+            cells.append(f"worse: diverged on {s['diverged_folds']} fold(s)")
+            worse.append(rank)
+            continue
+        cmp = verdicts.paired_t(s["cv_loss_folds"], winner["cv_loss_folds"], level)
+        tie = cmp["verdict"] == "tie"
+        (ties if tie else worse).append(rank)
+        (tied_t if tie else worse_t).append(abs(cmp["t"]))
+        cells.append(f"{cmp['mean']:+#.2g} ± {cmp['se']:#.2g}, \\|t\\| {abs(cmp['t']):.2f}: "
+                     + ("cannot tell apart" if tie else ("worse" if cmp["t"] > 0 else "better")))
+    tied_layers = [winner["hidden_layer_sizes"]] + [search[r - 1]["hidden_layer_sizes"] for r in ties]
+    distinct = [h for i, h in enumerate(tied_layers) if h not in tied_layers[:i]]
+    other_layers = sum(s["hidden_layer_sizes"] != winner["hidden_layer_sizes"] for s in search[1:])
+    widths = sorted({w for h in distinct for w in h})
+    folds = len(winner["cv_loss_folds"])
+    # a bare | would end a Markdown table cell
+    return {"column": f"minus the winner's, paired over the {folds} folds (mean ± se, \\|t\\|)",
+            "cells": cells, "ties": ties, "worse": worse, "folds": folds,
+            "t_critical": verdicts.t_critical(folds, level),
+            "t_max_tie": max(tied_t) if tied_t else None, "t_min_worse": min(worse_t) if worse_t else None,
+            "winner_layers": _layers_text(winner["hidden_layer_sizes"]), "tied_shapes": len(distinct),
+            "tied_depths": [_COUNT_WORDS.get(d, str(d)) for d in sorted({len(h) for h in distinct})],
+            "tied_widths": str(widths[0]) if len(widths) == 1 else f"{widths[0]} to {widths[-1]}",
+            "other_layers": other_layers}
 
 
 def closing(results: dict) -> dict:
@@ -586,8 +641,8 @@ def ablation(results: dict, docs) -> dict:
         header = ["row", "adds", "recipe change", "tuned (choice per split)", "mean test accuracy", "std",
                   "change vs row above", "work (10⁹ multiply-adds)"] + (["CPU s per training"] if measured else [])
         best = next(r for r in m["rows"] if r["key"] == m["best"])
-        _, low, high = verdicts.mean_interval(best["test_accuracy"]["values"])
-        goal = {"low": low, "high": high, "verdict": verdicts.against(low, high, m["goal"])}
+        goal = verdicts.accuracy_interval(best["test_accuracy"]["values"])
+        goal["verdict"] = verdicts.against(goal["low"], goal["high"], m["goal"])
         others = sorted((r for r in m["rows"] if r["key"] != m["best"]), key=lambda r: -r["test_accuracy"]["mean"])
         runner = others[0]
         datasets.append({"name": name, "m": m, "rows": rows, "header": header, "table": cells, "goal": goal,

@@ -24,14 +24,24 @@ NOISE_SE = 2.0
 
 def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean of ``values`` and its Student-t interval, ``mean ± t·sd/√n``."""
-    from scipy import stats
-
     values = [float(v) for v in values]
     if len(values) < 2:
         raise NnlabValueError(f"mean_interval: expected at least 2 values, got {len(values)}")
     mean = statistics.fmean(values)
-    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    half = t_critical(len(values), level) * statistics.stdev(values) / math.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def accuracy_interval(values, level: float = LEVEL) -> dict:
+    """The Student-t interval of a mean accuracy, clipped to [0, 1] (an accuracy cannot leave it).
+
+    Returns ``{"mean", "low", "high", "t_low", "t_high", "clipped"}``: ``t_low``/``t_high`` are the
+    unclipped ends, ``clipped`` whether either end was moved.
+    """
+    mean, t_low, t_high = mean_interval(values, level)
+    low, high = max(t_low, 0.0), min(t_high, 1.0)
+    return {"mean": mean, "low": low, "high": high, "t_low": t_low, "t_high": t_high,
+            "clipped": (low, high) != (t_low, t_high)}
 
 
 def against(low: float, high: float, reference: float = 0.0) -> str:
@@ -55,6 +65,31 @@ def paired(values_a, values_b, level: float = LEVEL) -> dict:
     return {"diffs": diffs, "mean": mean, "low": low, "high": high, "verdict": against(low, high),
             "higher": sum(d > 0 for d in diffs), "equal": sum(d == 0 for d in diffs),
             "lower": sum(d < 0 for d in diffs)}
+
+
+def t_critical(n: int, level: float = LEVEL) -> float:
+    """The two-sided Student-t critical value for the mean of ``n`` values, ``t_{(1+level)/2, n-1}``."""
+    from scipy import stats
+
+    if n < 2:
+        raise NnlabValueError(f"t_critical: expected at least 2 values, got {n}")
+    return float(stats.t.ppf((1 + level) / 2, n - 1))
+
+
+def paired_t(values_a, values_b, level: float = LEVEL) -> dict:
+    """Paired comparison of ``a - b`` over the same folds: mean, standard error, ``t`` and its critical value.
+
+    ``se = sd(diffs)/sqrt(n)``, ``t = mean/se``; ``verdict`` is ``"tie"`` when ``|t| <= t_critical``
+    (the same rule as :func:`paired`'s interval holding 0), else ``"above"`` or ``"below"``.  A zero
+    ``se`` makes any nonzero mean real.  Returns ``{"diffs", "mean", "se", "t", "t_critical", "verdict"}``.
+    """
+    diffs = [float(a) - float(b) for a, b in zip(values_a, values_b, strict=True)]
+    crit = t_critical(len(diffs), level)
+    mean = statistics.fmean(diffs)
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs))
+    t = mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
+    verdict = "tie" if abs(t) <= crit else ("above" if t > 0 else "below")
+    return {"diffs": diffs, "mean": mean, "se": se, "t": t, "t_critical": crit, "verdict": verdict}
 
 
 def relative_change(before: float, after: float) -> float:

@@ -226,6 +226,7 @@ def search(table: Table, rows, c: Config, n_jobs: int | None = None):
         per_fold = [-float(cv[f"split{f}_test_score"][i]) for f in range(c.folds)]
         results.append({"recipe": describe(params), "cv_loss": -float(cv["mean_test_score"][i]),
                         "cv_loss_folds": per_fold, "diverged_folds": int(np.sum(np.isinf(per_fold))),
+                        "hidden_layer_sizes": list(params["mlp__hidden_layer_sizes"]),
                         "params": {k.removeprefix("mlp__"): v for k, v in params.items()}})
     results.sort(key=lambda r: r["cv_loss"])  # stable: ties keep the sampler's order
     return results
@@ -239,8 +240,9 @@ def _last_line(text: str) -> str:
 def baselines(table: Table, X_fit, y_fit, c: Config) -> dict:
     """The trivial predictor, a linear model and scikit-learn's MLP, fitted through the same preprocessing.
 
-    scikit-learn's MLP gets our epoch budget and early stopping, and for regression the same
-    standardised target as ours (``TransformedTargetRegressor``).
+    scikit-learn's MLP gets our epoch budget and early stopping on the same validation fraction
+    with the same patience (it watches its validation score, ours the validation loss), and for
+    regression the same standardised target as ours (``TransformedTargetRegressor``).
     """
     from sklearn.base import clone
     from sklearn.compose import TransformedTargetRegressor
@@ -252,7 +254,8 @@ def baselines(table: Table, X_fit, y_fit, c: Config) -> dict:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    budget = {"random_state": c.seed, "max_iter": c.max_epochs, "early_stopping": True, "n_iter_no_change": c.patience}
+    budget = {"random_state": c.seed, "max_iter": c.max_epochs, "early_stopping": True,
+              "validation_fraction": VALIDATION_FRACTION, "n_iter_no_change": c.patience}
     if table.task == "classification":
         models = {"majority class": DummyClassifier(strategy="most_frequent"),
                   "LogisticRegression": LogisticRegression(max_iter=5000),
