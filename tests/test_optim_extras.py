@@ -204,3 +204,57 @@ def test_schedule_refusals_word_for_word(make, message):
 def test_step_lr_divides_by_ten_by_default():
     sched = StepLR(SGD(Linear(1, 1).parameters(), lr=2.0), step_size=1)
     assert [sched.lr_at(epoch) for epoch in range(3)] == pytest.approx([2.0, 0.2, 0.02], rel=1e-15)
+
+
+_PARAMS_HINT = "params must be the model's parameters, e.g. {0}(model.parameters(), lr=...); got "
+
+
+@pytest.mark.parametrize("make, given", [
+    (lambda lin: SGD([lin.W, lin.b], lr=0.1), "a list of ndarray"),
+    (lambda lin: nnlab.Adam([lin.W, lin.b]), "a list of ndarray"),
+    (lambda lin: SGD(lin, lr=0.1), "a Linear module (call its .parameters())"),
+    (lambda lin: SGD(lin.parameters, lr=0.1), "the method .parameters itself (call it: .parameters())"),
+    (lambda lin: RMSprop(3, lr=0.1), "int 3"),
+])
+def test_optimizers_refuse_what_is_not_a_parameter_list(make, given):
+    """The handout updates layer.W and layer.b, so SGD([layer.W, layer.b]) is the natural slip: it
+    used to be accepted and fail at step() with a raw AttributeError (Adam at construction)."""
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError) as caught:
+        make(lin)
+    where = str(caught.value).split(":")[0]
+    assert str(caught.value) == f"{where}: " + _PARAMS_HINT.format(where) + given
+
+
+def test_an_optimizer_refuses_a_parameter_listed_twice():
+    """Listed twice, a parameter was stepped twice: each step moved it by 2 * lr * grad."""
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"SGD: parameter 'W' of Linear is listed twice "
+                       r"\(positions 0 and 4\)"):
+        SGD(net.parameters() + net.parameters(), lr=0.1)
+
+
+def test_an_optimizer_still_takes_any_iterable_of_parameters():
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    assert len(SGD(iter(net.parameters()), lr=0.1).params) == 4
+    assert len(SGD(tuple(net.parameters()), lr=0.1).params) == 4
+
+
+@pytest.mark.parametrize("call", [lambda pen, net: pen(net), lambda pen, net: pen([net.layers[0].W]),
+                                  lambda pen, net: pen.backward([net.layers[0].W])])
+def test_l2_penalty_refuses_a_module_or_plain_arrays(call):
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError, match=r"^L2Penalty(\.backward)?: params must be the model's "
+                       r"parameters, e.g. L2Penalty\(lam\)(\.backward)?\(model.parameters\(\)\); got a "):
+        call(nnlab.L2Penalty(0.1), net)
+
+
+def test_fit_refuses_a_scheduler_bound_to_another_optimizer():
+    """It trained with o1 while StepLR changed o2's rate: the schedule silently did nothing."""
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+    o1, o2 = SGD(net.parameters(), lr=0.1), SGD(net.parameters(), lr=0.1)
+    with pytest.raises(nnlab.errors.NnlabValueError, match="fit: the scheduler StepLR is bound to another optimizer"):
+        nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR(o2, 1))
+    assert o1.lr == 0.1
+    with pytest.raises(nnlab.errors.NnlabTypeError, match="fit: scheduler must be a schedule such as StepLR"):
+        nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR)

@@ -24,6 +24,7 @@ from scipy.linalg.blas import get_blas_funcs
 
 from nnlab._checks import as_real_number
 from nnlab.errors import NnlabTypeError, NnlabValueError
+from nnlab.layers import Param
 
 # BLAS ``y += a * x``, from SciPy's bundled OpenBLAS (NumPy exposes no axpy of its own).  Loaded when
 # nnlab is imported, not on the first step: a thread limit (threadpoolctl, as `nnlab bench` and parallel
@@ -48,11 +49,50 @@ def _positive(value, name: str, where: str, allow_zero=False) -> float:
     return value
 
 
+def _kind(value) -> str:
+    """A short description of what was passed, for messages: ``a list of ndarray``, ``a Linear module``."""
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {' and '.join(kinds)}" if kinds else f"an empty {type(value).__name__}"
+    if callable(getattr(value, "parameters", None)):
+        return f"a {type(value).__name__} module (call its .parameters())"
+    if callable(value) and getattr(value, "__name__", "") == "parameters":
+        return "the method .parameters itself (call it: .parameters())"
+    return f"{type(value).__name__} {value!r}"
+
+
+def checked_params(params, where: str, example: str | None = None) -> list[Param]:
+    """``params`` as a list of :class:`~nnlab.layers.Param`, each once, or an error naming what was given.
+
+    Why: an optimizer steps ``p.value`` from ``p.grad``; plain arrays (``[layer.W, layer.b]``)
+    have no gradient attached, and a parameter listed twice would be stepped twice per step.
+    """
+    example = example or f"{where}(model.parameters(), lr=...)"
+    expected = f"{where}: params must be the model's parameters, e.g. {example}; got "
+    if callable(getattr(params, "parameters", None)) or callable(params) or isinstance(params, (str, bytes)):
+        raise NnlabTypeError(expected + _kind(params))
+    try:
+        listed = list(params)
+    except TypeError:
+        raise NnlabTypeError(expected + _kind(params)) from None
+    if not all(isinstance(p, Param) for p in listed):
+        raise NnlabTypeError(expected + _kind(listed))
+    seen = {}
+    for i, p in enumerate(listed):
+        key = (id(p.owner), p.name)
+        if key in seen:
+            raise NnlabValueError(f"{where}: parameter {p.name!r} of {type(p.owner).__name__} is listed twice "
+                                  f"(positions {seen[key]} and {i}) and would be counted twice; pass each "
+                                  f"parameter once, e.g. {example}")
+        seen[key] = i
+    return listed
+
+
 class Optimizer:
     """Base class: keeps the parameter list; subclasses implement :meth:`step`."""
 
     def __init__(self, params, lr):
-        self.params = list(params)
+        self.params = checked_params(params, type(self).__name__)
         if not self.params:
             raise NnlabValueError(f"{type(self).__name__}: got an empty parameter list")
         self.lr = _positive(lr, "lr", type(self).__name__)

@@ -147,6 +147,7 @@ def fit(
         batch_size = require_positive_int(batch_size, "batch_size", name)
     evaluate, augment = _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping,
                                          augment, progress)
+    _check_scheduler(name, scheduler, optimizer)
     with mode(model, training=True):
         return _fit(model, loss_fn, optimizer, X, Y, epochs=epochs, batch_size=batch_size, rng=rng, penalty=penalty,
                     evaluate=evaluate, early_stopping=early_stopping, augment=augment, scheduler=scheduler,
@@ -312,6 +313,20 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
         monitor = early_stopping.monitor
     return (None if evaluate is None else _checked_evaluate(evaluate, monitor, name),
             None if augment is None else _checked_augment(augment, name))
+
+
+def _check_scheduler(name, scheduler, optimizer) -> None:
+    """A schedule must set the rate of the optimizer that trains: one bound to another would change nothing."""
+    if scheduler is None:
+        return
+    if isinstance(scheduler, type) or not callable(getattr(scheduler, "step", None)):
+        raise NnlabTypeError(f"{name}: scheduler must be a schedule such as StepLR(optimizer, step_size=10) "
+                             f"(or None), got {scheduler!r}")
+    bound = getattr(scheduler, "optimizer", optimizer)
+    if bound is not optimizer:
+        raise NnlabValueError(f"{name}: the scheduler {type(scheduler).__name__} is bound to another optimizer "
+                              f"({bound!r}), not to fit's optimizer ({optimizer!r}); build it from the optimizer "
+                              f"fit steps, e.g. StepLR(optimizer, step_size=10)")
 
 
 def _check_early_stopping(name, early_stopping, evaluate) -> None:
