@@ -195,6 +195,7 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
     bar = _progress(epochs, name, progress)
     step = 0
     last_finite = None
+    cause = ""  # what a module's or loss's own NonFiniteError said, added to the divergence message
     # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -218,17 +219,17 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
                     try:
                         # Xb may be the caller's own rows: the first module must not write to it
                         value, grad = loss_core(forward(Xb, False), Yb, loss_inplace)
-                    except NonFiniteError:  # a checked loss of the caller's own saw the output overflow
-                        value = float("nan")
+                    except NonFiniteError as error:  # a checked loss of the caller's own saw the output overflow,
+                        value, cause = float("nan"), f" ({error})"  # or a BatchNorm1d's batch variance did
                     if penalty is not None:
                         value += penalty(params)
                     if not math.isfinite(value):
                         history.diverged = True
                         history.message = (
                             f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: the loss became {value}"
-                            f" (last finite loss {last_finite:.6g}); {ADVICE}"
+                            f" (last finite loss {last_finite:.6g}); {ADVICE}{cause}"
                             if last_finite is not None
-                            else f"{name}: the loss is {value} at the first step; {ADVICE}"
+                            else f"{name}: the loss is {value} at the first step; {ADVICE}{cause}"
                         )
                         return history
                     last_finite = value
