@@ -525,3 +525,14 @@ def test_a_dout_shaped_like_the_weights_transposed_is_refused(x, dout, want):
     """A dout of shape (in_dim, out_dim) matches nothing: the usual call's shortcut must compare the batch."""
     with pytest.raises(NnlabValueError, match=rf"backward expected dout of shape \{want[:-1]}\), got \(3, 2\)"):
         _ran(Linear(3, 2), x).backward(dout)
+
+
+def test_linear_refuses_a_masked_input_with_masked_entries():
+    """np.asarray drops the mask: the -999 sentinel under it was multiplied in as data."""
+    lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+    masked = np.ma.masked_values(np.array([[1.0, -999.0, 2.0]]), -999.0)
+    with pytest.raises(NnlabValueError, match=r"Linear\(3 -> 2\): input is a masked array with 1 masked value\(s\)"
+                       r".*fill or drop them first"):
+        lin.forward(masked)
+    nothing_masked = np.ma.masked_values(np.array([[1.0, 3.0, 2.0]]), -999.0)
+    np.testing.assert_array_equal(lin.forward(nothing_masked), lin.forward(nothing_masked.data))

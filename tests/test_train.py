@@ -647,3 +647,18 @@ def test_a_batch_size_beyond_the_rows_is_one_full_batch_and_allocates_nothing_of
         histories.append(fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=3,
                              batch_size=batch_size, rng=rng).step_loss)
     assert len(histories[0]) == 3 and histories[0] == histories[1] == histories[2]
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_fit_refuses_masked_training_data(which):
+    """fit trained on the values under the mask (np.genfromtxt(..., usemask=True) marks missing cells so)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    Y = (X[:, 0] > 0).astype(int)
+    data = {"X": X, "Y": Y}
+    data[which] = np.ma.masked_greater(data[which], 0.5)
+    count = int(np.ma.count_masked(data[which]))
+    net = nnlab.make_mlp([3, 2], rng=rng)
+    with pytest.raises(nnlab.errors.NnlabValueError, match=rf"^fit: {which} is a masked array with {count} masked"):
+        fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.SGD(net.parameters(), lr=0.1), data["X"], data["Y"],
+            epochs=1)

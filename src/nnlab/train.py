@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, require_positive_int, scan_result
+from nnlab._checks import NonFiniteError, as_float_array, refuse_masked, require_positive_int, scan_result
 from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.layers import mode, modules
 from nnlab.losses import Loss
@@ -161,6 +161,7 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
     X = as_float_array(X, "X", name, dtype=dtype, finite=True)
+    refuse_masked(Y, "Y", name)  # (labels skip as_float_array, which checks X's mask)
     Y = np.asarray(Y)
     if Y.dtype.kind == "f":
         Y = as_float_array(Y, "Y", name, dtype=dtype, finite=True)
