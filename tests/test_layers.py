@@ -536,3 +536,15 @@ def test_linear_refuses_a_masked_input_with_masked_entries():
         lin.forward(masked)
     nothing_masked = np.ma.masked_values(np.array([[1.0, 3.0, 2.0]]), -999.0)
     np.testing.assert_array_equal(lin.forward(nothing_masked), lin.forward(nothing_masked.data))
+
+
+@pytest.mark.parametrize("dtype, given", [(int, "int64"), (complex, "complex128"),
+                                          ("bogus", "'bogus', which is not a NumPy data type")])
+def test_astype_refuses_what_is_not_a_float_type(dtype, given):
+    """Linear(3, 2, dtype=int) is refused; .astype(int) was accepted and the next forward blamed the user's W,
+    and .astype('bogus') raised NumPy's raw TypeError."""
+    net = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabTypeError, match=r"^Sequential.astype: dtype must be a float type \(np.float32 or "
+                       rf"np.float64\), got {given}$"):
+        net.astype(dtype)
+    assert net.dtype == np.float64

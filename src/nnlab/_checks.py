@@ -54,6 +54,18 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     return arr
 
 
+def float_dtype(dtype, where: str) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype, or an ``NnlabTypeError`` naming ``where`` and what was given."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise NnlabTypeError(f"{where}: dtype must be a float type (np.float32 or np.float64), got {dtype!r}, "
+                             "which is not a NumPy data type") from None
+    if resolved.kind != "f":
+        raise NnlabTypeError(f"{where}: dtype must be a float type (np.float32 or np.float64), got {resolved}")
+    return resolved
+
+
 def refuse_masked(value, name: str, where: str) -> None:
     """Raise ``NnlabValueError`` if ``value`` is a masked array with masked entries.
 
