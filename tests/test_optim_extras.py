@@ -7,6 +7,7 @@ import pytest
 
 import nnlab
 from nnlab import SGD, AdamW, CosineAnnealingLR, Linear, RMSprop, StepLR, clip_grad_norm
+from nnlab._checks import NonFiniteError
 
 
 def _layer_with_grads(rng):
@@ -258,3 +259,41 @@ def test_fit_refuses_a_scheduler_bound_to_another_optimizer():
     assert o1.lr == 0.1
     with pytest.raises(nnlab.errors.NnlabTypeError, match="fit: scheduler must be a schedule such as StepLR"):
         nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR)
+
+
+def test_clip_grad_norm_names_a_nan_gradient_and_leaves_the_others_alone():
+    """One NaN used to turn every gradient into NaN (6 of 6 in each layer), without a word."""
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    params = net.parameters()
+    for p in params:
+        p.grad[...] = 1.0
+    params[2].grad[0, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=r"^clip_grad_norm: the gradient of parameter 2 \(Linear\.W\) "
+                       r"holds 1 NaN/inf value\(s\)"):
+        clip_grad_norm(params, 1.0)
+    assert [int(np.isnan(p.grad).sum()) for p in params] == [0, 0, 1, 0]
+
+
+def test_clip_grad_norm_clips_finite_gradients_whose_squares_overflow():
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    params = net.parameters()
+    for p in params:
+        p.grad[...] = 1e200
+    count = sum(p.grad.size for p in params)
+    assert clip_grad_norm(params, 1.0) == pytest.approx(1e200 * math.sqrt(count), rel=1e-12)
+    joint = math.sqrt(sum(float(np.sum(p.grad**2)) for p in params))
+    assert joint == pytest.approx(1.0, rel=1e-5)
+
+
+def test_fit_reports_a_nan_gradient_met_by_clipping_as_divergence():
+    X = np.ones((4, 2))
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+
+    def nan_gradient_loss(out, Y):  # a finite loss whose gradient is NaN
+        return 0.5, np.full_like(out, np.nan)
+
+    history = nnlab.fit(net, nan_gradient_loss, SGD(net.parameters(), lr=0.1), X, np.ones((4, 1)), epochs=3,
+                        clip_grad_norm=1.0)
+    assert history.diverged and history.epochs_run == 0
+    assert history.message.startswith("fit: training diverged at epoch 1, step 1: clip_grad_norm: the gradient of "
+                                      "parameter 0 (Linear.W) holds 2 NaN/inf value(s)")

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 
-from nnlab._checks import as_real_number
+from nnlab._checks import NonFiniteError, as_real_number
 from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.layers import Param
 
@@ -328,8 +328,10 @@ def clip_grad_norm(params, max_norm) -> float:
     As ``torch.nn.utils.clip_grad_norm_``: ``total = sqrt(sum of ||g||^2 over every
     parameter's gradient)``; if ``max_norm / (total + 1e-6)`` is below 1, every gradient is
     multiplied by it (so a norm just above ``max_norm`` ends a hair below it); otherwise
-    nothing changes.  A non-finite total is returned as it is and, as in PyTorch, spreads
-    into the gradients (the loss will show the divergence).
+    nothing changes.  A gradient holding NaN or inf is refused, naming the parameter, before any
+    gradient is touched (PyTorch would multiply the NaN into every gradient; so did nnlab).  A
+    total that overflows although every gradient is finite is computed again from scaled-down
+    gradients, so the clip still applies.
 
     Args:
         params: :class:`~nnlab.layers.Param` objects, e.g. ``model.parameters()``.
@@ -338,11 +340,31 @@ def clip_grad_norm(params, max_norm) -> float:
         the joint norm of the gradients before clipping (float).
     """
     max_norm = _positive(max_norm, "max_norm", "clip_grad_norm")
-    grads = [p.grad for p in params]
+    params = list(params)
+    try:
+        grads = [p.grad for p in params]
+    except AttributeError:  # plain arrays: named only on this slow path
+        checked_params(params, "clip_grad_norm", "clip_grad_norm(model.parameters(), max_norm)")
+        raise
     with np.errstate(over="ignore", invalid="ignore"):
         total = math.sqrt(sum(float(np.dot(g.ravel(order="K"), g.ravel(order="K"))) for g in grads))
+        if not math.isfinite(total):  # slow path: say which gradient, or rescale an overflowing sum of squares
+            total = _finite_norm(params, grads)
         coef = max_norm / (total + CLIP_EPS)
-        if not coef >= 1.0:  # (a NaN norm gives a NaN coefficient, which multiplies in, as in PyTorch)
+        if coef < 1.0:
             for g in grads:
                 g *= coef
     return total
+
+
+def _finite_norm(params, grads) -> float:
+    """The joint 2-norm of finite gradients whose squares overflowed, or an error naming a NaN/inf gradient."""
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if not np.isfinite(g).all():
+            bad = int(g.size - np.count_nonzero(np.isfinite(g)))
+            raise NonFiniteError(f"clip_grad_norm: the gradient of parameter {i} ({type(p.owner).__name__}.{p.name}) "
+                                 f"holds {bad} NaN/inf value(s); clipping "
+                                 "would spread NaN into every gradient (training diverged: lower the learning rate, "
+                                 "or check the model's backward with nnlab.gradcheck)")
+    largest = max(float(np.max(np.abs(g))) for g in grads if g.size)
+    return largest * math.sqrt(sum(float(np.sum(np.square(g / largest))) for g in grads))

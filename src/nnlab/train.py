@@ -22,6 +22,7 @@ model switched.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -72,6 +73,10 @@ class EarlyStopping:
     monitor: str = "val_loss"
     min_delta: float = 0.0
     mode: str = "min"
+
+    def __post_init__(self):
+        """Refuse a negative patience, an unknown mode ... when the object is made, not first inside fit."""
+        _check_early_stopping_fields(self, "EarlyStopping", "")
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -239,7 +244,13 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
                     if penalty is not None:
                         penalty.backward(params)
                     if clip_grad_norm is not None:
-                        clip_gradients(params, clip_grad_norm)
+                        try:
+                            clip_gradients(params, clip_grad_norm)
+                        except NonFiniteError as error:  # a NaN/inf gradient from a finite loss
+                            history.diverged = True
+                            history.message = (f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: "
+                                               f"{error}")
+                            return history
                     optimizer.step()
                     total += value
                     count += 1
@@ -290,6 +301,10 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
     for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
         if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
             raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
+    if inspect.isfunction(loss_fn) and loss_fn.__module__.startswith("nnlab."):
+        # fit(model, nnlab.cross_entropy, ...): a loss *value* function, which returns no gradient
+        raise NnlabTypeError(f"{name}: loss_fn must be a loss object such as SoftmaxCrossEntropyLoss() or MSELoss(), "
+                             f"got the function nnlab.{loss_fn.__name__}")
     if not callable(loss_fn):
         raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
                              f"got {loss_fn!r}")
@@ -334,18 +349,23 @@ def _check_scheduler(name, scheduler, optimizer) -> None:
 def _check_early_stopping(name, early_stopping, evaluate) -> None:
     if not isinstance(early_stopping, EarlyStopping):
         raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
-    if not isinstance(early_stopping.monitor, str):
-        raise NnlabTypeError(f"{name}: early_stopping.monitor must be a metric name, got {early_stopping.monitor!r}")
+    _check_early_stopping_fields(early_stopping, name, "early_stopping.")  # again: they may be set after creation
     if evaluate is None:
         raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
                               f"{early_stopping.monitor!r}")
+
+
+def _check_early_stopping_fields(early_stopping, where: str, prefix: str) -> None:
+    """``monitor``, ``patience``, ``mode`` and ``min_delta`` of usable kinds and values, else named in the error."""
+    if not isinstance(early_stopping.monitor, str):
+        raise NnlabTypeError(f"{where}: {prefix}monitor must be a metric name, got {early_stopping.monitor!r}")
     patience, delta = early_stopping.patience, early_stopping.min_delta
     if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-        raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
+        raise NnlabValueError(f"{where}: {prefix}patience must be a whole number >= 0, got {patience!r}")
     if not isinstance(early_stopping.mode, str) or early_stopping.mode not in ("min", "max"):
-        raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
+        raise NnlabValueError(f"{where}: {prefix}mode must be 'min' or 'max', got {early_stopping.mode!r}")
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
-        raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+        raise NnlabValueError(f"{where}: {prefix}min_delta must be a finite number >= 0, got {delta!r}")
 
 
 def _checked_augment(augment, name):
