@@ -462,6 +462,7 @@ def test_a_layer_answering_in_long_double_is_still_checked_in_float64(rng):
 def test_numerical_gradient_words_an_integer_x_for_what_it_is():
     """An int x was told that 'float32 rounding swamps the estimate'."""
     x = np.array([1, 2])
-    with pytest.raises(nnlab.NnlabTypeError, match=r"^numerical_gradient: x must be float64 \(got int64\); a int64 "
-                       r"array cannot hold the nudged values x \+/- h; make x with np.array\(\.\.\., dtype=float\)"):
+    with pytest.raises(nnlab.NnlabTypeError, match=r"^numerical_gradient: x must be float64 \(got int64\); an array "
+                       r"of dtype int64 cannot hold the nudged values x \+/- h; make x with np.array\(\.\.\., "
+                       r"dtype=float\)"):
         numerical_gradient(lambda: float(np.sum(x)), x)

@@ -68,8 +68,8 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
         if x.dtype.kind == "f":
             why = f"{x.dtype} rounding swamps the estimate"
         else:  # an integer (or other) array cannot even hold x + h
-            why = (f"a {x.dtype} array cannot hold the nudged values x +/- h; make x with np.array(..., dtype=float) "
-                   "and let f read that array")
+            why = (f"an array of dtype {x.dtype} cannot hold the nudged values x +/- h; make x with "
+                   "np.array(..., dtype=float) and let f read that array")
         raise NnlabTypeError(f"numerical_gradient: x must be float64 (got {x.dtype}); {why}")
     _check_step(h, "numerical_gradient")
     grad = np.zeros_like(x)

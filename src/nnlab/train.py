@@ -341,9 +341,9 @@ def _check_scheduler(name, scheduler, optimizer) -> None:
                              f"(or None), got {scheduler!r}")
     bound = getattr(scheduler, "optimizer", optimizer)
     if bound is not optimizer:
-        raise NnlabValueError(f"{name}: the scheduler {type(scheduler).__name__} is bound to another optimizer "
-                              f"({bound!r}), not to fit's optimizer ({optimizer!r}); build it from the optimizer "
-                              f"fit steps, e.g. StepLR(optimizer, step_size=10)")
+        raise NnlabValueError(f"{name}: the scheduler {type(scheduler).__name__} is bound to another optimizer than "
+                              f"the one fit steps, so it would change nothing; build it from fit's optimizer, e.g. "
+                              f"StepLR(optimizer, step_size=10) with fit(..., optimizer=optimizer, ...)")
 
 
 def _check_early_stopping(name, early_stopping, evaluate) -> None:
