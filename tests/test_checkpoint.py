@@ -272,3 +272,34 @@ def test_an_unregistered_layer_cannot_be_saved(tmp_path):
 
     with pytest.raises(NnlabTypeError, match="register its class"):
         nnlab.Sequential(nnlab.Linear(2, 2), Unknown()).save(tmp_path / "m.npz")
+
+
+def test_save_refuses_nan_weights_and_writes_nothing(tmp_path):
+    """It used to write the file, which load then refused: a diverged run found out only when loading."""
+    model = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    model.layers[0].W[0, 0] = np.nan
+    with pytest.raises(CheckpointError, match=r"^save: .*x\.npz: 0\.W holds NaN or infinite values, which load "
+                       "refuses .*nothing was written$"):
+        model.save(tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("given, written", [("m2", "m2.npz"), ("m3.pt", "m3.pt.npz"), ("m4.npz", "m4.npz")])
+def test_load_reads_the_file_save_wrote_under_the_same_name(tmp_path, given, written):
+    """save appends .npz when the name lacks it; load(name) used to say 'not found' for that file."""
+    model = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    assert model.save(tmp_path / given) == tmp_path / written
+    assert sorted(p.name for p in tmp_path.iterdir()) == [written]
+    for name in (given, written):
+        np.testing.assert_array_equal(nnlab.load(tmp_path / name).layers[0].W, model.layers[0].W)
+        assert load_into(nnlab.make_mlp([3, 2]), tmp_path / name) == {}
+
+
+def test_load_prefers_the_exact_name_and_says_which_names_it_tried(tmp_path):
+    exact, suffixed = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0)), nnlab.make_mlp([3, 2])
+    exact.save(tmp_path / "m.npz")
+    suffixed.save(tmp_path / "m.npz.npz")  # what save("m.npz.npz") writes; load("m.npz") must not pick it
+    np.testing.assert_array_equal(nnlab.load(tmp_path / "m.npz").layers[0].W, exact.layers[0].W)
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*gone \(nor gone\.npz, the name save gives "
+                       r"it\)$"):
+        nnlab.load(tmp_path / "gone")

@@ -163,8 +163,8 @@ def test_fit_arguments(epochs, batch_size, value):
     names = ("fit", value) if isinstance(value, str) and value else ("fit",)
     well_behaved(lambda: run(name=value), *names)
     for field in ("patience", "monitor", "min_delta", "mode"):
-        stopping = nnlab.EarlyStopping(**{field: value})
-        well_behaved(lambda s=stopping: run(early_stopping=s, evaluate=lambda e: {"val_loss": 1.0}), "fit")
+        well_behaved(lambda f=field: run(early_stopping=nnlab.EarlyStopping(**{f: value}),
+                                         evaluate=lambda e: {"val_loss": 1.0}), "fit", "EarlyStopping")
     well_behaved(lambda: run(evaluate=lambda e: {"val_loss": value}), "fit")
     well_behaved(lambda: run(augment=lambda Xb, rng: value, batch_size=2), "fit")
 

@@ -457,3 +457,12 @@ def test_a_layer_answering_in_long_double_is_still_checked_in_float64(rng):
     plain = nnlab.gradcheck(_Frozen([2.0, 3.0]), x)
     extended = nnlab.gradcheck(_ExtendedOutput([2.0, 3.0]), x)
     assert list(extended.errors.values()) == list(plain.errors.values())
+
+
+def test_numerical_gradient_words_an_integer_x_for_what_it_is():
+    """An int x was told that 'float32 rounding swamps the estimate'."""
+    x = np.array([1, 2])
+    with pytest.raises(nnlab.NnlabTypeError, match=r"^numerical_gradient: x must be float64 \(got int64\); an array "
+                       r"of dtype int64 cannot hold the nudged values x \+/- h; make x with np.array\(\.\.\., "
+                       r"dtype=float\)"):
+        numerical_gradient(lambda: float(np.sum(x)), x)

@@ -525,3 +525,26 @@ def test_a_dout_shaped_like_the_weights_transposed_is_refused(x, dout, want):
     """A dout of shape (in_dim, out_dim) matches nothing: the usual call's shortcut must compare the batch."""
     with pytest.raises(NnlabValueError, match=rf"backward expected dout of shape \{want[:-1]}\), got \(3, 2\)"):
         _ran(Linear(3, 2), x).backward(dout)
+
+
+def test_linear_refuses_a_masked_input_with_masked_entries():
+    """np.asarray drops the mask: the -999 sentinel under it was multiplied in as data."""
+    lin = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
+    masked = np.ma.masked_values(np.array([[1.0, -999.0, 2.0]]), -999.0)
+    with pytest.raises(NnlabValueError, match=r"Linear\(3 -> 2\): input is a masked array with 1 masked value\(s\)"
+                       r".*fill or drop them first"):
+        lin.forward(masked)
+    nothing_masked = np.ma.masked_values(np.array([[1.0, 3.0, 2.0]]), -999.0)
+    np.testing.assert_array_equal(lin.forward(nothing_masked), lin.forward(nothing_masked.data))
+
+
+@pytest.mark.parametrize("dtype, given", [(int, "int64"), (complex, "complex128"),
+                                          ("bogus", "'bogus', which is not a NumPy data type")])
+def test_astype_refuses_what_is_not_a_float_type(dtype, given):
+    """Linear(3, 2, dtype=int) is refused; .astype(int) was accepted and the next forward blamed the user's W,
+    and .astype('bogus') raised NumPy's raw TypeError."""
+    net = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.NnlabTypeError, match=r"^Sequential.astype: dtype must be a float type \(np.float32 or "
+                       rf"np.float64\), got {given}$"):
+        net.astype(dtype)
+    assert net.dtype == np.float64

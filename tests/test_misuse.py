@@ -392,10 +392,18 @@ def test_fit_names_a_bad_epochs_or_batch_size(argument, value, error):
                   **options)
 
 
+def _stopping_changed_to(**fields):
+    """An EarlyStopping changed after creation (its constructor refuses a bad mode itself): fit checks again."""
+    stopping = nnlab.EarlyStopping()
+    for field, value in fields.items():
+        setattr(stopping, field, value)
+    return stopping
+
+
 @pytest.mark.parametrize("options, error, message", [
     ({"rng": 7}, NnlabTypeError, "rng must be a numpy.random.Generator or None, got 7"),
     ({"early_stopping": nnlab.EarlyStopping()}, NnlabValueError, "early_stopping needs an evaluate callback"),
-    ({"early_stopping": nnlab.EarlyStopping(mode="maximize"), "evaluate": lambda e: {"val_loss": 1.0}},
+    ({"early_stopping": _stopping_changed_to(mode="maximize"), "evaluate": lambda e: {"val_loss": 1.0}},
      NnlabValueError, "mode must be 'min' or 'max', got 'maximize'"),
     ({"early_stopping": nnlab.EarlyStopping(), "evaluate": lambda e: {"acc": 1.0}}, NnlabValueError,
      "early stopping monitors 'val_loss', but evaluate returned only ['acc']"),

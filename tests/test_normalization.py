@@ -7,6 +7,7 @@ import pytest
 
 import nnlab
 from nnlab import BatchNorm1d
+from nnlab._checks import NonFiniteError
 
 
 def _bn(rng, c=4, **kwargs):
@@ -304,3 +305,33 @@ def test_backward_replaces_an_unusable_gradient_buffer(name, rng):
             layer.backward(dout)
         assert type(getattr(bn, name)) is np.ndarray and getattr(bn, name).dtype == np.float64
         np.testing.assert_array_equal(getattr(bn, name), getattr(twin, name))
+
+
+def test_batch_norm_refuses_a_batch_whose_variance_overflows_and_keeps_its_running_statistics():
+    """Inputs around 1e160 squared overflow: the output used to be all zeros and running_var inf, silently."""
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    bn = nnlab.BatchNorm1d(3)
+    with pytest.raises(NonFiniteError, match=r"BatchNorm1d\(3\): the batch variance of feature\(s\) \[0, 1, 2\] "
+                       r"overflowed to inf .*standardise the inputs"):
+        bn.forward(X * 1e160)
+    np.testing.assert_array_equal(bn.running_var, np.ones(3))
+    np.testing.assert_array_equal(bn.running_mean, np.zeros(3))
+    # just below the overflow the normalised output is unchanged by the scale
+    np.testing.assert_allclose(nnlab.BatchNorm1d(3).forward(X * 1e150), nnlab.BatchNorm1d(3).forward(X * 1e6),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_in_evaluation_mode_refuses_infinite_running_statistics():
+    bn = nnlab.BatchNorm1d(3)
+    bn.running_var[1] = np.inf
+    bn.eval()
+    with pytest.raises(NonFiniteError, match=r"running_var/running_mean of feature\(s\) \[1\] hold inf/NaN"):
+        bn.forward(np.ones((2, 3)))
+
+
+def test_fit_names_the_batch_norm_overflow_when_it_stops():
+    X = np.random.default_rng(0).normal(size=(6, 3)) * 1e200
+    net = nnlab.make_mlp([3, 4, 2], norm="batch", rng=np.random.default_rng(0))
+    history = nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.SGD(net.parameters(), lr=0.1), X,
+                        np.array([0, 1] * 3), epochs=2)
+    assert history.diverged and "the batch variance of feature(s)" in history.message

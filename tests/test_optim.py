@@ -1,10 +1,13 @@
 """Optimizers: updates equal their formulas; weight decay skips biases."""
 
+import math
+
 import numpy as np
 import pytest
 
 import nnlab
 from nnlab import SGD, Adam, Linear
+from nnlab._checks import NonFiniteError
 
 
 def _layer_with_grads(rng):
@@ -227,11 +230,13 @@ def test_clip_grad_norm_of_huge_or_infinite_gradients_raises_no_numpy_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lin.dW[...], lin.db[...] = 1e200, 0.0
-        assert nnlab.clip_grad_norm(lin.parameters(), 1.0) == float("inf")  # the squares overflow: every gradient -> 0
-        np.testing.assert_array_equal(lin.dW, [[0.0, 0.0]])
+        # the squares overflow; the norm is taken again from scaled gradients (PyTorch returns inf and zeroes them)
+        assert nnlab.clip_grad_norm(lin.parameters(), 1.0) == pytest.approx(math.sqrt(2) * 1e200, rel=1e-15)
+        np.testing.assert_allclose(lin.dW, [[math.sqrt(0.5), math.sqrt(0.5)]], rtol=1e-12)
         lin.dW[...] = [[np.inf, 1.0]]
-        assert nnlab.clip_grad_norm(lin.parameters(), 1.0) == float("inf")  # inf * 0 is NaN, as in PyTorch
-        np.testing.assert_array_equal(lin.dW, [[np.nan, 0.0]])
+        with pytest.raises(NonFiniteError, match=r"parameter 0 \(Linear\.W\) holds 1 NaN/inf"):
+            nnlab.clip_grad_norm(lin.parameters(), 1.0)  # PyTorch would spread NaN into every gradient
+        np.testing.assert_array_equal(lin.dW, [[np.inf, 1.0]])
 
 
 def test_clip_grad_norm_never_scales_gradients_up():

@@ -7,6 +7,7 @@ import pytest
 
 import nnlab
 from nnlab import SGD, AdamW, CosineAnnealingLR, Linear, RMSprop, StepLR, clip_grad_norm
+from nnlab._checks import NonFiniteError
 
 
 def _layer_with_grads(rng):
@@ -204,3 +205,95 @@ def test_schedule_refusals_word_for_word(make, message):
 def test_step_lr_divides_by_ten_by_default():
     sched = StepLR(SGD(Linear(1, 1).parameters(), lr=2.0), step_size=1)
     assert [sched.lr_at(epoch) for epoch in range(3)] == pytest.approx([2.0, 0.2, 0.02], rel=1e-15)
+
+
+_PARAMS_HINT = "params must be the model's parameters, e.g. {0}(model.parameters(), lr=...); got "
+
+
+@pytest.mark.parametrize("make, given", [
+    (lambda lin: SGD([lin.W, lin.b], lr=0.1), "a list of ndarray"),
+    (lambda lin: nnlab.Adam([lin.W, lin.b]), "a list of ndarray"),
+    (lambda lin: SGD(lin, lr=0.1), "a Linear module (call its .parameters())"),
+    (lambda lin: SGD(lin.parameters, lr=0.1), "the method .parameters itself (call it: .parameters())"),
+    (lambda lin: RMSprop(3, lr=0.1), "int 3"),
+])
+def test_optimizers_refuse_what_is_not_a_parameter_list(make, given):
+    """The handout updates layer.W and layer.b, so SGD([layer.W, layer.b]) is the natural slip: it
+    used to be accepted and fail at step() with a raw AttributeError (Adam at construction)."""
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError) as caught:
+        make(lin)
+    where = str(caught.value).split(":")[0]
+    assert str(caught.value) == f"{where}: " + _PARAMS_HINT.format(where) + given
+
+
+def test_an_optimizer_refuses_a_parameter_listed_twice():
+    """Listed twice, a parameter was stepped twice: each step moved it by 2 * lr * grad."""
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"SGD: parameter 'W' of Linear is listed twice "
+                       r"\(positions 0 and 4\)"):
+        SGD(net.parameters() + net.parameters(), lr=0.1)
+
+
+def test_an_optimizer_still_takes_any_iterable_of_parameters():
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    assert len(SGD(iter(net.parameters()), lr=0.1).params) == 4
+    assert len(SGD(tuple(net.parameters()), lr=0.1).params) == 4
+
+
+@pytest.mark.parametrize("call", [lambda pen, net: pen(net), lambda pen, net: pen([net.layers[0].W]),
+                                  lambda pen, net: pen.backward([net.layers[0].W])])
+def test_l2_penalty_refuses_a_module_or_plain_arrays(call):
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError, match=r"^L2Penalty(\.backward)?: params must be the model's "
+                       r"parameters, e.g. L2Penalty\(lam\)(\.backward)?\(model.parameters\(\)\); got a "):
+        call(nnlab.L2Penalty(0.1), net)
+
+
+def test_fit_refuses_a_scheduler_bound_to_another_optimizer():
+    """It trained with o1 while StepLR changed o2's rate: the schedule silently did nothing."""
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+    o1, o2 = SGD(net.parameters(), lr=0.1), SGD(net.parameters(), lr=0.1)
+    with pytest.raises(nnlab.errors.NnlabValueError, match="fit: the scheduler StepLR is bound to another optimizer"):
+        nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR(o2, 1))
+    assert o1.lr == 0.1
+    with pytest.raises(nnlab.errors.NnlabTypeError, match="fit: scheduler must be a schedule such as StepLR"):
+        nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR)
+
+
+def test_clip_grad_norm_names_a_nan_gradient_and_leaves_the_others_alone():
+    """One NaN used to turn every gradient into NaN (6 of 6 in each layer), without a word."""
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    params = net.parameters()
+    for p in params:
+        p.grad[...] = 1.0
+    params[2].grad[0, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=r"^clip_grad_norm: the gradient of parameter 2 \(Linear\.W\) "
+                       r"holds 1 NaN/inf value\(s\)"):
+        clip_grad_norm(params, 1.0)
+    assert [int(np.isnan(p.grad).sum()) for p in params] == [0, 0, 1, 0]
+
+
+def test_clip_grad_norm_clips_finite_gradients_whose_squares_overflow():
+    net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
+    params = net.parameters()
+    for p in params:
+        p.grad[...] = 1e200
+    count = sum(p.grad.size for p in params)
+    assert clip_grad_norm(params, 1.0) == pytest.approx(1e200 * math.sqrt(count), rel=1e-12)
+    joint = math.sqrt(sum(float(np.sum(p.grad**2)) for p in params))
+    assert joint == pytest.approx(1.0, rel=1e-5)
+
+
+def test_fit_reports_a_nan_gradient_met_by_clipping_as_divergence():
+    X = np.ones((4, 2))
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+
+    def nan_gradient_loss(out, Y):  # a finite loss whose gradient is NaN
+        return 0.5, np.full_like(out, np.nan)
+
+    history = nnlab.fit(net, nan_gradient_loss, SGD(net.parameters(), lr=0.1), X, np.ones((4, 1)), epochs=3,
+                        clip_grad_norm=1.0)
+    assert history.diverged and history.epochs_run == 0
+    assert history.message.startswith("fit: training diverged at epoch 1, step 1: clip_grad_norm: the gradient of "
+                                      "parameter 0 (Linear.W) holds 2 NaN/inf value(s)")

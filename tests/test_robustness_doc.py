@@ -47,9 +47,43 @@ def _with_list_weights():
 def _fit_with(**options):
     """``fit`` on a tiny regression problem with ``options`` replacing its defaults."""
     line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
-    parts = {"loss_fn": nnlab.MSELoss(), "epochs": 1, **options}
-    loss_fn = parts.pop("loss_fn")
-    return nnlab.fit(line, loss_fn, nnlab.SGD(line.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), **parts)
+    parts = {"loss_fn": nnlab.MSELoss(), "epochs": 1, "X": np.ones((4, 2)), "Y": np.ones((4, 1)), **options}
+    loss_fn, X, Y = parts.pop("loss_fn"), parts.pop("X"), parts.pop("Y")
+    return nnlab.fit(line, loss_fn, nnlab.SGD(line.parameters(), lr=0.1), X, Y, **parts)
+
+
+def _nan_gradient_clipped():
+    lin = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    lin.dW[0, 0] = np.nan
+    return nnlab.clip_grad_norm(lin.parameters(), 1.0)
+
+
+def _saved_with_nan(tmp: Path):
+    net = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    net.layers[0].W[0, 0] = np.nan
+    return net.save(tmp / "diverged.npz")
+
+
+def _saved_then_loaded_without_suffix(tmp: Path):
+    nnlab.make_mlp([3, 2], rng=np.random.default_rng(0)).save(tmp / "m2")
+    return type(nnlab.load(tmp / "m2")).__name__
+
+
+def _eval_with_infinite_running_var():
+    bn = nnlab.BatchNorm1d(3)
+    bn.running_var[0] = np.inf
+    bn.eval()
+    return bn.forward(np.ones((2, 3)))
+
+
+def _scheduler_of_another_optimizer():
+    line = nnlab.Linear(2, 1, rng=np.random.default_rng(0))
+    other = nnlab.SGD(line.parameters(), lr=0.1)
+    return _fit_with(scheduler=nnlab.StepLR(other, step_size=1))
+
+
+def plot_series_name(xs, ys, tmp: Path) -> str:
+    return nnlab.plot_series(xs, ys, path=tmp / "curve.png").name
 
 
 def _batch_norm_last_row():
@@ -199,6 +233,29 @@ def _cases(tmp: Path):
         ("SGD", "lr = '0.1' (text)", lambda: nnlab.SGD(params, lr="0.1")),
         ("EarlyStopping", "patience 0 (valid)", lambda: nnlab.EarlyStopping(patience=0).patience),
         ("History", "a fresh history (valid)", lambda: nnlab.History().diverged),
+        ("SGD", "plain arrays [lin.W, lin.b]", lambda: nnlab.SGD([lin.W, lin.b], lr=0.1)),
+        ("Adam", "a module instead of its parameters", lambda: nnlab.Adam(lin)),
+        ("SGD", "the method lin.parameters, not called", lambda: nnlab.SGD(lin.parameters, lr=0.1)),
+        ("SGD", "the parameters listed twice", lambda: nnlab.SGD(params + params, lr=0.1)),
+        ("L2Penalty", "called on a model instead of its parameters", lambda: nnlab.L2Penalty(0.1)(lin)),
+        ("fit", "a scheduler bound to another optimizer", _scheduler_of_another_optimizer),
+        ("fit", "the function nnlab.cross_entropy as loss_fn", lambda: _fit_with(loss_fn=nnlab.cross_entropy)),
+        ("fit", "X as a masked array with a masked entry",
+         lambda: _fit_with(X=np.ma.masked_values([[1.0, -999.0]] * 4, -999.0))),
+        ("Linear", "a masked input with a masked entry",
+         lambda: lin.forward(np.ma.masked_values(np.array([[1.0, -999.0, 2.0]]), -999.0))),
+        ("BatchNorm1d", "inputs near 1e160 (the batch variance overflows)",
+         lambda: nnlab.BatchNorm1d(2).forward(np.array([[1e160, 1.0], [-1e160, 2.0]]))),
+        ("BatchNorm1d", "evaluation with an infinite running_var", _eval_with_infinite_running_var),
+        ("Sequential", "astype(int)", lambda: nnlab.make_mlp([3, 2]).astype(int)),
+        ("Sequential", "astype('bogus')", lambda: nnlab.make_mlp([3, 2]).astype("bogus")),
+        ("numerical_gradient", "an int array", lambda: nnlab.numerical_gradient(lambda: 0.0, np.array([1, 2]))),
+        ("EarlyStopping", "patience = -1", lambda: nnlab.EarlyStopping(patience=-1)),
+        ("clip_grad_norm", "a NaN in one gradient", _nan_gradient_clipped),
+        ("plot_series", "ys a generator (valid: read once)",
+         lambda: plot_series_name(range(3), (i * i for i in range(3)), tmp)),
+        ("save", "weights holding NaN", lambda: _saved_with_nan(tmp)),
+        ("load", "'m2' after save('m2') wrote m2.npz (valid)", lambda: _saved_then_loaded_without_suffix(tmp)),
         ("load", "a missing file", lambda: nnlab.load(tmp / "missing.npz")),
         ("load", "a file that is not a zip", lambda: nnlab.load(tmp / "junk.npz")),
         ("load_checkpoint", "a directory", lambda: nnlab.load_checkpoint(tmp)),

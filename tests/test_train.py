@@ -405,6 +405,15 @@ class _ParametersOnly:
         return []
 
 
+def _changed_stopping(**fields):
+    """An EarlyStopping whose fields were set after creation (the constructor refuses bad ones itself),
+    so fit's own check of them is what is tested."""
+    stopping = EarlyStopping()
+    for field, value in fields.items():
+        setattr(stopping, field, value)
+    return stopping
+
+
 def _val(epoch):
     return {"val_loss": 1.0}
 
@@ -430,26 +439,26 @@ _AUGMENT = "fit: augment must return an array of the batch's shape (4, 2) and dt
     ({"evaluate": dict}, "fit: evaluate must be a function or None, got <class 'dict'>"),
     ({"augment": 3}, "fit: augment must be a function or None, got 3"),
     ({"early_stopping": 3, "evaluate": _val}, "fit: early_stopping must be an EarlyStopping, got 3"),
-    ({"early_stopping": EarlyStopping(monitor=3), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(monitor=3), "evaluate": _val},
      "fit: early_stopping.monitor must be a metric name, got 3"),
     ({"early_stopping": EarlyStopping()}, "fit: early_stopping needs an evaluate callback that returns 'val_loss'"),
-    ({"early_stopping": EarlyStopping(patience=-1), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(patience=-1), "evaluate": _val},
      "fit: early_stopping.patience must be a whole number >= 0, got -1"),
-    ({"early_stopping": EarlyStopping(patience=True), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(patience=True), "evaluate": _val},
      "fit: early_stopping.patience must be a whole number >= 0, got True"),
-    ({"early_stopping": EarlyStopping(patience=1.5), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(patience=1.5), "evaluate": _val},
      "fit: early_stopping.patience must be a whole number >= 0, got 1.5"),
-    ({"early_stopping": EarlyStopping(mode="x"), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(mode="x"), "evaluate": _val},
      "fit: early_stopping.mode must be 'min' or 'max', got 'x'"),
-    ({"early_stopping": EarlyStopping(mode=3), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(mode=3), "evaluate": _val},
      "fit: early_stopping.mode must be 'min' or 'max', got 3"),
-    ({"early_stopping": EarlyStopping(min_delta=-1), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(min_delta=-1), "evaluate": _val},
      "fit: early_stopping.min_delta must be a finite number >= 0, got -1"),
-    ({"early_stopping": EarlyStopping(min_delta=True), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(min_delta=True), "evaluate": _val},
      "fit: early_stopping.min_delta must be a finite number >= 0, got True"),
-    ({"early_stopping": EarlyStopping(min_delta=float("inf")), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(min_delta=float("inf")), "evaluate": _val},
      "fit: early_stopping.min_delta must be a finite number >= 0, got inf"),
-    ({"early_stopping": EarlyStopping(min_delta="x"), "evaluate": _val},
+    ({"early_stopping": _changed_stopping(min_delta="x"), "evaluate": _val},
      "fit: early_stopping.min_delta must be a finite number >= 0, got 'x'"),
     ({"augment": lambda X, r: X[:1]}, f"{_AUGMENT} got shape (1, 2), dtype float64"),
     ({"augment": lambda X, r: X.astype(np.float32)}, f"{_AUGMENT} got shape (4, 2), dtype float32"),
@@ -647,3 +656,36 @@ def test_a_batch_size_beyond_the_rows_is_one_full_batch_and_allocates_nothing_of
         histories.append(fit(lin, nnlab.MSELoss(), nnlab.SGD(lin.parameters(), lr=0.1), X, Y, epochs=3,
                              batch_size=batch_size, rng=rng).step_loss)
     assert len(histories[0]) == 3 and histories[0] == histories[1] == histories[2]
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_fit_refuses_masked_training_data(which):
+    """fit trained on the values under the mask (np.genfromtxt(..., usemask=True) marks missing cells so)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    Y = (X[:, 0] > 0).astype(int)
+    data = {"X": X, "Y": Y}
+    data[which] = np.ma.masked_greater(data[which], 0.5)
+    count = int(np.ma.count_masked(data[which]))
+    net = nnlab.make_mlp([3, 2], rng=rng)
+    with pytest.raises(nnlab.errors.NnlabValueError, match=rf"^fit: {which} is a masked array with {count} masked"):
+        fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.SGD(net.parameters(), lr=0.1), data["X"], data["Y"],
+            epochs=1)
+
+
+def test_early_stopping_refuses_a_negative_patience_when_made():
+    """It was accepted and refused only inside fit."""
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"^EarlyStopping: patience must be a whole number >= 0, "
+                       r"got -1$"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"^EarlyStopping: mode must be 'min' or 'max', got 'x'$"):
+        EarlyStopping(mode="x")
+
+
+@pytest.mark.parametrize("function", [nnlab.cross_entropy, nnlab.mse])
+def test_fit_refuses_a_loss_function_where_a_loss_object_belongs(function):
+    """fit(net, nnlab.cross_entropy, ...) blamed the probabilities the user never passed to cross_entropy."""
+    net = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError, match=r"^fit: loss_fn must be a loss object such as "
+                       rf"SoftmaxCrossEntropyLoss\(\) or MSELoss\(\), got the function nnlab\.{function.__name__}$"):
+        fit(net, function, nnlab.SGD(net.parameters(), lr=0.1), np.ones((4, 3)), np.array([0, 1, 0, 1]), epochs=1)

@@ -115,3 +115,11 @@ def test_values_beyond_the_plot_limit_are_scaled_by_a_power_of_ten_the_label_nam
     small = np.array([PLOT_LIMIT, -3.0])
     values, label = _plottable(small, "loss")
     assert values is small and label == "loss"
+
+
+def test_plot_series_reads_a_generator_once(tmp_path):
+    """A generator used to be refused as 'ys must hold real numbers, got dtype object'."""
+    path = plot_series(range(3), (i * i for i in range(3)), title="gen", path=tmp_path / "g.png")
+    assert path.stat().st_size > 0
+    with pytest.raises(nnlab.NnlabValueError, match="xs and ys must be non-empty and the same length, got 3 and 2"):
+        plot_series(iter([0, 1, 2]), (i for i in range(2)), path=tmp_path / "h.png")

@@ -33,6 +33,7 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     if type(value) is np.ndarray and value.dtype.char in "fd" and (dtype is None or value.dtype == dtype) \
             and not finite:  # the common case, answered before any other work
         return value
+    refuse_masked(value, name, where)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged nested lists, etc.
@@ -51,6 +52,32 @@ def as_float_array(value, name: str, where: str, dtype=None, finite=False) -> np
     if finite:
         require_finite(arr, name, where)
     return arr
+
+
+def float_dtype(dtype, where: str) -> np.dtype:
+    """``dtype`` as a NumPy floating dtype, or an ``NnlabTypeError`` naming ``where`` and what was given."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise NnlabTypeError(f"{where}: dtype must be a float type (np.float32 or np.float64), got {dtype!r}, "
+                             "which is not a NumPy data type") from None
+    if resolved.kind != "f":
+        raise NnlabTypeError(f"{where}: dtype must be a float type (np.float32 or np.float64), got {resolved}")
+    return resolved
+
+
+def refuse_masked(value, name: str, where: str) -> None:
+    """Raise ``NnlabValueError`` if ``value`` is a masked array with masked entries.
+
+    Why: ``np.asarray`` drops the mask, so the values under it (a -999 sentinel, say) would be
+    used as data.  A masked array with nothing masked is plain data and passes.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        masked = int(np.ma.count_masked(value))
+        if masked:
+            raise NnlabValueError(f"{where}: {name} is a masked array with {masked} masked value(s), whose "
+                                  "hidden values would be used as data; fill or drop them first (e.g. "
+                                  f"{name}.filled(...) or keep only the rows without a mask)")
 
 
 def require_ndim(arr: np.ndarray, allowed: tuple[int, ...], name: str, where: str) -> None:

@@ -53,8 +53,14 @@ class CheckpointError(NnlabValueError):
 def save(model, path, extra=None) -> Path:
     """Write ``model`` (and a JSON-ready ``extra`` dict) to ``path`` atomically; returns the path.
 
-    The ``.npz`` suffix is added when missing.  Every module in ``model`` must be of a
+    The file name rule, shared with :func:`load`: ``.npz`` is appended when ``path`` does not
+    end in it (``save("m2")`` writes ``m2.npz``, ``save("m3.pt")`` writes ``m3.pt.npz``), and
+    ``load("m2")`` / ``load("m3.pt")`` read those files.  Every module in ``model`` must be of a
     registered type (:func:`nnlab.layers.register_module`).
+
+    Raises:
+        CheckpointError: a parameter or buffer holds NaN or inf (:func:`load` would refuse the
+            file); nothing is written.
     """
     from nnlab import __version__
 
@@ -62,6 +68,10 @@ def save(model, path, extra=None) -> Path:
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nnlab_version": __version__,
             "architecture": describe(model), "dtype": str(model.dtype), "extra": extra or {}}
     arrays = {f"state.{name}": np.asarray(value) for name, value in model.state_dict().items()}
+    for name, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"save: {path}: {name[len('state.'):]} holds NaN or infinite values, which load "
+                                  "refuses (did training diverge?); nothing was written")
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     return atomic_savez(path, arrays, "save")
 
@@ -75,11 +85,21 @@ def checkpoint_path(path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
+def _located(path) -> Path:
+    """``path`` if anything is there, else ``path + ".npz"`` when that exists: the file ``save(path)`` wrote."""
+    path = Path(path)
+    if os.path.lexists(path) or path.suffix == ".npz":
+        return path
+    named = path.with_name(path.name + ".npz")
+    return named if named.exists() else path
+
+
 def _open(path: Path) -> zipfile.ZipFile:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint not found: {path}") from None
+        also = "" if path.suffix == ".npz" else f" (nor {path.name}.npz, the name save gives it)"
+        raise CheckpointError(f"checkpoint not found: {path}{also}") from None
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO (reading it would block), a device
@@ -243,7 +263,7 @@ def load_checkpoint(path):
     Raises:
         CheckpointError: for a missing, truncated, corrupted, hostile or unsupported file.
     """
-    path = Path(as_path_text(path, "load"))
+    path = _located(as_path_text(path, "load"))
     meta, arrays = _read(path)
     model = _build(meta, path)
     model.load_state_dict(arrays)
@@ -251,7 +271,10 @@ def load_checkpoint(path):
 
 
 def load(path) -> Module:
-    """Load the model saved at ``path`` (see :func:`save`)."""
+    """Load the model saved at ``path`` (see :func:`save`).
+
+    ``path`` is read if it exists; otherwise ``path + ".npz"``, the file ``save(path)`` writes.
+    """
     return load_checkpoint(path)[0]
 
 
@@ -260,7 +283,7 @@ def load_into(model, path) -> dict:
 
     Returns the checkpoint's ``extra`` record.
     """
-    path = Path(as_path_text(path, "load_into"))
+    path = _located(as_path_text(path, "load_into"))
     meta, arrays = _read(path)
     theirs, ours = meta.get("architecture"), describe(model)
     if _without_mode(theirs) != _without_mode(ours):

@@ -65,9 +65,12 @@ def numerical_gradient(f, x: np.ndarray, h=1e-6) -> np.ndarray:
         raise NnlabTypeError(f"numerical_gradient: x must be the float64 NumPy array that f reads (it is nudged in "
                              f"place), got {type(x).__name__}; make it with np.array(..., dtype=float) first")
     if x.dtype != np.float64:
-        raise NnlabTypeError(
-            f"numerical_gradient: x must be float64 (got {x.dtype}); float32 rounding swamps the estimate"
-        )
+        if x.dtype.kind == "f":
+            why = f"{x.dtype} rounding swamps the estimate"
+        else:  # an integer (or other) array cannot even hold x + h
+            why = (f"an array of dtype {x.dtype} cannot hold the nudged values x +/- h; make x with "
+                   "np.array(..., dtype=float) and let f read that array")
+        raise NnlabTypeError(f"numerical_gradient: x must be float64 (got {x.dtype}); {why}")
     _check_step(h, "numerical_gradient")
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):  # by index, not through a flat view: x may be column-major (like Linear.W)

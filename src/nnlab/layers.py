@@ -75,6 +75,7 @@ import numpy as np
 from nnlab._checks import (
     as_float_array,
     constant_array,
+    float_dtype,
     require_finite,
     require_positive_int,
     scan_result,
@@ -363,7 +364,8 @@ class Module:
         return self.forward(x)
 
     def astype(self, dtype) -> Module:
-        """Convert every parameter and gradient to ``dtype`` in place; returns ``self``."""
+        """Convert every parameter and gradient to ``dtype`` (a float type) in place; returns ``self``."""
+        dtype = float_dtype(dtype, f"{type(self).__name__}.astype")
         for p in self.parameters():
             p.value = p.value.astype(dtype)
             p.grad = p.grad.astype(dtype)

@@ -29,6 +29,7 @@ from nnlab._checks import (
 )
 from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.functional import row_max, row_sum
+from nnlab.optim import checked_params
 from nnlab.utils import one_hot
 
 _minimum, _maximum = np.minimum.reduce, np.maximum.reduce
@@ -412,12 +413,20 @@ class L2Penalty:
 
     def __call__(self, params) -> float:
         """The penalty value for the given parameters (a list of :class:`~nnlab.layers.Param`)."""
-        return float(self.lam * sum(np.sum(p.value * p.value) for p in params if p.decay))
+        try:
+            return float(self.lam * sum(np.sum(p.value * p.value) for p in params if p.decay))
+        except (AttributeError, TypeError):  # checked only here, off fit's per-step path
+            checked_params(params, "L2Penalty", "L2Penalty(lam)(model.parameters())")
+            raise
 
     def backward(self, params) -> None:
         """Add ``2 * lam * W`` to the gradient of every weight."""
         if self.lam == 0:
             return
-        for p in params:
-            if p.decay:
-                p.grad += (2.0 * self.lam) * p.value
+        try:
+            for p in params:
+                if p.decay:
+                    p.grad += (2.0 * self.lam) * p.value
+        except (AttributeError, TypeError):
+            checked_params(params, "L2Penalty.backward", "L2Penalty(lam).backward(model.parameters())")
+            raise

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from nnlab._checks import as_float_array, constant_array, require_positive_int
+from nnlab._checks import NonFiniteError, as_float_array, constant_array, require_positive_int
 from nnlab.errors import NnlabValueError
 from nnlab.layers import Module, Param, register_module
 
@@ -164,6 +164,8 @@ class BatchNorm1d(Module):
             mean = self._mean(x)
             centred = np.subtract(x, mean, out=x if inplace else None)
             var = self._mean(centred * centred)
+            if not np.isfinite(var).all():  # O(features); before the running estimates take it in
+                raise self._non_finite_variance(mean, centred, var)
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * mean
@@ -172,12 +174,34 @@ class BatchNorm1d(Module):
         else:
             centred = np.subtract(x, self.running_mean.astype(dtype, copy=False), out=x if inplace else None)
             var = self.running_var.astype(dtype, copy=False)
+            if not (np.isfinite(var).all() and np.isfinite(self.running_mean).all()):
+                raise self._non_finite_running_stats()
         inv_std = 1.0 / np.sqrt(var + self.eps)
         centred *= inv_std
         self.xhat, self._inv_std, self._batch_stats = centred, inv_std, self.training
         out = centred * self.gamma.astype(dtype, copy=False)
         out += self.beta.astype(dtype, copy=False)
         return out
+
+    def _non_finite_variance(self, mean, centred, var) -> NonFiniteError:
+        """The error for a batch whose variance is inf/NaN (else every output would be 0 and running_var inf)."""
+        where = self._label()
+        if not np.isfinite(mean).all():
+            bad = np.flatnonzero(~np.isfinite(mean)).tolist()
+            return NonFiniteError(f"{where}: the input holds NaN or inf (the batch mean of feature(s) {bad[:10]} is "
+                                  "not finite)")
+        bad = np.flatnonzero(~np.isfinite(var)).tolist()
+        largest = float(np.max(np.abs(centred[:, bad])))
+        return NonFiniteError(f"{where}: the batch variance of feature(s) {bad[:10]} overflowed to inf (inputs up "
+                              f"to {largest:.3g} from their mean: too large for a {np.dtype(var.dtype)} square); "
+                              "standardise the inputs (e.g. nnlab.standardize_features) first")
+
+    def _non_finite_running_stats(self) -> NonFiniteError:
+        """The error for evaluation with running estimates that hold inf/NaN (they would zero every output)."""
+        bad = np.flatnonzero(~(np.isfinite(self.running_var) & np.isfinite(self.running_mean))).tolist()
+        return NonFiniteError(f"{self._label()}: running_var/running_mean of feature(s) {bad[:10]} hold inf/NaN "
+                              f"(running_var {self.running_var[bad[:3]].tolist()}), so evaluation mode cannot "
+                              "normalise; retrain on standardised inputs, or call reset_running_stats()")
 
     @staticmethod
     def _mean(x):

@@ -22,8 +22,9 @@ import math
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 
-from nnlab._checks import as_real_number
+from nnlab._checks import NonFiniteError, as_real_number
 from nnlab.errors import NnlabTypeError, NnlabValueError
+from nnlab.layers import Param
 
 # BLAS ``y += a * x``, from SciPy's bundled OpenBLAS (NumPy exposes no axpy of its own).  Loaded when
 # nnlab is imported, not on the first step: a thread limit (threadpoolctl, as `nnlab bench` and parallel
@@ -48,11 +49,50 @@ def _positive(value, name: str, where: str, allow_zero=False) -> float:
     return value
 
 
+def _kind(value) -> str:
+    """A short description of what was passed, for messages: ``a list of ndarray``, ``a Linear module``."""
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {' and '.join(kinds)}" if kinds else f"an empty {type(value).__name__}"
+    if callable(getattr(value, "parameters", None)):
+        return f"a {type(value).__name__} module (call its .parameters())"
+    if callable(value) and getattr(value, "__name__", "") == "parameters":
+        return "the method .parameters itself (call it: .parameters())"
+    return f"{type(value).__name__} {value!r}"
+
+
+def checked_params(params, where: str, example: str | None = None) -> list[Param]:
+    """``params`` as a list of :class:`~nnlab.layers.Param`, each once, or an error naming what was given.
+
+    Why: an optimizer steps ``p.value`` from ``p.grad``; plain arrays (``[layer.W, layer.b]``)
+    have no gradient attached, and a parameter listed twice would be stepped twice per step.
+    """
+    example = example or f"{where}(model.parameters(), lr=...)"
+    expected = f"{where}: params must be the model's parameters, e.g. {example}; got "
+    if callable(getattr(params, "parameters", None)) or callable(params) or isinstance(params, (str, bytes)):
+        raise NnlabTypeError(expected + _kind(params))
+    try:
+        listed = list(params)
+    except TypeError:
+        raise NnlabTypeError(expected + _kind(params)) from None
+    if not all(isinstance(p, Param) for p in listed):
+        raise NnlabTypeError(expected + _kind(listed))
+    seen = {}
+    for i, p in enumerate(listed):
+        key = (id(p.owner), p.name)
+        if key in seen:
+            raise NnlabValueError(f"{where}: parameter {p.name!r} of {type(p.owner).__name__} is listed twice "
+                                  f"(positions {seen[key]} and {i}) and would be counted twice; pass each "
+                                  f"parameter once, e.g. {example}")
+        seen[key] = i
+    return listed
+
+
 class Optimizer:
     """Base class: keeps the parameter list; subclasses implement :meth:`step`."""
 
     def __init__(self, params, lr):
-        self.params = list(params)
+        self.params = checked_params(params, type(self).__name__)
         if not self.params:
             raise NnlabValueError(f"{type(self).__name__}: got an empty parameter list")
         self.lr = _positive(lr, "lr", type(self).__name__)
@@ -288,8 +328,10 @@ def clip_grad_norm(params, max_norm) -> float:
     As ``torch.nn.utils.clip_grad_norm_``: ``total = sqrt(sum of ||g||^2 over every
     parameter's gradient)``; if ``max_norm / (total + 1e-6)`` is below 1, every gradient is
     multiplied by it (so a norm just above ``max_norm`` ends a hair below it); otherwise
-    nothing changes.  A non-finite total is returned as it is and, as in PyTorch, spreads
-    into the gradients (the loss will show the divergence).
+    nothing changes.  A gradient holding NaN or inf is refused, naming the parameter, before any
+    gradient is touched (PyTorch would multiply the NaN into every gradient; so did nnlab).  A
+    total that overflows although every gradient is finite is computed again from scaled-down
+    gradients, so the clip still applies.
 
     Args:
         params: :class:`~nnlab.layers.Param` objects, e.g. ``model.parameters()``.
@@ -298,11 +340,31 @@ def clip_grad_norm(params, max_norm) -> float:
         the joint norm of the gradients before clipping (float).
     """
     max_norm = _positive(max_norm, "max_norm", "clip_grad_norm")
-    grads = [p.grad for p in params]
+    params = list(params)
+    try:
+        grads = [p.grad for p in params]
+    except AttributeError:  # plain arrays: named only on this slow path
+        checked_params(params, "clip_grad_norm", "clip_grad_norm(model.parameters(), max_norm)")
+        raise
     with np.errstate(over="ignore", invalid="ignore"):
         total = math.sqrt(sum(float(np.dot(g.ravel(order="K"), g.ravel(order="K"))) for g in grads))
+        if not math.isfinite(total):  # slow path: say which gradient, or rescale an overflowing sum of squares
+            total = _finite_norm(params, grads)
         coef = max_norm / (total + CLIP_EPS)
-        if not coef >= 1.0:  # (a NaN norm gives a NaN coefficient, which multiplies in, as in PyTorch)
+        if coef < 1.0:
             for g in grads:
                 g *= coef
     return total
+
+
+def _finite_norm(params, grads) -> float:
+    """The joint 2-norm of finite gradients whose squares overflowed, or an error naming a NaN/inf gradient."""
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if not np.isfinite(g).all():
+            bad = int(g.size - np.count_nonzero(np.isfinite(g)))
+            raise NonFiniteError(f"clip_grad_norm: the gradient of parameter {i} ({type(p.owner).__name__}.{p.name}) "
+                                 f"holds {bad} NaN/inf value(s); clipping "
+                                 "would spread NaN into every gradient (training diverged: lower the learning rate, "
+                                 "or check the model's backward with nnlab.gradcheck)")
+    largest = max(float(np.max(np.abs(g))) for g in grads if g.size)
+    return largest * math.sqrt(sum(float(np.sum(np.square(g / largest))) for g in grads))

@@ -22,6 +22,7 @@ model switched.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnlab._checks import NonFiniteError, as_float_array, require_positive_int, scan_result
+from nnlab._checks import NonFiniteError, as_float_array, refuse_masked, require_positive_int, scan_result
 from nnlab.errors import NnlabTypeError, NnlabValueError
 from nnlab.layers import mode, modules
 from nnlab.losses import Loss
@@ -72,6 +73,10 @@ class EarlyStopping:
     monitor: str = "val_loss"
     min_delta: float = 0.0
     mode: str = "min"
+
+    def __post_init__(self):
+        """Refuse a negative patience, an unknown mode ... when the object is made, not first inside fit."""
+        _check_early_stopping_fields(self, "EarlyStopping", "")
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -147,6 +152,7 @@ def fit(
         batch_size = require_positive_int(batch_size, "batch_size", name)
     evaluate, augment = _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, early_stopping,
                                          augment, progress)
+    _check_scheduler(name, scheduler, optimizer)
     with mode(model, training=True):
         return _fit(model, loss_fn, optimizer, X, Y, epochs=epochs, batch_size=batch_size, rng=rng, penalty=penalty,
                     evaluate=evaluate, early_stopping=early_stopping, augment=augment, scheduler=scheduler,
@@ -160,6 +166,7 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
     params = net.parameters()
     dtype = params[0].value.dtype if params else np.dtype(np.float64)
     X = as_float_array(X, "X", name, dtype=dtype, finite=True)
+    refuse_masked(Y, "Y", name)  # (labels skip as_float_array, which checks X's mask)
     Y = np.asarray(Y)
     if Y.dtype.kind == "f":
         Y = as_float_array(Y, "Y", name, dtype=dtype, finite=True)
@@ -194,6 +201,7 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
     bar = _progress(epochs, name, progress)
     step = 0
     last_finite = None
+    cause = ""  # what a module's or loss's own NonFiniteError said, added to the divergence message
     # A diverging run overflows; the guard below reports that in words, so NumPy need not warn as well.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
@@ -217,17 +225,17 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
                     try:
                         # Xb may be the caller's own rows: the first module must not write to it
                         value, grad = loss_core(forward(Xb, False), Yb, loss_inplace)
-                    except NonFiniteError:  # a checked loss of the caller's own saw the output overflow
-                        value = float("nan")
+                    except NonFiniteError as error:  # a checked loss of the caller's own saw the output overflow,
+                        value, cause = float("nan"), f" ({error})"  # or a BatchNorm1d's batch variance did
                     if penalty is not None:
                         value += penalty(params)
                     if not math.isfinite(value):
                         history.diverged = True
                         history.message = (
                             f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: the loss became {value}"
-                            f" (last finite loss {last_finite:.6g}); {ADVICE}"
+                            f" (last finite loss {last_finite:.6g}); {ADVICE}{cause}"
                             if last_finite is not None
-                            else f"{name}: the loss is {value} at the first step; {ADVICE}"
+                            else f"{name}: the loss is {value} at the first step; {ADVICE}{cause}"
                         )
                         return history
                     last_finite = value
@@ -236,7 +244,13 @@ def _fit(model, loss_fn, optimizer, X, Y, *, epochs, batch_size, rng, penalty, e
                     if penalty is not None:
                         penalty.backward(params)
                     if clip_grad_norm is not None:
-                        clip_gradients(params, clip_grad_norm)
+                        try:
+                            clip_gradients(params, clip_grad_norm)
+                        except NonFiniteError as error:  # a NaN/inf gradient from a finite loss
+                            history.diverged = True
+                            history.message = (f"{name}: training diverged at epoch {epoch + 1}, step {step + 1}: "
+                                               f"{error}")
+                            return history
                     optimizer.step()
                     total += value
                     count += 1
@@ -287,6 +301,10 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
     for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
         if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
             raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
+    if inspect.isfunction(loss_fn) and loss_fn.__module__.startswith("nnlab."):
+        # fit(model, nnlab.cross_entropy, ...): a loss *value* function, which returns no gradient
+        raise NnlabTypeError(f"{name}: loss_fn must be a loss object such as SoftmaxCrossEntropyLoss() or MSELoss(), "
+                             f"got the function nnlab.{loss_fn.__name__}")
     if not callable(loss_fn):
         raise NnlabTypeError(f"{name}: loss_fn must be an nnlab loss or a callable (output, Y) -> (value, grad), "
                              f"got {loss_fn!r}")
@@ -314,21 +332,40 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
             None if augment is None else _checked_augment(augment, name))
 
 
+def _check_scheduler(name, scheduler, optimizer) -> None:
+    """A schedule must set the rate of the optimizer that trains: one bound to another would change nothing."""
+    if scheduler is None:
+        return
+    if isinstance(scheduler, type) or not callable(getattr(scheduler, "step", None)):
+        raise NnlabTypeError(f"{name}: scheduler must be a schedule such as StepLR(optimizer, step_size=10) "
+                             f"(or None), got {scheduler!r}")
+    bound = getattr(scheduler, "optimizer", optimizer)
+    if bound is not optimizer:
+        raise NnlabValueError(f"{name}: the scheduler {type(scheduler).__name__} is bound to another optimizer than "
+                              f"the one fit steps, so it would change nothing; build it from fit's optimizer, e.g. "
+                              f"StepLR(optimizer, step_size=10) with fit(..., optimizer=optimizer, ...)")
+
+
 def _check_early_stopping(name, early_stopping, evaluate) -> None:
     if not isinstance(early_stopping, EarlyStopping):
         raise NnlabTypeError(f"{name}: early_stopping must be an EarlyStopping, got {early_stopping!r}")
-    if not isinstance(early_stopping.monitor, str):
-        raise NnlabTypeError(f"{name}: early_stopping.monitor must be a metric name, got {early_stopping.monitor!r}")
+    _check_early_stopping_fields(early_stopping, name, "early_stopping.")  # again: they may be set after creation
     if evaluate is None:
         raise NnlabValueError(f"{name}: early_stopping needs an evaluate callback that returns "
                               f"{early_stopping.monitor!r}")
+
+
+def _check_early_stopping_fields(early_stopping, where: str, prefix: str) -> None:
+    """``monitor``, ``patience``, ``mode`` and ``min_delta`` of usable kinds and values, else named in the error."""
+    if not isinstance(early_stopping.monitor, str):
+        raise NnlabTypeError(f"{where}: {prefix}monitor must be a metric name, got {early_stopping.monitor!r}")
     patience, delta = early_stopping.patience, early_stopping.min_delta
     if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-        raise NnlabValueError(f"{name}: early_stopping.patience must be a whole number >= 0, got {patience!r}")
+        raise NnlabValueError(f"{where}: {prefix}patience must be a whole number >= 0, got {patience!r}")
     if not isinstance(early_stopping.mode, str) or early_stopping.mode not in ("min", "max"):
-        raise NnlabValueError(f"{name}: early_stopping.mode must be 'min' or 'max', got {early_stopping.mode!r}")
+        raise NnlabValueError(f"{where}: {prefix}mode must be 'min' or 'max', got {early_stopping.mode!r}")
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < math.inf:
-        raise NnlabValueError(f"{name}: early_stopping.min_delta must be a finite number >= 0, got {delta!r}")
+        raise NnlabValueError(f"{where}: {prefix}min_delta must be a finite number >= 0, got {delta!r}")
 
 
 def _checked_augment(augment, name):

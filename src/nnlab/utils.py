@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,7 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
     """Plot one curve and write it to a PNG file (the handout's ``plt.show()``, for files).
 
     Args:
-        xs, ys: the curve's x and y values, same length.
+        xs, ys: the curve's x and y values, same length (arrays, lists, ranges or iterators such as generators).
         title: figure title; also names the file when ``path`` is not given.
         path: output file; by default ``$NNLAB_FIGURES/<title>.png`` (``figures/``).
         xlabel, ylabel: axis labels.
@@ -177,7 +178,9 @@ def plot_series(xs, ys, title="", path=None, xlabel="step/epoch", ylabel="value"
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    xs = as_float_array(list(xs) if isinstance(xs, range) else xs, "xs", "plot_series", finite=True)
+    # a range, generator or other iterator is read once into a list (np.asarray would make a 0-d object array of it)
+    xs, ys = (list(v) if isinstance(v, (range, Iterator)) else v for v in (xs, ys))
+    xs = as_float_array(xs, "xs", "plot_series", finite=True)
     ys = as_float_array(ys, "ys", "plot_series", finite=True)
     require_ndim(xs, (1,), "xs", "plot_series")
     require_ndim(ys, (1,), "ys", "plot_series")
