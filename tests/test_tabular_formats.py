@@ -1,10 +1,13 @@
 """Stage 7's CSV reading of formatted numbers, words in number columns, spelling variants and saved pandas indexes:
 what spreadsheets and pandas write, read as written or refused by name, never misread silently."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from nnlab.cli import main
 from nnlab.data.tabular import CSVError, read_csv, read_csv_table
 from nnlab.predict import predict_csv
 from nnlab.stages import stage7
@@ -165,3 +168,23 @@ def test_an_unnamed_first_column_that_is_no_index_is_refused_by_name(tmp_path):
 def test_repeated_header_names_are_named(tmp_path):
     with pytest.raises(CSVError, match=r"\('x', 'y' repeated\)"):
         read_csv(_write(tmp_path, "x,x,y,y,target\n1,2,3,4,5\n"))
+
+
+# ---- 11: the record of a --csv run, and --dataset with --csv ----------------------------------------------------
+def test_dataset_with_csv_is_refused(tmp_path, capsys):
+    path = _write(tmp_path, "a,y\n1,0\n2,1\n")
+    code = main(["run", "7", "--csv", str(path), "--target", "y", "--dataset", "wine", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--dataset wine and --csv" in err and err.count("\n") == 1
+
+
+def test_a_csv_run_records_its_file_and_reads_na_values(tmp_path, capsys):
+    path = _write(tmp_path, _eu_rows(60, words=("n.a.",)), "export.csv")
+    out = tmp_path / "out"
+    code = main(["run", "7", "--csv", str(path), "--target", "label", "--na-values", "n.a.", "--quick",
+                 "--no-progress", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "--na-values n.a.: 12 cell(s) read as missing" in stdout
+    record = json.loads((out / "stage7/metrics.json").read_text())
+    assert record["config"]["dataset"] == "export.csv" and record["config"]["na_values"] == ["n.a."]
+    assert record["metrics"]["features_used"] == ["alcohol", "ash", "area"]

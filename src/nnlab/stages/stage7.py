@@ -26,6 +26,7 @@ Protocol (the test rows are set aside first and touched exactly once):
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ class Config:
             stratified sample, fixed by the seed); the chosen recipe is trained on all of them.
     """
 
-    dataset: str = "breast_cancer"
+    dataset: str = "breast_cancer"  # with csv set, the CSV's file name (recorded so in metrics.json)
     csv: str | None = None
     na_values: tuple = ()
     target: str | None = None
@@ -366,6 +367,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     from sklearn.metrics import confusion_matrix
 
     c = config
+    if c.csv:  # the record names the data that ran, not the bundled default the CSV replaced
+        c = dataclasses.replace(c, dataset=Path(c.csv).name)
     out_dir = Path(out_dir)
     table = load_table(c)
     n = len(table.y)
