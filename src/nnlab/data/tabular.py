@@ -427,13 +427,15 @@ def _formatted_example(cells: pd.Series, numbers: pd.Series):
     odd = pd.to_numeric(present, errors="coerce").isna().to_numpy()
     if not odd.any():
         return None
-    k = int(odd.argmax())
+    value = numbers[present.index].to_numpy()
+    telling = odd & (value != np.round(value))  # '14,23' shows a decimal comma better than '0,0'
+    k = int((telling if telling.any() else odd).argmax())
     return f"'{_shown(present.iloc[k])}' -> {numbers[present.index[k]]:g}"
 
 
 def _convention_words(convention: str) -> str:
     if convention == "decimal comma":
-        return "with a decimal comma ('.' groups thousands)"
+        return "with a decimal comma"
     return "without their currency signs, thousands separators, '%' or accounting parentheses"
 
 
