@@ -50,6 +50,8 @@ def test_a_comma_is_a_thousands_separator_only_in_well_formed_groups():
     read = number_cells(cells)
     expected = [np.nan, 1234, -1234567.5, np.nan, np.nan, 2000, -3000.5, 7]
     np.testing.assert_array_equal(read.to_numpy(), np.array(expected, dtype=float))
+    comma = number_cells(pd.Series(["0,280", "1.001,5", "-7,9e-05", "1,2,3", "1.5"]), decimal_comma=True)
+    np.testing.assert_array_equal(comma.to_numpy(), [0.28, 1001.5, -7.9e-05, np.nan, np.nan])
 
 
 def test_a_comma_file_with_zero_comma_cells_is_not_read_as_thousands(tmp_path):

@@ -327,8 +327,9 @@ _CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥]\s*")
 _PERCENT = re.compile(r"\s*%$")
 #: Thousands separated by commas, well formed: 1 to 3 digits first (never a lone 0), then groups of 3 ("1,234.5").
 THOUSANDS = re.compile(r"[+-]?(?!0,)\d{1,3}(,\d{3})+(\.\d+)?")
-#: A decimal comma, digits grouped by dots or not: "14,23", "0,280", "1.001,00", "1065,0", and whole numbers "19".
-DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?")
+#: A decimal comma, digits grouped by dots or not: "14,23", "0,280", "1.001,00", "1065,0", "7,9e-05", and whole
+#: numbers "19".
+DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?([eE][+-]?\d+)?")
 
 
 def _unformatted(cells: pd.Series) -> pd.Series:
@@ -588,8 +589,9 @@ def _refuse_numbers_with_words(name, present: pd.Series, separator: str) -> None
         fix = ("decimal commas in a comma-separated file: write the column with decimal points (or save the file "
                "';'-separated)")
     else:
-        tokens = ",".join(str(v) for v in counts.index[:4])
-        fix = f"correct or blank them, or pass --na-values '{tokens}' to read them as missing"
+        fix = "correct or blank them"
+        if all(len(str(v)) <= 40 and "," not in str(v) for v in counts.index[:4]):  # (words, not stray long cells)
+            fix += f", or pass --na-values '{','.join(str(v) for v in counts.index[:4])}' to read them as missing"
     raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])} "
                    f"(the column's other values are numbers): {shown}; {fix}")
 
@@ -730,8 +732,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                 notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
                              " (exact) before standardising, which leaves the standardised values as they were")
     for convention, read in formatted.items():
-        names = ", ".join(f"'{c}'" for c, _ in read[:4]) + (f" and {len(read) - 4} more" if len(read) > 4 else "")
-        notes.append(f"column(s) {names} read as numbers {_convention_words(convention)} ({read[0][1]})")
+        names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])
+        names += f" and {len(read) - 3} more" if len(read) > 3 else ""
+        notes.append(f"column(s) {names} read as numbers {_convention_words(convention)}")
     if dropped:
         identifier = any(r.startswith("identifier-like") for r in dropped.values())
         flag = "; --keep-id-columns keeps identifier-like ones" if identifier and not keep_id_columns else ""
