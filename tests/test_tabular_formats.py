@@ -72,6 +72,8 @@ def test_another_column_of_the_file_decides_an_ambiguous_comma(tmp_path):
     table = read_csv_table(_write(tmp_path, rows), "y")
     assert table.X["big"].iloc[3] == 13.3 and table.X["small"].iloc[3] == 0.203
     assert sorted(table.decimal_comma) == ["big", "small"]
+    assert "column(s) 'big' read either way, so with a decimal comma as the file's other columns ('small' holds " \
+           "'0,200')" in table.notes
 
 
 def test_a_column_mixing_decimal_commas_and_points_is_refused(tmp_path):
@@ -178,6 +180,12 @@ def test_dataset_with_csv_is_refused(tmp_path, capsys):
     code = main(["run", "7", "--csv", str(path), "--target", "y", "--dataset", "wine", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "--dataset wine and --csv" in err and err.count("\n") == 1
+
+
+def test_na_values_without_csv_is_refused(capsys):
+    code = main(["run", "7", "--na-values", "unknown", "--out", "/nonexistent/never"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--na-values applies to --csv files" in err and err.count("\n") == 1
 
 
 def test_a_csv_run_records_its_file_and_reads_na_values(tmp_path, capsys):

@@ -192,6 +192,8 @@ def _check_inputs(args, configs) -> None:
     """Catch bad inputs before any stage runs, so nothing is written."""
     from nnlab.data.tabular import BUNDLED
 
+    if args.na_values is not None and args.csv is None:
+        raise UsageError("--na-values applies to --csv files; the bundled data sets have no missing cells")
     if args.csv is not None and args.dataset is not None:
         raise UsageError(f"--dataset {args.dataset} and --csv {args.csv} name two data sets; give one of them")
     if args.dataset is not None:

@@ -363,24 +363,26 @@ def _readings(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
     return point, (number_cells(cells, decimal_comma=True) if separator != "," else point * np.nan)
 
 
-def file_convention(frame: pd.DataFrame, separator: str):
-    """``"decimal comma"`` or ``"point"`` when some text column of ``frame`` can only be read one way and none only
-    the other (``'0,280'`` decides for the comma, ``'1,234.5'`` for the point), else ``None``."""
-    decided = set()
+def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
+    """``(convention, evidence)``: ``"decimal comma"`` or ``"point"`` when some text column of ``frame`` can only be
+    read one way and none only the other (``'0,280'`` decides for the comma, ``'1,234.5'`` for the point), with
+    the first such column and cell in words; else ``(None, None)``."""
+    decided = {}
     for name in frame.columns:
         if frame[name].dtype.kind in "biuf":
             continue
         present = _text(frame[name]).dropna()
         point, comma = _readings(present, separator)
         if point.notna().all() and comma.isna().any() and present.str.contains(",", regex=False).any():
-            decided.add("point")
+            decided.setdefault("point", f"'{name}' holds '{_shown(present[comma.isna()].iloc[0])}'")
         elif comma.notna().all() and point.isna().any():
-            decided.add("decimal comma")
-    return decided.pop() if len(decided) == 1 else None
+            decided.setdefault("decimal comma", f"'{name}' holds '{_shown(present[point.isna()].iloc[0])}'")
+    return next(iter(decided.items())) if len(decided) == 1 else (None, None)
 
 
 def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
-    """``(numbers, convention)`` of a text column whose every present cell is a number, else ``(None, None)``.
+    """``(numbers, convention, by_file)`` of a text column whose every present cell is a number, else
+    ``(None, None, False)``; ``by_file`` when only ``prefer`` decided the convention.
 
     ``what`` names the column in messages (``"column 'price'"``).
     The convention is ``"point"`` or ``"decimal comma"``; the decimal comma is considered only in a file
@@ -390,30 +392,30 @@ def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
     """
     present = cells.dropna()
     if present.empty:
-        return None, None
+        return None, None, False
     point, comma = _readings(present, separator)
     point_ok, comma_ok = point.notna().all(), comma.notna().all()
-    if point_ok and comma_ok and prefer is not None:
+    differ = (point != comma).to_numpy()
+    by_file = bool(point_ok and comma_ok and differ.any() and prefer is not None)
+    if by_file:
         point_ok, comma_ok = prefer == "point", prefer == "decimal comma"
-    if point_ok and comma_ok:
-        differ = (point != comma).to_numpy()
-        if differ.any():
-            k = int(differ.argmax())
-            raise CSVError(f"{what}: '{_shown(present.iloc[k])}' (line {_line(present.index[k])}) reads as "
-                           f"{point.iloc[k]:g} with a thousands comma or {comma.iloc[k]:g} with a decimal comma, and "
-                           "no cell of the file decides which; re-save the file with unambiguous numbers (e.g. "
-                           "without thousands separators)")
+    if point_ok and comma_ok and differ.any():
+        k = int(differ.argmax())
+        raise CSVError(f"{what}: '{_shown(present.iloc[k])}' (line {_line(present.index[k])}) reads as "
+                       f"{point.iloc[k]:g} with a thousands comma or {comma.iloc[k]:g} with a decimal comma, and "
+                       "no cell of the file decides which; re-save the file with unambiguous numbers (e.g. "
+                       "without thousands separators)")
     if point_ok:
-        return point.reindex(cells.index), "point"
+        return point.reindex(cells.index), "point", by_file
     if comma_ok:
-        return comma.reindex(cells.index), "decimal comma"
+        return comma.reindex(cells.index), "decimal comma", by_file
     only_point, only_comma = point.notna() & comma.isna(), comma.notna() & point.isna()
     if only_point.any() and only_comma.any():
         a, b = present[only_point].iloc[0], present[only_comma].iloc[0]
         raise CSVError(f"{what} mixes number formats: '{_shown(a)}' (line {_line(present[only_point].index[0])})"
                        f" reads with a decimal point, '{_shown(b)}' (line {_line(present[only_comma].index[0])}) "
                        "only with a decimal comma; write the column in one format")
-    return None, None
+    return None, None, False
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -474,7 +476,7 @@ def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=Non
     y = frame[target]
     if y.dtype.kind not in "biuf":
         y = _text(y)
-        numbers, convention = (None, None) if task == "classification" else \
+        numbers, convention, _ = (None, None, False) if task == "classification" else \
             read_numbers(f"target '{target}'", y, frame.attrs.get("separator", ","), prefer)
         if numbers is not None:  # numbers that pandas kept as text ("151,000", "50.1%", "$5.00"): use them as numbers
             if (example := _formatted_example(y, numbers)) is not None:
@@ -687,12 +689,12 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     if na_values:
         frame = mark_missing(frame, na_values, notes)
     separator = frame.attrs.get("separator", ",")
-    prefer = file_convention(frame, separator)
+    prefer, evidence = file_convention(frame, separator)
     y, rows_dropped = _target(frame, target, notes, task, prefer)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
-    formatted, decimal_comma = {}, []
+    formatted, decimal_comma, by_file_columns = {}, [], []
     for name in frame.columns:
         if name == target:
             continue
@@ -704,7 +706,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
         else:
             cells = _text(col)
-            numbers, convention = read_numbers(f"column '{name}'", cells, separator, prefer)
+            numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer)
+            if by_file:
+                by_file_columns.append(name)
             if numbers is not None:
                 if convention == "decimal comma":
                     decimal_comma.append(name)
@@ -735,6 +739,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])
         names += f" and {len(read) - 3} more" if len(read) > 3 else ""
         notes.append(f"column(s) {names} read as numbers {_convention_words(convention)}")
+    if by_file_columns:
+        names = ", ".join(f"'{c}'" for c in by_file_columns[:3]) + (", ..." if len(by_file_columns) > 3 else "")
+        notes.append(f"column(s) {names} read either way, so with a {prefer} as the file's other columns ({evidence})")
     if dropped:
         identifier = any(r.startswith("identifier-like") for r in dropped.values())
         flag = "; --keep-id-columns keeps identifier-like ones" if identifier and not keep_id_columns else ""
