@@ -3,9 +3,18 @@
 :func:`read_csv` reads a file with pandas after sniffing its separator (``,`` ``;``
 tab or ``|``; a UTF-8 byte-order mark, CRLF line ends and quoted fields are fine) and
 checks what pandas would let pass silently: a header that names every column once,
-and every line holding as many fields as the header.  :func:`prepare_table` then
-decides, and says, what to learn from:
+and every line holding as many fields as the header (an unnamed first column holding
+a saved pandas index is dropped).  :func:`prepare_table` then decides, and says, what
+to learn from:
 
+* spaces around text cells are removed; cells named by ``na_values`` become missing;
+* number cells formatted as people write them are read as numbers, feature or target:
+  ``$1,200``, ``12%``, ``(7)``, and decimal commas (``14,23``, ``1.001,50``) in a file
+  not separated by commas; a comma that could group thousands or mark decimals, with
+  no cell of the file deciding, is an error, as is a column mixing the two;
+* a column most of whose cells are numbers but some words is an error naming the
+  words and their counts (``na_values`` makes them missing);
+* target labels that differ only in case are an error (feature values get a note);
 * rows whose target is missing are dropped and counted;
 * the task is inferred from the target as ``sklearn.utils.multiclass.type_of_target``
   does (text or two values -> classification; non-integer numbers -> regression;
@@ -18,8 +27,7 @@ decides, and says, what to learn from:
 * numeric columns whose magnitude would overflow float64 arithmetic (beyond 1e150, or
   below 1e-150) are rescaled by an exact power of two, recorded so that ``nnlab
   predict`` does the same;
-* infinite values, and stray text in an otherwise numeric column, are errors naming
-  the column and the line.
+* infinite values are errors naming the column and the line.
 
 Every problem is a :class:`CSVError`, which the command line prints as one line
 (exit status 2).
