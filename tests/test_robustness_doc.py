@@ -24,7 +24,7 @@ from misuse_cases import EXTRA, hostile_checkpoints, listing, signal_a_run
 import nnlab
 from nnlab.cli import main
 from nnlab.data import load_mnist_dir, read_idx
-from nnlab.data.tabular import read_csv_table
+from nnlab.data.tabular import read_csv, read_csv_table
 from nnlab.estimators import MLPClassifier, MLPRegressor
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
@@ -106,6 +106,14 @@ def _cases(tmp: Path):
     (tmp / "notarget.csv").write_text("a,y\n" + "".join(f"{i % 5},{'' if i % 4 == 0 else i % 2}\n" for i in range(30)))
     (tmp / "floaty.csv").write_text("a,y\n" + "".join(f"{i % 5},{i / 7:.3f}\n" for i in range(30)))
     (tmp / "new.csv").write_text("x,colour\n1,red\n2,Red\n3,purple\n")
+    (tmp / "eu.csv").write_text("a;b;y\n" + "".join(f"{i % 4},{i};1.00{i % 9},5;{i % 2}\n" for i in range(30)))
+    (tmp / "ambiguous.csv").write_text("a;b;y\n" + "".join(f"{'10,725' if i % 2 else '19'};{i % 3};{i % 2}\n"
+                                                         for i in range(30)))
+    (tmp / "words.csv").write_text("a,b,y\n" + "".join(f"{i % 4},{'unknown' if i % 4 == 0 else i},{i % 2}\n"
+                                                     for i in range(30)))
+    (tmp / "cases.csv").write_text("a,y\n" + "".join(f"{i % 4},{['Yes', 'no', 'No'][i % 3]}\n" for i in range(30)))
+    (tmp / "index.csv").write_text(",a,y\n" + "".join(f"{i},{i % 4},{i % 2}\n" for i in range(30)))
+    (tmp / "unnamed.csv").write_text(",a,y\n" + "".join(f"{i * i},{i % 4},{i % 2}\n" for i in range(30)))
     model = nnlab.Linear(3, 2, rng=np.random.default_rng(0))
     model.save(tmp / "s7.npz", extra={"stage": "7", "task": "classification", "classes": ["no", "yes"],
                                       "preprocess": {"numeric": {"columns": ["x"], "prescale": [0], "fill": [0.0],
@@ -284,6 +292,18 @@ def _cases(tmp: Path):
          lambda: read_csv_table(tmp / "huge.csv", "y").prescale),
         ("read_csv_table", "a float target (valid: the task and why)",
          lambda: read_csv_table(tmp / "floaty.csv", "y").task_reason),
+        ("read_csv_table", "decimal commas in a ';'-separated file (valid: read as decimals, noted)",
+         lambda: read_csv_table(tmp / "eu.csv", "y").notes),
+        ("read_csv_table", "'10,725' next to '19' in a ';'-separated file (thousands or decimal comma?)",
+         lambda: read_csv_table(tmp / "ambiguous.csv", "y")),
+        ("read_csv_table", "a word in a quarter of a numeric column's cells",
+         lambda: read_csv_table(tmp / "words.csv", "y")),
+        ("read_csv_table", "the same with na_values=['unknown'] (valid: missing, imputed later, noted)",
+         lambda: read_csv_table(tmp / "words.csv", "y", na_values=["unknown"]).notes),
+        ("read_csv_table", "target labels that differ only in case", lambda: read_csv_table(tmp / "cases.csv", "y")),
+        ("read_csv", "a saved pandas index, 0 to n-1 (valid: dropped, noted)",
+         lambda: read_csv(tmp / "index.csv").attrs["read_notes"]),
+        ("read_csv", "an unnamed first column that is no index", lambda: read_csv(tmp / "unnamed.csv")),
         ("MLPClassifier", "fit on one class", lambda: MLPClassifier().fit(np.ones((4, 2)), np.zeros(4))),
         ("MLPClassifier", "learning_rate_init = 1e300 (diverges)",
          lambda: MLPClassifier(solver="sgd", learning_rate_init=1e300, max_iter=5, random_state=0).fit(*iris)),
@@ -303,6 +323,8 @@ def _cases(tmp: Path):
         ("nnlab run", "--task classification on a float target",
          ["run", "7", "--csv", str(tmp / "floaty.csv"), "--target", "y", "--task", "classification"]),
         ("nnlab run", "--save with 'all'", ["run", "all", "--save", "m.npz"]),
+        ("nnlab run", "--dataset together with --csv",
+         ["run", "7", "--csv", str(tmp / "semi.csv"), "--target", "y", "--dataset", "wine"]),
         ("nnlab predict", "a model file that does not exist", ["predict", "--model", "/no/m.npz", "--csv", "x.csv"]),
         ("nnlab predict", "a checkpoint that is not a zip",
          ["predict", "--model", str(tmp / "junk.npz"), "--csv", str(tmp / "new.csv")]),

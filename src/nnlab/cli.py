@@ -38,7 +38,7 @@ OPTION_FIELDS = {
     "lr": "lr", "epochs": "epochs", "hidden": "hidden", "batch": "batch", "nonlin": "nonlin", "lam": "lam",
     "dataset": "dataset", "mnist_dir": "mnist_dir", "seed": "seed", "csv": "csv", "target": "target",
     "task": "task", "impute": "impute", "categorical": "categorical", "folds": "folds", "save": "save",
-    "load": "load", "keep_id_columns": "keep_id_columns",
+    "load": "load", "keep_id_columns": "keep_id_columns", "na_values": "na_values",
 }
 
 
@@ -78,6 +78,14 @@ def _float_at_least(low: float, strict: bool):
 
 _positive_float = _float_at_least(0.0, strict=True)
 _nonnegative_float = _float_at_least(0.0, strict=False)
+
+
+def _tokens(text):
+    """``'unknown, n.a.,-'`` -> ``('unknown', 'n.a.', '-')``: comma-separated texts, spaces around each removed."""
+    tokens = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not tokens:
+        raise argparse.ArgumentTypeError(f"expected comma-separated cell texts, got {text!r}")
+    return tokens
 
 
 def _positive_int(text):
@@ -132,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Stage 7: fill missing numbers with the training rows' mean (default) or median")
     opts.add_argument("--categorical", choices=["auto", "none"],
                       help="Stage 7: one-hot encode text columns (auto, default) or refuse text (none)")
+    opts.add_argument("--na-values", type=_tokens, metavar="TOKENS",
+                      help="Stage 7: comma-separated cell texts that mean missing (e.g. 'unknown,n.a.,-'), imputed "
+                           "like blank cells; besides pandas' own (NA, n/a, null, ...) and ?, none, missing")
     opts.add_argument("--keep-id-columns", action="store_true", default=None,
                       help="Stage 7: keep identifier-like columns instead of dropping them")
     opts.add_argument("--folds", type=_positive_int, help="Stage 7: cross-validation folds (>= 2)")
@@ -181,6 +192,10 @@ def _check_inputs(args, configs) -> None:
     """Catch bad inputs before any stage runs, so nothing is written."""
     from nnlab.data.tabular import BUNDLED
 
+    if args.na_values is not None and args.csv is None:
+        raise UsageError("--na-values applies to --csv files; the bundled data sets have no missing cells")
+    if args.csv is not None and args.dataset is not None:
+        raise UsageError(f"--dataset {args.dataset} and --csv {args.csv} name two data sets; give one of them")
     if args.dataset is not None:
         allowed = {"5": ("digits", "mnist"), "7": BUNDLED}
         for sid in configs:

@@ -80,6 +80,9 @@ def _checked_state(state: dict, path) -> dict:
             if not (isinstance(entry, dict) and _is_text(entry.get("column"))
                     and _is_list(entry.get("levels"), _is_text) and _is_list(entry.get("infrequent"), _is_text)):
                 raise bad("each categorical column needs a name, levels and infrequent levels as text")
+    for key in ("decimal_comma", "na_values"):
+        if key in state and not _is_list(state[key], _is_text):
+            raise bad(f"{key} must be a list of texts")
     if num is None and cat is None:
         raise bad("no input columns")
     return state

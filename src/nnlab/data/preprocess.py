@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nnlab.data.tabular import HUGE, CSVError, strip_number_format
+from nnlab.data.tabular import HUGE, CSVError, number_cells
 
 #: The category a missing text cell becomes (so "missing" can carry information).
 MISSING_LEVEL = "(missing)"
@@ -90,22 +90,26 @@ def input_columns(state: dict) -> list:
     return list(num.get("columns", [])) + [e["column"] for e in cat.get("columns", [])]
 
 
-def _numbers(frame: pd.DataFrame, name: str, where: str) -> np.ndarray:
+def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndarray:
+    """A numeric input column as training read it: "$1,200", "12%", a decimal comma, the ``--na-values`` as missing."""
     col = frame[name]
+    missing = [float(v) for v in pd.to_numeric(pd.Series(state.get("na_values") or [], dtype=object),
+                                                 errors="coerce").dropna()]
     if col.dtype.kind in "biuf":
-        return col.to_numpy(dtype=np.float64)
+        return col.mask(col.isin(missing)).to_numpy(dtype=np.float64)
     cells = col.astype("string").str.strip()
-    values = pd.to_numeric(strip_number_format(cells), errors="coerce")  # as training read it: "$1,200", "12%"
-    bad = values.isna() & cells.notna() & (cells != "")
+    cells = cells.mask(cells.isin(state.get("na_values") or []) | (cells == ""))
+    values = number_cells(cells, decimal_comma=name in (state.get("decimal_comma") or []))
+    bad = values.isna() & cells.notna()
     if bad.any():
         k = int(bad.to_numpy().argmax())
         raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}")
-    return values.to_numpy(dtype=np.float64)
+    return values.mask(values.isin(missing)).to_numpy(dtype=np.float64)
 
 
-def _text(frame: pd.DataFrame, name: str, fill: str) -> np.ndarray:
+def _text(frame: pd.DataFrame, name: str, fill: str, na_values=()) -> np.ndarray:
     cells = frame[name].astype("string").str.strip()
-    return cells.mask(cells == "").fillna(fill).to_numpy(dtype=object)
+    return cells.mask((cells == "") | cells.isin(list(na_values))).fillna(fill).to_numpy(dtype=object)
 
 
 def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
@@ -127,7 +131,7 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
     blocks, unseen = [], []
     num = state.get("numeric")
     if num:
-        X = np.column_stack([_numbers(frame, c, where) for c in num["columns"]])
+        X = np.column_stack([_numbers(frame, c, where, state) for c in num["columns"]])
         if np.isinf(X).any():
             r, j = np.argwhere(np.isinf(X))[0]
             raise CSVError(f"{where}: infinite value in column '{num['columns'][j]}', line {r + 2}")
@@ -150,7 +154,7 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
     cat = state.get("categorical")
     if cat:
         for entry in cat["columns"]:
-            cells = _text(frame, entry["column"], cat["fill"])
+            cells = _text(frame, entry["column"], cat["fill"], state.get("na_values") or [])
             levels, rare = entry["levels"], set(entry["infrequent"])
             width = len(levels) + (1 if rare else 0)
             block = np.zeros((len(cells), width))

@@ -3,9 +3,18 @@
 :func:`read_csv` reads a file with pandas after sniffing its separator (``,`` ``;``
 tab or ``|``; a UTF-8 byte-order mark, CRLF line ends and quoted fields are fine) and
 checks what pandas would let pass silently: a header that names every column once,
-and every line holding as many fields as the header.  :func:`prepare_table` then
-decides, and says, what to learn from:
+and every line holding as many fields as the header (an unnamed first column holding
+a saved pandas index is dropped).  :func:`prepare_table` then decides, and says, what
+to learn from:
 
+* spaces around text cells are removed; cells named by ``na_values`` become missing;
+* number cells formatted as people write them are read as numbers, feature or target:
+  ``$1,200``, ``12%``, ``(7)``, and decimal commas (``14,23``, ``1.001,50``) in a file
+  not separated by commas; a comma that could group thousands or mark decimals, with
+  no cell of the file deciding, is an error, as is a column mixing the two;
+* a column most of whose cells are numbers but some words is an error naming the
+  words and their counts (``na_values`` makes them missing);
+* target labels that differ only in case are an error (feature values get a note);
 * rows whose target is missing are dropped and counted;
 * the task is inferred from the target as ``sklearn.utils.multiclass.type_of_target``
   does (text or two values -> classification; non-integer numbers -> regression;
@@ -18,8 +27,7 @@ decides, and says, what to learn from:
 * numeric columns whose magnitude would overflow float64 arithmetic (beyond 1e150, or
   below 1e-150) are rescaled by an exact power of two, recorded so that ``nnlab
   predict`` does the same;
-* infinite values, and stray text in an otherwise numeric column, are errors naming
-  the column and the line.
+* infinite values are errors naming the column and the line.
 
 Every problem is a :class:`CSVError`, which the command line prints as one line
 (exit status 2).
@@ -76,6 +84,8 @@ class Table:
         notes: one-line notes for the user (rows dropped, columns dropped, rescaling).
         rows_dropped: rows dropped because the target was missing.
         source, description: where the data came from, one line about them.
+        decimal_comma: the columns read with a decimal comma (``nnlab predict`` reads them so too).
+        na_values: the extra cell texts read as missing (``--na-values``).
     """
 
     X: pd.DataFrame
@@ -92,6 +102,8 @@ class Table:
     rows_dropped: int = 0
     source: str = ""
     description: str = ""
+    decimal_comma: list = field(default_factory=list)
+    na_values: list = field(default_factory=list)
 
     @property
     def features_used(self) -> list:
@@ -174,13 +186,14 @@ def _not_utf8(path: Path) -> CSVError:
     return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
 
-def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int], bool]:
+def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int], bool, bool]:
     """Stream the file once: a header naming every column once, and no line with more fields than it.
 
-    Returns ``(header, short lines, trailing)``: the lines that omit trailing empty fields (pandas
-    pads them with missing values, as spreadsheets write them), and whether the header ends
+    Returns ``(header, short lines, trailing, index)``: the lines that omit trailing empty fields (pandas
+    pads them with missing values, as spreadsheets write them), whether the header ends
     in one unnamed column that is empty on every line (a trailing separator), which the
-    caller drops.  A line with more fields than the header is an error: pandas would
+    caller drops, and whether its first name is blank (a saved pandas index, which the caller
+    checks).  A line with more fields than the header is an error: pandas would
     quietly use the first column as the index.
     """
     try:
@@ -193,9 +206,12 @@ def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int]
                 raise CSVError(f"{path}: the file is empty")
             header = [h.strip() for h in header]
             trailing = len(header) > 2 and header[-1] == ""  # "a,b,y," : a separator at the end of every line
-            named = header[:-1] if trailing else header
+            index = len(header) > 2 and header[0] == ""  # ",a,b,y": pandas' to_csv with its index (checked later)
+            named = header[index:-1] if trailing else header[index:]
             if len(set(named)) != len(named) or not all(named):
-                raise CSVError(f"{path}: the header must name every column once, got {header}")
+                repeated = sorted({h for h in named if h and named.count(h) > 1})
+                why = f"{', '.join(repr(h) for h in repeated)} repeated" if repeated else "a blank name"
+                raise CSVError(f"{path}: the header must name every column once ({why}), got {header}")
             numeric_header = pd.to_numeric(pd.Series(header), errors="coerce").notna().all()
             rows, short = 0, []
             for r in reader:
@@ -221,7 +237,21 @@ def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int]
         raise CSVError(f"{path}: malformed CSV ({exc})") from None
     if rows == 0:
         raise CSVError(f"{path}: no data rows after the header")
-    return header, short, trailing
+    return header, short, trailing, index
+
+
+def _drop_saved_index(path, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its unnamed first column when that holds a saved pandas index (the integers of a range,
+    in any order); else an error naming the unnamed column."""
+    first = frame.iloc[:, 0]
+    values = pd.to_numeric(first, errors="coerce")
+    if values.notna().all() and (values == values.round()).all():
+        ordered = np.sort(values.to_numpy(dtype=np.float64))
+        if np.array_equal(ordered, ordered[0] + np.arange(len(ordered))):
+            return frame.iloc[:, 1:]
+    shown = ", ".join(_shown(v) for v in first.iloc[:3])
+    raise CSVError(f"{path}: the first column has no name in the header (its cells start {shown}); name it, or, if "
+                   "it is a saved row index, re-save the file without it (pandas: to_csv(..., index=False))")
 
 
 def read_csv(path) -> pd.DataFrame:
@@ -241,7 +271,7 @@ def read_csv(path) -> pd.DataFrame:
         raise CSVError(f"{path}: the file is empty")
     with _any_field_size():
         sep = _sniff_separator(lines)
-        header, short, trailing = _check_layout(path, sep, skip)
+        header, short, trailing, index = _check_layout(path, sep, skip)
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
                             index_col=False, low_memory=False, skiprows=skip)
@@ -255,6 +285,11 @@ def read_csv(path) -> pd.DataFrame:
     if trailing:
         frame = frame.iloc[:, :-1]
         notes.append("dropped the unnamed last column, empty on every line (each line ends with a separator)")
+    if index:
+        start = frame.iloc[:, 0]
+        frame = _drop_saved_index(path, frame)
+        notes.append(f"dropped the unnamed first column: a saved pandas index (the integers {start.min()} to "
+                     f"{start.max()}, one per row)")
     if short:
         shown = ", ".join(map(str, short[:3])) + (", ..." if len(short) > 3 else "")
         notes.append(f"{len(short)} line(s) have fewer fields than the header (line {shown}); the missing trailing "
@@ -293,30 +328,102 @@ def _shown(value, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
-#: What :func:`strip_number_format` removes: a currency sign after any sign, thousands separators, a trailing %.
-_NUMBER_FORMAT = (r"^([+-]?)\s*[$€£¥]\s*", r"(?<=\d),(?=\d{3}(?!\d))", r"\s*%$")
+#: A number's formatting around its digits: an accounting negative ``(12.5)``, a currency sign after any sign, a
+#: trailing ``%``.  A percentage keeps its number (12.5, not 0.125): standardisation makes the scale irrelevant.
+_PARENTHESES = re.compile(r"^\(([^()]*)\)$")
+_CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥]\s*")
+_PERCENT = re.compile(r"\s*%$")
+#: Thousands separated by commas, well formed: 1 to 3 digits first (never a lone 0), then groups of 3 ("1,234.5").
+THOUSANDS = re.compile(r"[+-]?(?!0,)\d{1,3}(,\d{3})+(\.\d+)?")
+#: A decimal comma, digits grouped by dots or not: "14,23", "0,280", "1.001,00", "1065,0", "7,9e-05", and whole
+#: numbers "19".
+DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?([eE][+-]?\d+)?")
 
 
-def strip_number_format(cells: pd.Series) -> pd.Series:
-    """Text cells with their number formatting removed: ``'$16,368.94'`` -> ``'16368.94'``, ``'-12.5%'`` -> ``'-12.5'``.
+def _unformatted(cells: pd.Series) -> pd.Series:
+    """Text cells without currency signs, a trailing % or accounting parentheses: ``'($1,200)'`` -> ``'-1,200'``."""
+    out = cells.str.replace(_PARENTHESES, r"-\1", regex=True)
+    out = out.str.replace(_CURRENCY, r"\1", regex=True)
+    return out.str.replace(_PERCENT, "", regex=True)
 
-    A percentage keeps its number (12.5, not 0.125): standardisation makes the scale irrelevant.
+
+def number_cells(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
+    """Text cells read as float64 numbers (NaN where a cell is not one), in the point or the decimal-comma convention.
+
+    Point: ``'$16,368.94'`` -> 16368.94 (commas only in well-formed thousands groups: ``'0,280'`` is no number),
+    ``'-12.5%'`` -> -12.5, ``'(7)'`` -> -7.  Decimal comma: ``'1.001,50'`` -> 1001.5, ``'0,280'`` -> 0.28.
     """
-    out = cells.str.replace(_NUMBER_FORMAT[0], r"\1", regex=True)
-    out = out.str.replace(_NUMBER_FORMAT[1], "", regex=True)
-    return out.str.replace(_NUMBER_FORMAT[2], "", regex=True)
+    bare = _unformatted(cells.astype("string").str.strip())
+    if decimal_comma:
+        fits = bare.str.fullmatch(DECIMAL_COMMA).fillna(False).astype(bool)
+        text = bare.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        grouped = bare.str.fullmatch(THOUSANDS).fillna(False).astype(bool)
+        fits = grouped | ~bare.str.contains(",", regex=False).fillna(True).astype(bool)
+        text = bare.where(~grouped, bare.str.replace(",", "", regex=False))
+    return pd.to_numeric(text.where(fits), errors="coerce").astype(np.float64)
 
 
-def _formatted_numbers(cells: pd.Series):
-    """``cells`` as float64 when every present one is a number once formatted ($, thousands ',', %) and at least
-    one needed that; else ``None``."""
+def _readings(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+    """The present cells read with a decimal point and with a decimal comma (NaN where a cell does not fit;
+    no decimal comma in a comma-separated file)."""
+    point = number_cells(cells)
+    return point, (number_cells(cells, decimal_comma=True) if separator != "," else point * np.nan)
+
+
+def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
+    """``(convention, evidence)``: ``"decimal comma"`` or ``"point"`` when some text column of ``frame`` can only be
+    read one way and none only the other (``'0,280'`` decides for the comma, ``'1,234.5'`` for the point), with
+    the first such column and cell in words; else ``(None, None)``."""
+    decided = {}
+    for name in frame.columns:
+        if frame[name].dtype.kind in "biuf":
+            continue
+        present = _text(frame[name]).dropna()
+        point, comma = _readings(present, separator)
+        if point.notna().all() and comma.isna().any() and present.str.contains(",", regex=False).any():
+            decided.setdefault("point", f"'{name}' holds '{_shown(present[comma.isna()].iloc[0])}'")
+        elif comma.notna().all() and point.isna().any():
+            decided.setdefault("decimal comma", f"'{name}' holds '{_shown(present[point.isna()].iloc[0])}'")
+    return next(iter(decided.items())) if len(decided) == 1 else (None, None)
+
+
+def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
+    """``(numbers, convention, by_file)`` of a text column whose every present cell is a number, else
+    ``(None, None, False)``; ``by_file`` when only ``prefer`` decided the convention.
+
+    ``what`` names the column in messages (``"column 'price'"``).
+    The convention is ``"point"`` or ``"decimal comma"``; the decimal comma is considered only in a file
+    separated by something else than a comma.  A cell read differently by the two conventions
+    (``'10,725'``: 10725 or 10.725) with no cell deciding between them (here, or ``prefer``, the convention
+    the file's other columns decided: :func:`file_convention`), or a column mixing the two, is an error.
+    """
     present = cells.dropna()
-    if present.empty or pd.to_numeric(present, errors="coerce").notna().all():
-        return None
-    numbers = pd.to_numeric(strip_number_format(present), errors="coerce")
-    if numbers.isna().any():
-        return None
-    return numbers.astype(np.float64).reindex(cells.index)
+    if present.empty:
+        return None, None, False
+    point, comma = _readings(present, separator)
+    point_ok, comma_ok = point.notna().all(), comma.notna().all()
+    differ = (point != comma).to_numpy()
+    by_file = bool(point_ok and comma_ok and differ.any() and prefer is not None)
+    if by_file:
+        point_ok, comma_ok = prefer == "point", prefer == "decimal comma"
+    if point_ok and comma_ok and differ.any():
+        k = int(differ.argmax())
+        raise CSVError(f"{what}: '{_shown(present.iloc[k])}' (line {_line(present.index[k])}) reads as "
+                       f"{point.iloc[k]:g} with a thousands comma or {comma.iloc[k]:g} with a decimal comma, and "
+                       "no cell of the file decides which; re-save the file with unambiguous numbers (e.g. "
+                       "without thousands separators)")
+    if point_ok:
+        return point.reindex(cells.index), "point", by_file
+    if comma_ok:
+        return comma.reindex(cells.index), "decimal comma", by_file
+    only_point, only_comma = point.notna() & comma.isna(), comma.notna() & point.isna()
+    if only_point.any() and only_comma.any():
+        a, b = present[only_point].iloc[0], present[only_comma].iloc[0]
+        raise CSVError(f"{what} mixes number formats: '{_shown(a)}' (line {_line(present[only_point].index[0])})"
+                       f" reads with a decimal point, '{_shown(b)}' (line {_line(present[only_comma].index[0])}) "
+                       "only with a decimal comma; write the column in one format")
+    return None, None, False
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -325,12 +432,46 @@ def _text(series: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def _target(frame: pd.DataFrame, target: str, notes: list, task=None):
+def _formatted_example(cells: pd.Series, numbers: pd.Series):
+    """``"'$1,200' -> 1200"`` for the first cell that plain number parsing would not read, or None when none."""
+    present = cells.dropna()
+    odd = pd.to_numeric(present, errors="coerce").isna().to_numpy()
+    if not odd.any():
+        return None
+    value = numbers[present.index].to_numpy()
+    telling = odd & (value != np.round(value))  # '14,23' shows a decimal comma better than '0,0'
+    k = int((telling if telling.any() else odd).argmax())
+    return f"'{_shown(present.iloc[k])}' -> {numbers[present.index[k]]:g}"
+
+
+def _convention_words(convention: str) -> str:
+    if convention == "decimal comma":
+        return "with a decimal comma"
+    return "without their currency signs, thousands separators, '%' or accounting parentheses"
+
+
+def case_variants(cells: pd.Series) -> list:
+    """Groups of distinct values that differ only in case, e.g. ``[['No', 'no']]`` (cells already stripped)."""
+    values = pd.Series(cells.dropna().unique()).astype(str)
+    groups = values.groupby(values.str.casefold()).agg(list)
+    return [sorted(g) for g in groups if len(g) > 1]
+
+
+def _refuse_case_variants(target, y: pd.Series) -> None:
+    """A text target whose labels differ only in case: which of them are one class is the user's decision."""
+    groups = case_variants(y)
+    if groups:
+        shown = "; ".join(" / ".join(f"'{v}' ({int((y == v).sum())} rows)" for v in g) for g in groups[:3])
+        raise CSVError(f"target '{target}' holds labels that differ only in case: {shown}; write each class in "
+                       "one spelling (or rename one if they are different classes)")
+
+
+def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=None):
     """The target column with its missing rows dropped (and counted).
 
     A mostly numeric target with a few words in it is an error naming them when ``task`` is
     ``None``; with ``"regression"`` those rows are dropped, with a note naming them; with
-    ``"classification"`` every value is a class.
+    ``"classification"`` every value is a class.  ``prefer``: the file's number convention (:func:`read_numbers`).
     """
     if target not in frame.columns:
         columns = list(frame.columns)
@@ -343,18 +484,25 @@ def _target(frame: pd.DataFrame, target: str, notes: list, task=None):
     y = frame[target]
     if y.dtype.kind not in "biuf":
         y = _text(y)
-        numbers = pd.to_numeric(y, errors="coerce")
-        if numbers.notna().sum() == y.notna().sum():  # numbers that pandas kept as text: use them as numbers
+        numbers, convention, _ = (None, None, False) if task == "classification" else \
+            read_numbers(f"target '{target}'", y, frame.attrs.get("separator", ","), prefer)
+        if numbers is not None:  # numbers that pandas kept as text ("151,000", "50.1%", "$5.00"): use them as numbers
+            if (example := _formatted_example(y, numbers)) is not None:
+                notes.append(f"target '{target}' read as numbers {_convention_words(convention)} ({example})")
             y = numbers
-        elif task != "classification" and numbers.notna().sum() >= 0.5 * y.notna().sum():
-            words = y[numbers.isna() & y.notna()]
-            shown = ", ".join(f"'{_shown(v)}' (line {_line(i)})" for i, v in words.iloc[:3].items())
-            shown += ", ..." if len(words) > 3 else ""
-            if task is None:
-                raise CSVError(f"target '{target}' holds numbers but {len(words)} cell(s) are not: {shown}; correct "
-                               "or blank them, or pass --task regression to drop those rows")
-            notes.append(f"dropped {len(words)} row(s) whose target '{target}' is not a number: {shown}")
-            y = numbers
+        else:
+            numbers = pd.to_numeric(y, errors="coerce")
+            if task != "classification" and numbers.notna().sum() >= 0.5 * y.notna().sum():
+                words = y[numbers.isna() & y.notna()]
+                shown = ", ".join(f"'{_shown(v)}' (line {_line(i)})" for i, v in words.iloc[:3].items())
+                shown += ", ..." if len(words) > 3 else ""
+                if task is None:
+                    raise CSVError(f"target '{target}' holds numbers but {len(words)} cell(s) are not: {shown}; "
+                                   "correct or blank them, or pass --task regression to drop those rows")
+                notes.append(f"dropped {len(words)} row(s) whose target '{target}' is not a number: {shown}")
+                y = numbers
+            else:
+                _refuse_case_variants(target, y)
     missing = y.isna().to_numpy()
     if y.dtype.kind == "f" and np.isinf(y.to_numpy()).any():
         k = int(np.isinf(y.to_numpy()).argmax())
@@ -432,21 +580,45 @@ def _numeric_column(name, col: pd.Series, keep_id: bool, first_row: int = 0):
     return values, None, _power_of_two(present)
 
 
-def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categorical: str):
-    """``(cells, reason to drop or None)`` of a text column; stray text in a numeric column is an error."""
-    cells = _text(col)
+def _refuse_numbers_with_words(name, present: pd.Series, separator: str) -> None:
+    """A text column most of whose present cells are numbers is an error naming its other words and their counts.
+
+    Why refuse: one-hot encoding a column of numbers (or dropping it as having too many categories)
+    throws away what it measures; whether ``'unknown'`` means missing is the user's decision.
+    """
+    point, comma = _readings(present, separator)
+    numbers = (point.notna() | comma.notna()).to_numpy()
+    like = numbers | present.str.fullmatch(DECIMAL_COMMA).to_numpy(dtype=bool)  # (decimal commas in a ',' file)
+    if numbers.all() or like.mean() <= 0.5:
+        return
+    words = present[~numbers]
+    counts = words.value_counts(sort=True)
+    shown = ", ".join(f"'{_shown(v)}' in {c} row(s)" for v, c in counts.iloc[:4].items())
+    shown += f" and {len(counts) - 4} other value(s)" if len(counts) > 4 else ""
+    if separator == "," and words.str.fullmatch(DECIMAL_COMMA).all():
+        fix = ("decimal commas in a comma-separated file: write the column with decimal points (or save the file "
+               "';'-separated)")
+    else:
+        fix = "correct or blank them"
+        if all(len(str(v)) <= 40 and "," not in str(v) for v in counts.index[:4]):  # (words, not stray long cells)
+            fix += f", or pass --na-values '{','.join(str(v) for v in counts.index[:4])}' to read them as missing"
+    raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])} "
+                   f"(the column's other values are numbers): {shown}; {fix}")
+
+
+def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, categorical: str, separator=","):
+    """``(cells, reason to drop or None)`` of a text column (stripped cells, missing ones NaN).
+
+    Text in a column most of whose cells are numbers is an error, as is any text with ``categorical="none"``.
+    """
     present = cells.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    bad = numbers.isna()
-    if bad.any() and (not bad.all() and bad.mean() < 0.1 or categorical == "none"):
-        k = bad.to_numpy().argmax()
-        why = ("--categorical none makes text an error; without it text columns are one-hot encoded"
-               if categorical == "none"
-               else "the column's other values are numbers")
+    if categorical == "none":
+        bad = pd.to_numeric(present, errors="coerce").isna().to_numpy()
+        k = int(bad.argmax())
         raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', "
-                       f"line {_line(present.index[k])} ({why})")
-    if not bad.any():  # numbers that pandas kept as text (e.g. after a stray space): use them as numbers
-        return cells, None
+                       f"line {_line(present.index[k])} (--categorical none makes text an error; without it text "
+                       "columns are one-hot encoded)")
+    _refuse_numbers_with_words(name, present, separator)
     distinct, n = int(present.nunique()), len(present)
     if keep_id:
         return cells, None
@@ -457,8 +629,50 @@ def _text_column(name, col: pd.Series, keep_id: bool, max_categories: int, categ
     return cells, None
 
 
+def _stripped(frame: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """``frame`` with surrounding spaces removed from its text cells, and a note counting the cells that had them."""
+    changed, out = {}, frame.copy()
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind in "biuf":
+            continue
+        text = col.astype("string")
+        stripped = text.str.strip()
+        count = int((text != stripped).fillna(False).sum())
+        if count:
+            out[name] = stripped.astype(object).where(col.notna(), np.nan)
+            changed[name] = count
+    if changed:
+        shown = ", ".join(f"'{c}' ({k})" for c, k in list(changed.items())[:4]) + (", ..." if len(changed) > 4 else "")
+        notes.append(f"removed spaces around {sum(changed.values())} text cell(s) in column(s) {shown}")
+    out.attrs = frame.attrs
+    return out
+
+
+def mark_missing(frame: pd.DataFrame, tokens, notes: list) -> pd.DataFrame:
+    """``frame`` with every cell whose text is one of ``tokens`` (``--na-values``) missing, and a note counting them.
+
+    A token that is a number (``-999``) also marks equal cells of numeric columns.
+    """
+    tokens = [str(t).strip() for t in tokens]
+    numbers = [float(v) for v in pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce").dropna()]
+    out, counts = frame.copy(), {}
+    for name in frame.columns:
+        col = frame[name]
+        hit = col.isin(numbers) if col.dtype.kind in "biuf" else col.astype("string").str.strip().isin(tokens)
+        hit = hit.fillna(False).astype(bool)
+        if hit.any():
+            out[name] = col.mask(hit)
+            counts[name] = int(hit.sum())
+    out.attrs = frame.attrs
+    shown = ", ".join(f"'{c}' ({k})" for c, k in counts.items()) if counts else "none found"
+    notes.append(f"--na-values {','.join(tokens)}: {sum(counts.values())} cell(s) read as missing, as blank cells are "
+                 f"(per column: {shown})")
+    return out
+
+
 def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
-                  categorical="auto", source="", description="", class_names=None) -> Table:
+                  categorical="auto", source="", description="", class_names=None, na_values=()) -> Table:
     """Decide what to learn from ``frame``: the target, the task, the feature columns; see the module docstring.
 
     Args:
@@ -470,6 +684,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         max_categories: a text column with more distinct values is dropped.
         categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
         class_names: display names of the classes (bundled sets), else the labels themselves.
+        na_values: cell texts that mean missing besides pandas' own ("NA", "n/a", "null", ...), e.g. ``["unknown"]``.
     Raises:
         CSVError: with the reason and the place.
     """
@@ -478,10 +693,16 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
     notes += frame.attrs.get("read_notes", [])
     first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
-    y, rows_dropped = _target(frame, target, notes, task)
+    frame = _stripped(frame, notes)
+    if na_values:
+        frame = mark_missing(frame, na_values, notes)
+    separator = frame.attrs.get("separator", ",")
+    prefer, evidence = file_convention(frame, separator)
+    y, rows_dropped = _target(frame, target, notes, task, prefer)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
+    formatted, decimal_comma, by_file_columns = {}, [], []
     for name in frame.columns:
         if name == target:
             continue
@@ -491,17 +712,24 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             continue
         if col.dtype.kind in "biuf":
             values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
-        elif (formatted := _formatted_numbers(_text(col))) is not None:
-            example = _text(col).dropna()[pd.to_numeric(_text(col).dropna(), errors="coerce").isna()].iloc[0]
-            notes.append(f"column '{name}' read as numbers: currency signs, thousands separators and '%' removed "
-                         f"('{_shown(example)}' -> {formatted[_text(col) == example].iloc[0]:g})")
-            values, why, k = _numeric_column(name, formatted, keep_id_columns, first_row)
         else:
-            cells, why = _text_column(name, col, keep_id_columns, max_categories, categorical)
-            if why is None and pd.to_numeric(cells.dropna(), errors="coerce").notna().all():
-                values, why, k = _numeric_column(name, pd.to_numeric(cells), keep_id_columns, first_row)
+            cells = _text(col)
+            numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer)
+            if by_file:
+                by_file_columns.append(name)
+            if numbers is not None:
+                if convention == "decimal comma":
+                    decimal_comma.append(name)
+                if (example := _formatted_example(cells, numbers)) is not None:
+                    formatted.setdefault(convention, []).append((name, example))
+                values, why, k = _numeric_column(name, numbers, keep_id_columns, first_row)
             else:
+                cells, why = _text_column(name, cells, keep_id_columns, max_categories, categorical, separator)
                 values, k = cells.to_numpy(dtype=object, na_value=np.nan), None
+                if why is None and (groups := case_variants(cells)):
+                    shown = "; ".join(" / ".join(f"'{v}'" for v in g) for g in groups[:3])
+                    notes.append(f"column '{name}' holds values that differ only in case, kept as different "
+                                 f"categories: {shown}")
         if why is not None:
             dropped[name] = why
             continue
@@ -515,6 +743,13 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                 prescale[name] = k
                 notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
                              " (exact) before standardising, which leaves the standardised values as they were")
+    for convention, read in formatted.items():
+        names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])
+        names += f" and {len(read) - 3} more" if len(read) > 3 else ""
+        notes.append(f"column(s) {names} read as numbers {_convention_words(convention)}")
+    if by_file_columns:
+        names = ", ".join(f"'{c}'" for c in by_file_columns[:3]) + (", ..." if len(by_file_columns) > 3 else "")
+        notes.append(f"column(s) {names} read either way, so with a {prefer} as the file's other columns ({evidence})")
     if dropped:
         identifier = any(r.startswith("identifier-like") for r in dropped.values())
         flag = "; --keep-id-columns keeps identifier-like ones" if identifier and not keep_id_columns else ""
@@ -537,7 +772,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             raise CSVError(f"target '{target}' has a single class ('{labels[0]}'); classification needs two or more")
         classes = list(class_names) if class_names else [label_text(v) for v in labels]
     return Table(X.reset_index(drop=True), values, target, task, reason, numeric, texts, dropped, prescale, classes,
-                 notes, rows_dropped, source, description)
+                 notes, rows_dropped, source, description, decimal_comma, list(na_values))
 
 
 def label_text(value) -> str:
@@ -547,11 +782,13 @@ def label_text(value) -> str:
     return str(value)
 
 
-def read_csv_table(path, target, task=None, keep_id_columns=False, max_categories=50, categorical="auto") -> Table:
+def read_csv_table(path, target, task=None, keep_id_columns=False, max_categories=50, categorical="auto",
+                   na_values=()) -> Table:
     """:func:`read_csv` then :func:`prepare_table`."""
     frame = read_csv(path)
     path = Path(path)
-    table = prepare_table(frame, target, task, keep_id_columns, max_categories, categorical, source=str(path))
+    table = prepare_table(frame, target, task, keep_id_columns, max_categories, categorical, source=str(path),
+                          na_values=na_values)
     table.description = f"{path.name}: {len(table.y)} rows, {len(table.features_used)} feature columns"
     return table
 

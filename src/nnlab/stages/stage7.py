@@ -26,6 +26,7 @@ Protocol (the test rows are set aside first and touched exactly once):
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class Config:
     Attributes (the less obvious ones):
         impute: how missing numbers are filled from the training rows: ``"mean"`` or ``"median"``.
         categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
+        na_values: cell texts of the CSV that mean missing besides pandas' own (``--na-values``).
         keep_id_columns: keep identifier-like columns (see :mod:`nnlab.data.tabular`).
         max_categories: a text column with more distinct values is dropped (or, kept, capped).
         n_jobs: processes for the search and the bootstrap intervals (one BLAS thread each).
@@ -67,8 +69,9 @@ class Config:
             stratified sample, fixed by the seed); the chosen recipe is trained on all of them.
     """
 
-    dataset: str = "breast_cancer"
+    dataset: str = "breast_cancer"  # with csv set, the CSV's file name (recorded so in metrics.json)
     csv: str | None = None
+    na_values: tuple = ()
     target: str | None = None
     task: str | None = None
     impute: str = "mean"
@@ -99,7 +102,7 @@ def load_table(c: Config) -> Table:
         if not c.target:
             raise CSVError("--csv needs --target COLUMN")
         return read_csv_table(c.csv, c.target, task=c.task, keep_id_columns=c.keep_id_columns,
-                              max_categories=c.max_categories, categorical=c.categorical)
+                              max_categories=c.max_categories, categorical=c.categorical, na_values=c.na_values)
     table = bundled_table(c.dataset)
     if c.task and c.task != table.task:
         raise CSVError(f"dataset {c.dataset} is a {table.task} task, not {c.task}")
@@ -311,8 +314,13 @@ def score_models(table: Table, models: dict, X_te, y_te, c: Config) -> tuple[dic
 def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
     """What ``nnlab predict`` needs besides the weights: the input columns, the fitted preprocessing, the classes."""
     mlp = pipe.named_steps["mlp"]
+    state = export_state(pipe.named_steps["prep"])
+    if table.decimal_comma:  # how the CSV's cells were read, so that predict reads new files the same way
+        state["decimal_comma"] = list(table.decimal_comma)
+    if table.na_values:
+        state["na_values"] = list(table.na_values)
     extra = {"stage": "7", "task": table.task, "target": table.target, "features_used": table.features_used,
-             "preprocess": export_state(pipe.named_steps["prep"]), "source": table.source}
+             "preprocess": state, "source": table.source}
     if table.task == "classification":
         extra["classes"] = list(table.classes)
         extra["labels"] = mlp.classes_.tolist()
@@ -369,6 +377,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     from sklearn.metrics import confusion_matrix
 
     c = config
+    if c.csv:  # the record names the data that ran, not the bundled default the CSV replaced
+        c = dataclasses.replace(c, dataset=Path(c.csv).name)
     out_dir = Path(out_dir)
     table = load_table(c)
     n = len(table.y)

@@ -1,0 +1,200 @@
+"""Stage 7's CSV reading of formatted numbers, words in number columns, spelling variants and saved pandas indexes:
+what spreadsheets and pandas write, read as written or refused by name, never misread silently."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnlab.cli import main
+from nnlab.data.tabular import CSVError, read_csv, read_csv_table
+from nnlab.predict import predict_csv
+from nnlab.stages import stage7
+
+
+def _write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _eu_rows(n=40, seed=0, words=()):
+    """A ';'-separated table with decimal commas (one column with '.' thousands groups) and a class target."""
+    rng = np.random.default_rng(seed)
+    lines = ["alcohol;ash;area;label"]
+    for i in range(n):
+        a, b = rng.normal(size=2)
+        area = f"{1000 + 400 * a:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")  # '1.234,56'
+        ash = words[i % len(words)] if words and i % 5 == 0 else f"{2 + b:.2f}".replace(".", ",")
+        lines.append(f"{13 + a:.2f}".replace(".", ",") + f";{ash};{area};{'hi' if a + b > 0 else 'lo'}")
+    return "\n".join(lines) + "\n"
+
+
+# ---- 1, 2: decimal commas and thousands separators ---------------------------------------------------------------
+def test_a_decimal_comma_file_is_read_as_decimals_and_said(tmp_path):
+    table = read_csv_table(_write(tmp_path, _eu_rows()), "label")
+    assert table.numeric == ["alcohol", "ash", "area"] and table.categorical == [] and table.columns_dropped == {}
+    first = _eu_rows().splitlines()[1].split(";")
+    assert table.X["alcohol"].iloc[0] == pytest.approx(float(first[0].replace(",", ".")))
+    assert table.X["area"].iloc[0] == pytest.approx(float(first[2].replace(".", "").replace(",", ".")))
+    assert table.decimal_comma == ["alcohol", "ash", "area"]
+    note = next(n for n in table.notes if "decimal comma" in n)
+    assert "'alcohol'" in note and f"('{first[0]}' -> {float(first[0].replace(',', '.')):g})" in note
+
+
+def test_a_comma_is_a_thousands_separator_only_in_well_formed_groups():
+    from nnlab.data.tabular import number_cells
+
+    cells = pd.Series(["0,280", "1,234", "-1,234,567.5", "1065,000", "12,34", "$2,000", "(3,000.5)", "7"])
+    read = number_cells(cells)
+    expected = [np.nan, 1234, -1234567.5, np.nan, np.nan, 2000, -3000.5, 7]
+    np.testing.assert_array_equal(read.to_numpy(), np.array(expected, dtype=float))
+    comma = number_cells(pd.Series(["0,280", "1.001,5", "-7,9e-05", "1,2,3", "1.5"]), decimal_comma=True)
+    np.testing.assert_array_equal(comma.to_numpy(), [0.28, 1001.5, -7.9e-05, np.nan, np.nan])
+
+
+def test_a_comma_file_with_zero_comma_cells_is_not_read_as_thousands(tmp_path):
+    rows = "x,z,y\n" + "".join(f'"0,{100 + 7 * i}",{i % 3},{i % 2}\n' for i in range(30))
+    with pytest.raises(CSVError, match=r"column 'x'.*'0,100' in 1 row\(s\).*decimal commas in a comma-separated file"):
+        read_csv_table(_write(tmp_path, rows), "y")
+
+
+def test_a_comma_that_could_group_thousands_or_mark_decimals_is_refused_by_name(tmp_path):
+    rows = "price;noise;y\n" + "".join(f"{'10,725' if i % 2 == 0 else '19'};{i % 7};{i % 2}\n" for i in range(40))
+    with pytest.raises(CSVError, match=r"column 'price': '10,725' \(line 2\) reads as 10725 with a thousands comma "
+                                       r"or 10.725 with a decimal comma"):
+        read_csv_table(_write(tmp_path, rows), "y")
+
+
+def test_another_column_of_the_file_decides_an_ambiguous_comma(tmp_path):
+    rows = "big;small;y\n" + "".join(f"{10 + i},{i % 10}00;0,{200 + i};{i % 2}\n" for i in range(30))
+    table = read_csv_table(_write(tmp_path, rows), "y")
+    assert table.X["big"].iloc[3] == 13.3 and table.X["small"].iloc[3] == 0.203
+    assert sorted(table.decimal_comma) == ["big", "small"]
+    assert "column(s) 'big' read either way, so with a decimal comma as the file's other columns ('small' holds " \
+           "'0,200')" in table.notes
+
+
+def test_a_column_mixing_decimal_commas_and_points_is_refused(tmp_path):
+    rows = "x;z;y\n" + "".join(f"{'0,5' if i % 3 == 0 else '0.25'};{i};{i % 2}\n" for i in range(30))
+    with pytest.raises(CSVError, match=r"column 'x' mixes number formats: '0.25' \(line 3\).*'0,5' \(line 2\)"):
+        read_csv_table(_write(tmp_path, rows), "y")
+
+
+# ---- 3: words in a column of numbers, --na-values -------------------------------------------------------------
+def _with_words(tmp_path, share=5):
+    rng = np.random.default_rng(3)
+    lines = ["a,b,y"]
+    for i in range(60):
+        a = rng.normal()
+        b = ["unknown", "n.a."][i % 2] if i % share == 0 else f"{rng.normal():.3f}"
+        lines.append(f"{a:.3f},{b},{int(a > 0)}")
+    return _write(tmp_path, "\n".join(lines) + "\n")
+
+
+def test_words_in_a_column_of_numbers_are_named_with_their_counts(tmp_path):
+    with pytest.raises(CSVError) as info:
+        read_csv_table(_with_words(tmp_path), "y")
+    text = str(info.value)
+    assert "column 'b'" in text and "'unknown' in 6 row(s)" in text and "'n.a.' in 6 row(s)" in text
+    assert "--na-values 'unknown,n.a.'" in text
+
+
+def test_na_values_reads_the_words_as_missing_and_counts_them(tmp_path):
+    table = read_csv_table(_with_words(tmp_path), "y", na_values=["unknown", "n.a."])
+    assert table.numeric == ["a", "b"] and int(table.X["b"].isna().sum()) == 12
+    assert any("12 cell(s) read as missing" in n and "'b' (12)" in n for n in table.notes)
+
+
+def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
+    path = _write(tmp_path, _eu_rows(60, words=("unknown",)))
+    table = read_csv_table(path, "label", na_values=["unknown"])
+    assert int(table.X["ash"].isna().sum()) == 12
+    config = stage7.Config().quick()
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X, table.y)
+    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                  extra=stage7.checkpoint_extra(table, pipe, config))
+    text, notes = predict_csv(model, path)
+    got = np.array([[float(v) for v in line.split(",")[2:]] for line in text.splitlines()[1:]])
+    np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)  # (written with 6 decimals)
+    assert notes == []
+
+
+# ---- 5: a formatted target ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell, value", [('"{:,}"', 151000.0), ("{}.5%", 151.5), ('"${:,}.25"', 151000.25)])
+def test_a_formatted_numeric_target_is_read_as_numbers(tmp_path, cell, value):
+    number = 151 if "%" in cell else 151000
+    rows = "x,y\n" + "".join(f"{i / 7:.3f},{cell.format(number + 13 * i)}\n" for i in range(40))
+    table = read_csv_table(_write(tmp_path, rows), "y")
+    assert table.task == "regression" and table.y[0] == value and table.y[1] == value + 13
+    assert any(n.startswith("target 'y' read as numbers") for n in table.notes)
+
+
+# ---- 6: spaces and case ---------------------------------------------------------------------------------------
+def test_target_labels_differing_only_in_case_are_refused(tmp_path):
+    rows = "x,y\n" + "".join(f"{i},{['Yes', 'no', 'No '][i % 3]}\n" for i in range(30))
+    with pytest.raises(CSVError, match=r"target 'y' holds labels that differ only in case: 'No' \(10 rows\) / 'no' "
+                                       r"\(10 rows\)"):
+        read_csv_table(_write(tmp_path, rows), "y")
+
+
+def test_spaces_around_text_and_case_variants_in_features_are_said(tmp_path):
+    rows = "x,region,y\n" + "".join(f"{i},{['south', 'South ', 'north'][i % 3]},{['a', 'b '][i % 2]}\n"
+                                    for i in range(30))
+    table = read_csv_table(_write(tmp_path, rows), "y")
+    assert sorted(set(table.y)) == ["a", "b"] and sorted(set(table.X["region"])) == ["South", "north", "south"]
+    assert "removed spaces around 25 text cell(s) in column(s) 'region' (10), 'y' (15)" in table.notes
+    assert any("'region' holds values that differ only in case" in n and "'South' / 'south'" in n
+               for n in table.notes)
+
+
+# ---- 10: a saved pandas index, repeated names -------------------------------------------------------------------
+def test_a_saved_pandas_index_is_dropped_with_a_note(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(30) % 4, "y": np.arange(30) % 2})
+    frame.to_csv(tmp_path / "plain.csv")
+    frame.sample(frac=1.0, random_state=0).to_csv(tmp_path / "shuffled.csv")
+    for name in ("plain.csv", "shuffled.csv"):
+        read = read_csv(tmp_path / name)
+        assert list(read.columns) == ["a", "y"]
+        assert read.attrs["read_notes"] == ["dropped the unnamed first column: a saved pandas index (the integers 0 "
+                                            "to 29, one per row)"]
+
+
+def test_an_unnamed_first_column_that_is_no_index_is_refused_by_name(tmp_path):
+    rows = ",a,y\n" + "".join(f"{i * i},{i % 4},{i % 2}\n" for i in range(30))
+    with pytest.raises(CSVError, match=r"the first column has no name in the header \(its cells start 0, 1, 4\).*"
+                                       r"index=False"):
+        read_csv(_write(tmp_path, rows))
+
+
+def test_repeated_header_names_are_named(tmp_path):
+    with pytest.raises(CSVError, match=r"\('x', 'y' repeated\)"):
+        read_csv(_write(tmp_path, "x,x,y,y,target\n1,2,3,4,5\n"))
+
+
+# ---- 11: the record of a --csv run, and --dataset with --csv ----------------------------------------------------
+def test_dataset_with_csv_is_refused(tmp_path, capsys):
+    path = _write(tmp_path, "a,y\n1,0\n2,1\n")
+    code = main(["run", "7", "--csv", str(path), "--target", "y", "--dataset", "wine", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--dataset wine and --csv" in err and err.count("\n") == 1
+
+
+def test_na_values_without_csv_is_refused(capsys):
+    code = main(["run", "7", "--na-values", "unknown", "--out", "/nonexistent/never"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--na-values applies to --csv files" in err and err.count("\n") == 1
+
+
+def test_a_csv_run_records_its_file_and_reads_na_values(tmp_path, capsys):
+    path = _write(tmp_path, _eu_rows(60, words=("n.a.",)), "export.csv")
+    out = tmp_path / "out"
+    code = main(["run", "7", "--csv", str(path), "--target", "label", "--na-values", "n.a.", "--quick",
+                 "--no-progress", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "--na-values n.a.: 12 cell(s) read as missing" in stdout
+    record = json.loads((out / "stage7/metrics.json").read_text())
+    assert record["config"]["dataset"] == "export.csv" and record["config"]["na_values"] == ["n.a."]
+    assert record["metrics"]["features_used"] == ["alcohol", "ash", "area"]
