@@ -388,6 +388,8 @@ def test_a_memory_mapped_weight_computes_as_a_plain_array(tmp_path):
     expected = lin.forward(x)
     lin.W = mapped
     np.testing.assert_array_equal(lin.forward(x), expected)
+    # the handout's single 1-D row too (a non-plain W goes through the full parameter check, which admits 1-D x)
+    np.testing.assert_array_equal(lin.forward(x[1]), expected[1])
 
 
 def test_a_mis_sized_layer_inside_a_model_is_named_at_forward():

@@ -564,3 +564,32 @@ def test_float16_probabilities_are_judged_at_float16_precision():
     # and a float16 row that is off by more than float16 rounding is refused too
     with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.9499512"):
         cross_entropy(np.array([[0.2, 0.75]], np.float16), np.array([1]))
+
+
+@pytest.mark.parametrize("table", [np.array([[1, 0], [0, 1], [1, 0]]), np.array([[True, False], [False, True],
+                                                                                   [True, False]])])
+def test_integer_and_boolean_probability_tables_read_as_float64(table):
+    """A one-hot table of ints or bools is a valid probs argument: it is read as float64, whose rounding judges it
+    (an integer dtype has no rounding of its own to borrow)."""
+    y = np.array([0, 0, 0])  # row 1 gives the true class probability 0: the loss is -log(eps) / 3 (eps = 1e-9)
+    as_float = table.astype(np.float64)
+    assert cross_entropy(table, y) == cross_entropy(as_float, y) == pytest.approx(-math.log(1e-9) / 3)
+    grad = softmax_cross_entropy_backward(table, y)
+    assert grad.dtype == np.float64
+    np.testing.assert_array_equal(grad, np.array([[0.0, 0.0], [-1.0, 1.0], [0.0, 0.0]]) / 3)
+
+
+def test_float32_targets_are_judged_without_a_numpy_warning():
+    """float32 one-hot targets (the handout's rows in single precision) are judged at float32's own rounding,
+    asking NumPy nothing it warns about (np.finfo(None) is deprecated and is to become an error)."""
+    nnlab.losses._row_test.cache_clear()  # the tolerance is cached per (width, dtype): make these the first calls
+    width = 23
+    probs = np.full((2, width), 1 / width, dtype=np.float32)
+    Y = np.eye(width, dtype=np.float32)[[0, 5]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cross_entropy(probs, Y) == pytest.approx(math.log(width), rel=1e-6)
+        grad = softmax_cross_entropy_backward(probs, Y)
+        assert grad.dtype == np.float32
+        np.testing.assert_allclose(grad[:, :2], np.array([[1 / width - 1, 1 / width], [1 / width, 1 / width]]) / 2,
+                                   rtol=1e-6)

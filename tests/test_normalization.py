@@ -335,3 +335,42 @@ def test_fit_names_the_batch_norm_overflow_when_it_stops():
     history = nnlab.fit(net, nnlab.SoftmaxCrossEntropyLoss(), nnlab.SGD(net.parameters(), lr=0.1), X,
                         np.array([0, 1] * 3), epochs=2)
     assert history.diverged and "the batch variance of feature(s)" in history.message
+
+
+def test_batch_norm_names_the_features_of_a_non_finite_input_at_most_ten():
+    """An inf in the batch makes the mean itself inf: the error says so and lists the first ten such features."""
+    x = np.ones((3, 12))
+    x[0, 1:] = np.inf  # features 1..11 (eleven of them); feature 0 stays finite
+    bn = nnlab.BatchNorm1d(12)
+    with pytest.raises(NonFiniteError) as caught:
+        bn.forward(x)
+    assert str(caught.value) == ("BatchNorm1d(12): the input holds NaN or inf (the batch mean of feature(s) "
+                                 "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10] is not finite)")
+    np.testing.assert_array_equal(bn.running_mean, np.zeros(12))
+
+
+def test_batch_norm_variance_overflow_message_in_full_for_float32():
+    """Eleven overflowing features are listed up to ten; the dtype named is the batch's (float32 squares overflow
+    at about 1.8e19)."""
+    x = np.zeros((2, 12), dtype=np.float32)
+    x[0, :11], x[1, :11] = 3e19, -3e19  # mean 0, squares 9e38 > float32's largest 3.4e38
+    with pytest.raises(NonFiniteError) as caught:
+        nnlab.BatchNorm1d(12).forward(x)
+    assert str(caught.value) == ("BatchNorm1d(12): the batch variance of feature(s) [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] "
+                                 "overflowed to inf (inputs up to 3e+19 from their mean: too large for a float32 "
+                                 "square); standardise the inputs (e.g. nnlab.standardize_features) first")
+
+
+def test_batch_norm_running_statistics_message_in_full():
+    """Up to ten bad features are named and the first three running variances shown."""
+    bn = nnlab.BatchNorm1d(12)
+    bn.running_var[1:] = np.inf
+    bn.running_var[2] = 5.0
+    bn.running_mean[2] = np.nan  # a bad mean alone also counts
+    bn.eval()
+    with pytest.raises(NonFiniteError) as caught:
+        bn.forward(np.ones((2, 12)))
+    assert str(caught.value) == ("BatchNorm1d(12): running_var/running_mean of feature(s) "
+                                 "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10] hold inf/NaN (running_var [inf, 5.0, inf]), so "
+                                 "evaluation mode cannot normalise; retrain on standardised inputs, or call "
+                                 "reset_running_stats()")

@@ -216,6 +216,10 @@ _PARAMS_HINT = "params must be the model's parameters, e.g. {0}(model.parameters
     (lambda lin: SGD(lin, lr=0.1), "a Linear module (call its .parameters())"),
     (lambda lin: SGD(lin.parameters, lr=0.1), "the method .parameters itself (call it: .parameters())"),
     (lambda lin: RMSprop(3, lr=0.1), "int 3"),
+    (lambda lin: SGD([lin.W, 3], lr=0.1), "a list of int and ndarray"),
+    (lambda lin: SGD("W", lr=0.1), "str 'W'"),  # not read as the list ['W']
+    (lambda lin: SGD(nnlab.MSELoss(), lr=0.1), "MSELoss MSELoss()"),  # a callable with no __name__
+    (lambda lin: SGD(len, lr=0.1), "builtin_function_or_method <built-in function len>"),
 ])
 def test_optimizers_refuse_what_is_not_a_parameter_list(make, given):
     """The handout updates layer.W and layer.b, so SGD([layer.W, layer.b]) is the natural slip: it
@@ -225,6 +229,49 @@ def test_optimizers_refuse_what_is_not_a_parameter_list(make, given):
         make(lin)
     where = str(caught.value).split(":")[0]
     assert str(caught.value) == f"{where}: " + _PARAMS_HINT.format(where) + given
+
+
+class _HandNet:
+    """A network written by hand around nnlab layers: it iterates over its layers, as a handout-style model might."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(type(layer).__name__ for layer in self.layers)})"
+
+
+class _CallableHandNet(_HandNet):
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class _HandNetWithParameters(_HandNet):
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+
+class _LayerList(list):
+    def parameters(self):
+        return [p for layer in self for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("make, given", [
+    # iterating it would list its layers; it is named as a whole, with the call that was meant
+    (lambda lin: _HandNetWithParameters(lin), "a _HandNetWithParameters module (call its .parameters())"),
+    (lambda lin: _CallableHandNet(lin), "_CallableHandNet _CallableHandNet(Linear)"),
+    (lambda lin: _LayerList(), "an empty _LayerList"),
+])
+def test_an_optimizer_names_a_whole_hand_written_network(make, given):
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError) as caught:
+        SGD(make(lin), lr=0.1)
+    assert str(caught.value) == "SGD: " + _PARAMS_HINT.format("SGD") + given
 
 
 def test_an_optimizer_refuses_a_parameter_listed_twice():
@@ -261,6 +308,28 @@ def test_fit_refuses_a_scheduler_bound_to_another_optimizer():
         nnlab.fit(net, nnlab.MSELoss(), o1, np.ones((4, 2)), np.ones((4, 1)), epochs=2, scheduler=StepLR)
 
 
+def test_fit_refuses_a_scheduler_without_a_step_method():
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError) as caught:
+        nnlab.fit(net, nnlab.MSELoss(), SGD(net.parameters(), lr=0.1), np.ones((4, 2)), np.ones((4, 1)), epochs=2,
+                  scheduler=0.5)
+    assert str(caught.value) == ("fit: scheduler must be a schedule such as StepLR(optimizer, step_size=10) "
+                                 "(or None), got 0.5")
+
+
+def test_fit_steps_a_schedule_of_the_callers_own_that_names_no_optimizer():
+    """Only a schedule that says which optimizer it drives can be bound to the wrong one; any other is stepped."""
+    net = Linear(2, 1, rng=np.random.default_rng(0))
+    opt = SGD(net.parameters(), lr=0.8)
+
+    class Halving:
+        def step(self):
+            opt.lr /= 2
+
+    history = nnlab.fit(net, nnlab.MSELoss(), opt, np.ones((4, 2)), np.ones((4, 1)), epochs=3, scheduler=Halving())
+    assert history.epochs_run == 3 and opt.lr == 0.1
+
+
 def test_clip_grad_norm_names_a_nan_gradient_and_leaves_the_others_alone():
     """One NaN used to turn every gradient into NaN (6 of 6 in each layer), without a word."""
     net = nnlab.make_mlp([3, 4, 2], rng=np.random.default_rng(0))
@@ -268,10 +337,35 @@ def test_clip_grad_norm_names_a_nan_gradient_and_leaves_the_others_alone():
     for p in params:
         p.grad[...] = 1.0
     params[2].grad[0, 0] = np.nan
-    with pytest.raises(NonFiniteError, match=r"^clip_grad_norm: the gradient of parameter 2 \(Linear\.W\) "
-                       r"holds 1 NaN/inf value\(s\)"):
+    with pytest.raises(NonFiniteError) as caught:
         clip_grad_norm(params, 1.0)
+    assert str(caught.value) == ("clip_grad_norm: the gradient of parameter 2 (Linear.W) holds 1 NaN/inf value(s); "
+                                 "clipping would spread NaN into every gradient (training diverged: lower the "
+                                 "learning rate, or check the model's backward with nnlab.gradcheck)")
     assert [int(np.isnan(p.grad).sum()) for p in params] == [0, 0, 1, 0]
+
+
+def test_clip_grad_norm_names_a_signalling_nan_without_a_numpy_warning():
+    """A signalling NaN (say, from raw bytes read as float64) sets NumPy's 'invalid' flag when squared."""
+    import warnings
+    lin = Linear(2, 1, rng=np.random.default_rng(0))
+    lin.dW[...] = np.array([0x7FF0000000000001, 0], dtype=np.uint64).view(np.float64)
+    lin.dW[0, 1], lin.db[...] = 1.0, 1.0
+    assert np.isnan(lin.dW[0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NonFiniteError, match=r"^clip_grad_norm: the gradient of parameter 0 \(Linear\.W\) "
+                           r"holds 1 NaN/inf value\(s\)"):
+            clip_grad_norm(lin.parameters(), 1.0)
+
+
+def test_clip_grad_norm_names_plain_arrays_with_its_own_call():
+    """The handout's [layer.W, layer.b] has no gradients attached: refused with clip_grad_norm's own example."""
+    lin = Linear(3, 2, rng=np.random.default_rng(0))
+    with pytest.raises(nnlab.errors.NnlabTypeError) as caught:
+        clip_grad_norm([lin.W, lin.b], 1.0)
+    assert str(caught.value) == ("clip_grad_norm: params must be the model's parameters, e.g. "
+                                 "clip_grad_norm(model.parameters(), max_norm); got a list of ndarray")
 
 
 def test_clip_grad_norm_clips_finite_gradients_whose_squares_overflow():
