@@ -561,6 +561,12 @@ def test_float16_probabilities_are_judged_at_float16_precision():
     # the same sums in float32 are still refused: float32's own tolerance is unchanged
     with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.99975586"):
         cross_entropy(p16.astype(np.float32), np.array([1, 0]))
+    # rows far from 1 stay refused at any width (a width-scaled tolerance reached 1 at 64 classes)
+    with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.0"):
+        cross_entropy(np.zeros((2, 100), np.float16), np.array([0, 1]))
+    # a float16 softmax of 100 classes is accepted
+    p100 = nnlab.softmax(np.random.default_rng(0).normal(size=(4, 100))).astype(np.float16)
+    assert np.isfinite(cross_entropy(p100, np.arange(4)))
     # and a float16 row that is off by more than float16 rounding is refused too
     with pytest.raises(nnlab.NnlabValueError, match="row 0 sums to 0.9499512"):
         cross_entropy(np.array([[0.2, 0.75]], np.float16), np.array([1]))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnlab.cli import main
+from nnlab.cli import build_parser, main
 from nnlab.data.tabular import CSVError, read_csv, read_csv_table
 from nnlab.predict import predict_csv
 from nnlab.stages import stage7
@@ -101,6 +101,17 @@ def test_words_in_a_column_of_numbers_are_named_with_their_counts(tmp_path):
     assert "--na-values 'unknown,n.a.'" in text
 
 
+def test_a_few_whole_number_codes_beside_a_word_stay_categories(tmp_path):
+    """'0' to '3' and '4+' (number of children, say) are category codes: one-hot encoded as before, not refused."""
+    rng = np.random.default_rng(4)
+    kids = rng.integers(0, 6, 80)
+    lines = ["a,kids,y"] + [f"{rng.normal():.3f},{'4+' if k >= 4 else k},{int(k > 2)}" for k in kids]
+    table = read_csv_table(_write(tmp_path, "\n".join(lines) + "\n"), "y")
+    assert "kids" in table.features_used and not pd.api.types.is_numeric_dtype(table.X["kids"])
+    assert sorted(table.X["kids"].dropna().unique()) == ["0", "1", "2", "3", "4+"]
+    # decimals beside a word are measurements: still refused (test_words_in_a_column_of_numbers_...)
+
+
 def test_na_values_reads_the_words_as_missing_and_counts_them(tmp_path):
     table = read_csv_table(_with_words(tmp_path), "y", na_values=["unknown", "n.a."])
     assert table.numeric == ["a", "b"] and int(table.X["b"].isna().sum()) == 12
@@ -175,6 +186,18 @@ def test_repeated_header_names_are_named(tmp_path):
 
 
 # ---- 11: the record of a --csv run, and --dataset with --csv ----------------------------------------------------
+def test_run_all_takes_dataset_for_stage_5_beside_csv_for_stage_7(tmp_path):
+    """In `run all`, --dataset names stage 5's data and --csv stage 7's: both together are not a contradiction."""
+    from nnlab.cli import _check_inputs, _configure
+    from nnlab.stages import STAGES
+
+    path = _write(tmp_path, "a,y\n" + "\n".join(f"{i},{i % 2}" for i in range(40)) + "\n")
+    args = build_parser().parse_args(["run", "all", "--csv", str(path), "--target", "y", "--dataset", "mnist"])
+    configs = {sid: _configure(STAGES[sid], args, True, explicit=False) for sid in STAGES}
+    _check_inputs(args, configs)  # no UsageError
+    assert configs["5"].dataset == "mnist"
+
+
 def test_dataset_with_csv_is_refused(tmp_path, capsys):
     path = _write(tmp_path, "a,y\n1,0\n2,1\n")
     code = main(["run", "7", "--csv", str(path), "--target", "y", "--dataset", "wine", "--out", str(tmp_path / "o")])

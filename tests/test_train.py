@@ -683,6 +683,17 @@ def test_early_stopping_refuses_a_negative_patience_when_made():
         EarlyStopping(mode="x")
 
 
+def test_fit_reads_a_loss_functions_module_even_when_it_is_none():
+    """A function made at run time may have __module__ None: fit's check must not fail on it with AttributeError."""
+    def loss(yhat, y):
+        return 0.0, np.zeros_like(yhat)  # (value, gradient), as fit's loss objects give them
+
+    loss.__module__ = None
+    net = nnlab.make_mlp([3, 2], rng=np.random.default_rng(0))
+    history = fit(net, loss, nnlab.SGD(net.parameters(), lr=0.1), np.ones((4, 3)), np.array([0, 1, 0, 1]), epochs=1)
+    assert history.epoch_loss == [0.0]
+
+
 @pytest.mark.parametrize("function", [nnlab.cross_entropy, nnlab.mse])
 def test_fit_refuses_a_loss_function_where_a_loss_object_belongs(function):
     """fit(net, nnlab.cross_entropy, ...) blamed the probabilities the user never passed to cross_entropy."""

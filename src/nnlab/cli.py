@@ -194,7 +194,7 @@ def _check_inputs(args, configs) -> None:
 
     if args.na_values is not None and args.csv is None:
         raise UsageError("--na-values applies to --csv files; the bundled data sets have no missing cells")
-    if args.csv is not None and args.dataset is not None:
+    if args.csv is not None and args.dataset is not None and args.stage == "7":  # (in run all, --dataset is stage 5's)
         raise UsageError(f"--dataset {args.dataset} and --csv {args.csv} name two data sets; give one of them")
     if args.dataset is not None:
         allowed = {"5": ("digits", "mnist"), "7": BUNDLED}

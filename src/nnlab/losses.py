@@ -102,7 +102,10 @@ def _are_distributions(arr: np.ndarray, given=None) -> bool:
         return False
     ones, tol = _row_test(arr.shape[1], arr.dtype)
     if given is not None and given != arr.dtype:
-        tol = max(tol, _row_test(arr.shape[1], given)[1])
+        # values rounded to ``given`` (then summed exactly enough in arr.dtype): each is off by at most half a unit
+        # of its own size, so the sum by half a unit of 1, whatever the width; four units leave room for the sum
+        # a float16 softmax itself computed.  (Not the width-scaled rule: at 64 classes that reached 1.)
+        tol = max(tol, 4 * float(np.finfo(given).eps))
     sums = arr @ ones  # row_sum's product (np.dot rounds some strided layouts differently)
     return bool(1 - tol <= _minimum(sums) and _maximum(sums) <= 1 + tol)
 

@@ -301,7 +301,7 @@ def _checked_options(name, model, loss_fn, optimizer, rng, penalty, evaluate, ea
     for label, value, example in (("loss_fn", loss_fn, "MSELoss()"), ("optimizer", optimizer, "SGD(params, lr)")):
         if isinstance(value, type):  # fit(model, MSELoss, ...): the class where an instance belongs
             raise NnlabTypeError(f"{name}: {label} must be an instance such as {example}, got the class {value!r}")
-    if inspect.isfunction(loss_fn) and loss_fn.__module__.startswith("nnlab."):
+    if inspect.isfunction(loss_fn) and (loss_fn.__module__ or "").startswith("nnlab."):
         # fit(model, nnlab.cross_entropy, ...): a loss *value* function, which returns no gradient
         raise NnlabTypeError(f"{name}: loss_fn must be a loss object such as SoftmaxCrossEntropyLoss() or MSELoss(), "
                              f"got the function nnlab.{loss_fn.__name__}")

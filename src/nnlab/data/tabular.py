@@ -580,17 +580,27 @@ def _numeric_column(name, col: pd.Series, keep_id: bool, first_row: int = 0):
     return values, None, _power_of_two(present)
 
 
+#: At most this many distinct whole numbers beside words (in at least a tenth of the cells: not a stray typo) make a
+#: column of category codes, not of measurements.
+CODE_LEVELS = 10
+
+
 def _refuse_numbers_with_words(name, present: pd.Series, separator: str) -> None:
     """A text column most of whose present cells are numbers is an error naming its other words and their counts.
 
     Why refuse: one-hot encoding a column of numbers (or dropping it as having too many categories)
-    throws away what it measures; whether ``'unknown'`` means missing is the user's decision.
+    throws away what it measures; whether ``'unknown'`` means missing is the user's decision.  Not refused:
+    at most ``CODE_LEVELS`` distinct whole numbers beside words in at least a tenth of the cells (``'0'`` to ``'3'``
+    and ``'4+'``), category codes, which stay categories.
     """
     point, comma = _readings(present, separator)
     numbers = (point.notna() | comma.notna()).to_numpy()
     like = numbers | present.str.fullmatch(DECIMAL_COMMA).to_numpy(dtype=bool)  # (decimal commas in a ',' file)
     if numbers.all() or like.mean() <= 0.5:
         return
+    codes = point.dropna().to_numpy()
+    if 0.5 < numbers.mean() <= 0.9 and np.all(codes == np.round(codes)) and len(np.unique(codes)) <= CODE_LEVELS:
+        return  # a few whole numbers beside words as common as a category ('0' ... '3', '4+'): codes, one-hot encoded
     words = present[~numbers]
     counts = words.value_counts(sort=True)
     shown = ", ".join(f"'{_shown(v)}' in {c} row(s)" for v, c in counts.iloc[:4].items())
