@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nnlab.data.tabular import HUGE, CSVError, number_cells
+from nnlab.data.tabular import HUGE, CSVError, number_cells, numeric_tokens
 
 #: The category a missing text cell becomes (so "missing" can carry information).
 MISSING_LEVEL = "(missing)"
@@ -93,8 +93,7 @@ def input_columns(state: dict) -> list:
 def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndarray:
     """A numeric input column as training read it: "$1,200", "12%", a decimal comma, the ``--na-values`` as missing."""
     col = frame[name]
-    missing = [float(v) for v in pd.to_numeric(pd.Series(state.get("na_values") or [], dtype=object),
-                                                 errors="coerce").dropna()]
+    missing = numeric_tokens(state.get("na_values") or [])
     if col.dtype.kind in "biuf":
         return col.mask(col.isin(missing)).to_numpy(dtype=np.float64)
     cells = col.astype("string").str.strip()

@@ -659,13 +659,19 @@ def _stripped(frame: pd.DataFrame, notes: list) -> pd.DataFrame:
     return out
 
 
+def numeric_tokens(tokens) -> list:
+    """The ``--na-values`` tokens that are numbers (``'-999'`` -> -999.0): they also mark equal cells of numeric
+    columns.  One function for training and ``nnlab predict``, so both read a file alike."""
+    return [float(v) for v in pd.to_numeric(pd.Series(list(tokens), dtype=object), errors="coerce").dropna()]
+
+
 def mark_missing(frame: pd.DataFrame, tokens, notes: list) -> pd.DataFrame:
     """``frame`` with every cell whose text is one of ``tokens`` (``--na-values``) missing, and a note counting them.
 
     A token that is a number (``-999``) also marks equal cells of numeric columns.
     """
     tokens = [str(t).strip() for t in tokens]
-    numbers = [float(v) for v in pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce").dropna()]
+    numbers = numeric_tokens(tokens)
     out, counts = frame.copy(), {}
     for name in frame.columns:
         col = frame[name]
