@@ -599,3 +599,23 @@ def test_float32_targets_are_judged_without_a_numpy_warning():
         assert grad.dtype == np.float32
         np.testing.assert_allclose(grad[:, :2], np.array([[1 / width - 1, 1 / width], [1 / width, 1 / width]]) / 2,
                                    rtol=1e-6)
+
+
+@pytest.mark.parametrize("call, where", [
+    (lambda y: cross_entropy(np.full((3, 2), 0.5), y), "cross_entropy"),
+    (lambda y: softmax_cross_entropy_backward(np.full((3, 2), 0.5), y), "softmax_cross_entropy_backward"),
+    (lambda y: nnlab.SoftmaxCrossEntropyLoss()(np.zeros((3, 2)), y), "SoftmaxCrossEntropyLoss"),
+    (lambda y: nnlab.one_hot(y, 2), "one_hot"),
+])
+def test_masked_labels_with_a_masked_entry_are_refused(call, where):
+    """np.asarray drops a mask: the hidden label (here 1) used to count as data, silently."""
+    labels = np.ma.array([0, 1, 1], mask=[False, True, False])
+    with pytest.raises(nnlab.errors.NnlabValueError, match=rf"^{where}: \w+ is a masked array with 1 masked value"):
+        call(labels)
+    call(np.ma.array([0, 1, 1]))  # nothing masked: plain data, accepted
+
+
+def test_masked_one_hot_targets_with_a_masked_entry_are_refused():
+    Y = np.ma.array(np.eye(2)[[0, 1, 1]], mask=[[False, False], [True, False], [False, False]])
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"^cross_entropy: Y_true is a masked array with 1 masked"):
+        cross_entropy(np.full((3, 2), 0.5), Y)

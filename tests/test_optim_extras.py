@@ -391,3 +391,11 @@ def test_fit_reports_a_nan_gradient_met_by_clipping_as_divergence():
     assert history.diverged and history.epochs_run == 0
     assert history.message.startswith("fit: training diverged at epoch 1, step 1: clip_grad_norm: the gradient of "
                                       "parameter 0 (Linear.W) holds 2 NaN/inf value(s)")
+
+
+@pytest.mark.parametrize("given, kind", [("model", "a MLP module"), (5, "int 5")])
+def test_clip_grad_norm_names_a_model_or_a_number_passed_as_params(given, kind):
+    """clip_grad_norm(model, 1.0) raised a raw TypeError from list(model) before the check could name it."""
+    model = nnlab.MLP(3, 4, 2)
+    with pytest.raises(nnlab.errors.NnlabTypeError, match=rf"^clip_grad_norm: params must be .*; got {kind}"):
+        clip_grad_norm(model if given == "model" else given, 1.0)

@@ -24,6 +24,7 @@ from nnlab._checks import (
     constant_array,
     finite_output,
     overflow_error,
+    refuse_masked,
     require_finite,
     require_same_shape,
 )
@@ -59,6 +60,7 @@ def _targets_like(Y_true, probs: np.ndarray, where: str) -> np.ndarray:
     if type(Y_true) is np.ndarray and Y_true.shape == probs.shape and Y_true.dtype.char in "fd" \
             and _are_distributions(Y_true):  # the handout's one-hot float rows: one test, no conversions
         return Y_true
+    refuse_masked(Y_true, "Y_true", where)  # np.asarray would drop the mask: the hidden labels would count
     Y = np.asarray(Y_true)
     if Y.ndim == 1 and probs.ndim == 2:
         require_integer_labels(Y, where)
@@ -320,6 +322,7 @@ class SoftmaxCrossEntropyLoss(Loss):
         return z
 
     def _check_target(self, Y_true, z: np.ndarray) -> np.ndarray:
+        refuse_masked(Y_true, "Y_true", "SoftmaxCrossEntropyLoss")  # (np.asarray drops a mask)
         Y = np.asarray(Y_true)
         if Y.ndim == 1:
             require_integer_labels(Y, "SoftmaxCrossEntropyLoss")

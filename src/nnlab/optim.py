@@ -340,10 +340,10 @@ def clip_grad_norm(params, max_norm) -> float:
         the joint norm of the gradients before clipping (float).
     """
     max_norm = _positive(max_norm, "max_norm", "clip_grad_norm")
-    params = list(params)
     try:
+        params = list(params)
         grads = [p.grad for p in params]
-    except AttributeError:  # plain arrays: named only on this slow path
+    except (TypeError, AttributeError):  # a model, plain arrays, ...: named only on this slow path
         checked_params(params, "clip_grad_norm", "clip_grad_norm(model.parameters(), max_norm)")
         raise
     with np.errstate(over="ignore", invalid="ignore"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnlab._checks import as_float_array, finite_output, require_ndim, require_positive_int
+from nnlab._checks import as_float_array, finite_output, refuse_masked, require_ndim, require_positive_int
 from nnlab._io import atomic_write, check_output_file
 from nnlab.errors import NnlabTypeError, NnlabValueError
 
@@ -50,6 +50,7 @@ def one_hot(y, C, dtype=np.float32) -> np.ndarray:
             wrap a negative index to the last class).
     """
     C = require_positive_int(C, "C", "one_hot")
+    refuse_masked(y, "y", "one_hot")  # np.asarray would drop the mask and encode the hidden labels
     y = np.asarray(y)
     require_ndim(y, (1,), "y", "one_hot")
     integral_floats = y.size and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
