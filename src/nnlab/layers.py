@@ -168,7 +168,7 @@ def _prefixed(prefix: str, items: dict) -> dict:
     return {f"{prefix}.{k}": v for k, v in items.items()}
 
 
-def usable_grad_buffer(grad, value) -> bool:
+def _usable_grad_buffer(grad, value) -> bool:
     """Whether backward can write the gradient of ``value`` into ``grad`` in place: a plain, writeable ndarray of
     ``value``'s shape, dtype and memory layout.  O(1)."""
     return type(grad) is np.ndarray and grad.shape == value.shape and grad.dtype == value.dtype \
@@ -221,7 +221,7 @@ class Param:
         """
         owner = self.owner
         value = getattr(owner, self.name)
-        if not usable_grad_buffer(getattr(owner, self.grad_name), value):
+        if not _usable_grad_buffer(getattr(owner, self.grad_name), value):
             setattr(owner, self.grad_name, np.zeros_like(value))
 
     def __repr__(self) -> str:
@@ -540,7 +540,7 @@ class Linear(Module):
         """``dW``/``db`` as buffers backward can write into (:meth:`Param.ensure_grad_buffer` for each), tested
         here without building the two ``Param`` objects that :meth:`parameters` makes on every call (this runs
         on every checked backward)."""
-        if not (usable_grad_buffer(self.dW, self.W) and usable_grad_buffer(self.db, self.b)):
+        if not (_usable_grad_buffer(self.dW, self.W) and _usable_grad_buffer(self.db, self.b)):
             for p in self.parameters():
                 p.ensure_grad_buffer()
 
