@@ -610,7 +610,8 @@ def test_float32_targets_are_judged_without_a_numpy_warning():
 def test_masked_labels_with_a_masked_entry_are_refused(call, where):
     """np.asarray drops a mask: the hidden label (here 1) used to count as data, silently."""
     labels = np.ma.array([0, 1, 1], mask=[False, True, False])
-    with pytest.raises(nnlab.errors.NnlabValueError, match=rf"^{where}: \w+ is a masked array with 1 masked value"):
+    name = "y" if where == "one_hot" else "Y_true"
+    with pytest.raises(nnlab.errors.NnlabValueError, match=rf"^{where}: {name} is a masked array with 1 masked value"):
         call(labels)
     call(np.ma.array([0, 1, 1]))  # nothing masked: plain data, accepted
 
@@ -619,3 +620,16 @@ def test_masked_one_hot_targets_with_a_masked_entry_are_refused():
     Y = np.ma.array(np.eye(2)[[0, 1, 1]], mask=[[False, False], [True, False], [False, False]])
     with pytest.raises(nnlab.errors.NnlabValueError, match=r"^cross_entropy: Y_true is a masked array with 1 masked"):
         cross_entropy(np.full((3, 2), 0.5), Y)
+
+
+def test_float16_rows_may_miss_one_by_four_float16_units_and_no_more():
+    """The float16 tolerance is four units of float16 (2**-10 each) at any width: a row summing to 1 + 3.5 units
+    passes, one summing to 1 + 4.5 units is refused (0.5 plus whole steps of float16's spacing there, 2**-11)."""
+    unit, step = 2.0 ** -10, 2.0 ** -11
+    inside = np.array([[0.5, 0.5 + 7 * step]], np.float16)  # sums to 1 + 3.5 units
+    outside = np.array([[0.5, 0.5 + 9 * step]], np.float16)  # sums to 1 + 4.5 units
+    assert float(inside.astype(np.float64).sum()) == 1 + 3.5 * unit
+    assert float(outside.astype(np.float64).sum()) == 1 + 4.5 * unit
+    assert cross_entropy(inside, np.array([0])) == pytest.approx(math.log(2), abs=1e-6)  # (computed in float32)
+    with pytest.raises(nnlab.errors.NnlabValueError, match=r"^cross_entropy: each row of probs must sum to 1"):
+        cross_entropy(outside, np.array([0]))
