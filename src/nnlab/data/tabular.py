@@ -1,7 +1,8 @@
 """Tables for Stage 7: scikit-learn's bundled data sets and the user's own CSV files.
 
 :func:`read_csv` reads a file with pandas after sniffing its separator (``,`` ``;``
-tab or ``|``; a UTF-8 byte-order mark, CRLF line ends and quoted fields are fine) and
+tab or ``|``; a UTF-8 byte-order mark, CRLF line ends, quoted fields and gzip-compressed
+files named ``.gz`` are fine) and
 checks what pandas would let pass silently: a header that names every column once,
 and every line holding as many fields as the header (an unnamed first column holding
 a saved pandas index is dropped).  :func:`prepare_table` then decides, and says, what
@@ -11,7 +12,10 @@ to learn from:
 * number cells formatted as people write them are read as numbers, feature or target:
   ``$1,200``, ``12%``, ``(7)``, and decimal commas (``14,23``, ``1.001,50``) in a file
   not separated by commas; a comma that could group thousands or mark decimals, with
-  no cell of the file deciding, is an error, as is a column mixing the two;
+  no cell of the file deciding, is an error (``decimal="point"`` or ``"comma"``, the
+  ``--decimal`` option, decides it), as is a column mixing the two; in a decimal-comma
+  file, a column pandas parsed as floats is read again from its text with dots grouping
+  thousands (``1.500`` is 1500; ``1.5`` is an error);
 * a column most of whose cells are numbers but some words is an error naming the
   words and their counts (``na_values`` makes them missing);
 * target labels that differ only in case are an error (feature values get a note);
