@@ -296,3 +296,11 @@ def test_the_decimal_option_admits_its_convention_only_and_refuses_other_values(
     for bad in ("dot", ",", True):
         with pytest.raises(NnlabValueError, match=r"read_csv_table: decimal must be 'point', 'comma' or None"):
             read_csv_table(floats, "y", decimal=bad)
+
+
+def test_decimal_point_given_for_a_file_of_decimal_commas_says_so(tmp_path):
+    path = _write(tmp_path, "a;b;y\n" + "".join(f"{i},5;{i % 3};{i % 2}\n" for i in range(30)))
+    with pytest.raises(CSVError, match=r"^non-numeric value '0,5' in column 'a', line 2: '0,5' in 1 row\(s\).*decimal "
+                                       r"commas, but the file was said to use decimal points \(--decimal point\): "
+                                       r"give --decimal comma$"):
+        read_csv_table(path, "y", decimal="point")

@@ -696,15 +696,18 @@ def _refuse_numbers_with_words(name, present: pd.Series, separator: str, decimal
     counts = words.value_counts(sort=True)
     shown = ", ".join(f"'{_shown(v)}' in {c} row(s)" for v, c in counts.iloc[:4].items())
     shown += f" and {len(counts) - 4} other value(s)" if len(counts) > 4 else ""
-    if separator == "," and words.str.fullmatch(DECIMAL_COMMA).all():
+    if decimal == "point" and words.str.fullmatch(DECIMAL_COMMA).all():
+        fix = "decimal commas, but the file was said to use decimal points (--decimal point): give --decimal comma"
+    elif separator == "," and decimal is None and words.str.fullmatch(DECIMAL_COMMA).all():
         fix = ("decimal commas in a comma-separated file: write the column with decimal points (or save the file "
                "';'-separated)")
     else:
         fix = "correct or blank them"
         if all(len(str(v)) <= 40 and "," not in str(v) for v in counts.index[:4]):  # (words, not stray long cells)
             fix += f", or pass --na-values '{','.join(str(v) for v in counts.index[:4])}' to read them as missing"
-    raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])} "
-                   f"(the column's other values are numbers): {shown}; {fix}")
+    others = " (the column's other values are numbers)" if numbers.any() else ""
+    raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])}"
+                   f"{others}: {shown}; {fix}")
 
 
 def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, categorical: str, separator=",",
