@@ -119,10 +119,9 @@ def test_na_values_reads_the_words_as_missing_and_counts_them(tmp_path):
     assert any("12 cell(s) read as missing" in n and "'b' (12)" in n for n in table.notes)
 
 
-def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
-    path = _write(tmp_path, _eu_rows(60, words=("unknown",)))
-    table = read_csv_table(path, "label", na_values=["unknown"])
-    assert int(table.X["ash"].isna().sum()) == 12
+def _saved_model_predicts_its_training_file(tmp_path, table, path):
+    """Train a small classifier on ``table``, save it, and check that predict on ``path`` gives the pipeline's
+    probabilities and no warning; returns the checkpoint's path."""
     config = stage7.Config().quick()
     pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
     pipe.fit(table.X, table.y)
@@ -132,6 +131,14 @@ def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
     got = np.array([[float(v) for v in line.split(",")[2:]] for line in text.splitlines()[1:]])
     np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)  # (written with 6 decimals)
     assert notes == []
+    return model
+
+
+def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
+    path = _write(tmp_path, _eu_rows(60, words=("unknown",)))
+    table = read_csv_table(path, "label", na_values=["unknown"])
+    assert int(table.X["ash"].isna().sum()) == 12
+    _saved_model_predicts_its_training_file(tmp_path, table, path)
 
 
 # ---- 5: a formatted target ------------------------------------------------------------------------------------
@@ -258,14 +265,7 @@ def test_predict_reads_dots_as_thousands_as_training_did(tmp_path):
     path = _write(tmp_path, _dotted_rows())
     table = read_csv_table(path, "y")
     assert table.X["b"].min() >= 250 and table.X["b"].max() > 1000  # (not pandas' 1.5 for '1.500')
-    config = stage7.Config().quick()
-    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
-    pipe.fit(table.X, table.y)
-    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
-                                                  extra=stage7.checkpoint_extra(table, pipe, config))
-    text, notes = predict_csv(model, path)
-    got = np.array([[float(v) for v in line.split(",")[2:]] for line in text.splitlines()[1:]])
-    np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)
+    model = _saved_model_predicts_its_training_file(tmp_path, table, path)
     odd = _write(tmp_path, _dotted_rows(odd_cell="1.5"), "new.csv")
     with pytest.raises(CSVError, match=r"non-numeric value '1\.5' in column 'b', line 9 \(read with a decimal comma"):
         predict_csv(model, odd)
