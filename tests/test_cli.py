@@ -1,6 +1,7 @@
 """The command line: runs, determinism, and one-line errors with exit status 2."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -51,6 +52,9 @@ def test_stage_options_reach_the_config(tmp_path, capsys):
         (["run", "3", "--hidden", "-4"], "--hidden"),
         (["run", "1", "--lam", "0.1"], "does not apply"),
         (["run", "5", "--mnist-dir", "/no/such/folder"], "not found"),
+        (["run", "7", "--decimal", "point"], "--decimal point applies to --csv files"),
+        (["run", "7", "--decimal", "dot"], "argument --decimal: invalid choice: 'dot'"),
+        (["run", "7", "--csv", "-", "--target", "y"], "--csv -: reading from standard input is not supported"),
         (["fly"], "invalid choice"),
     ],
 )
@@ -156,3 +160,68 @@ def test_a_single_stage_gets_every_worker_and_stages_together_get_one(tmp_path, 
     seen.clear()
     runner.run_stages({"1": None, "accuracy": None, "3": None}, tmp_path, jobs=1)
     assert seen == {"1": 1, "accuracy": 1, "3": 1}
+
+
+def _us_thousands(path, rows=60, seed=0):
+    """A tab-separated file with US thousands commas ('1,204') and nothing that says whether they are decimal commas."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1000, 9000, rows)
+    lines = ["amount\tnoise\tlabel"] + [f'"{v // 1000},{v % 1000:03d}"\t{rng.integers(0, 9)}\t{int(v > 5000)}'
+                                        for v in a]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_decimal_option_is_saved_and_used_by_predict(tmp_path, capsys):
+    data = _us_thousands(tmp_path / "us.tsv")
+    base = ["run", "7", "--quick", "--no-progress", "--csv", str(data), "--target", "label"]
+    code, _, err = _run(capsys, *base, "--out", str(tmp_path / "refused"))
+    assert code == 2 and err.count("\n") == 1 and "pass --decimal point or --decimal comma" in err
+    code, out, _ = _run(capsys, *base, "--decimal", "point", "--save", str(tmp_path / "m.npz"),
+                        "--out", str(tmp_path / "out"))
+    assert code == 0
+    record = json.loads((tmp_path / "out/stage7/metrics.json").read_text())
+    assert record["config"]["decimal"] == "point"
+    new = _us_thousands(tmp_path / "new.tsv", rows=20, seed=1)
+    code, saved_way, _ = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", str(new))
+    assert code == 0 and len(saved_way.splitlines()) == 21
+    code, explicit, _ = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", str(new),
+                             "--decimal", "point")
+    assert code == 0 and explicit == saved_way
+    code, out, err = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", str(new),
+                          "--decimal", "comma")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--decimal comma differs from the model's training, which read its file with --decimal point" in err
+
+
+def test_predict_reads_with_the_decimal_it_is_given_when_training_decided_from_the_cells(tmp_path, capsys):
+    """A model trained on a US file reads a European export of the same rows to the same predictions."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 2)) * [1, 300] + [0, 2000]
+    us = ["x,money,label"] + [f'{a:.2f},"{b:,.2f}",{int(a > 0)}' for a, b in x]
+    eu = ["x;money"] + [f"{a:.2f};{b:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") for a, b in x]
+    (tmp_path / "us.csv").write_text("\n".join(us) + "\n")
+    (tmp_path / "eu.csv").write_text("\n".join(eu) + "\n")
+    assert main(["run", "7", "--quick", "--no-progress", "--csv", str(tmp_path / "us.csv"), "--target", "label",
+                 "--save", str(tmp_path / "m.npz"), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    code, expected, _ = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", str(tmp_path / "us.csv"))
+    code_eu, got, err = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", str(tmp_path / "eu.csv"),
+                             "--decimal", "comma")
+    assert code == code_eu == 0 and err == "" and got == expected
+
+
+def test_predict_refuses_standard_input(tmp_path, capsys):
+    (tmp_path / "m.npz").write_bytes(b"")  # (exists: the --csv check comes after the --model one)
+    code, _, err = _run(capsys, "predict", "--model", str(tmp_path / "m.npz"), "--csv", "-")
+    assert code == 2 and err.count("\n") == 1 and "--csv -: reading from standard input is not supported" in err
+
+
+@pytest.mark.parametrize("given", [" Alcohol ", "ALCOHOL", "alcohl"])
+def test_a_target_named_nearly_as_a_column_gets_a_did_you_mean(tmp_path, capsys, given):
+    data = tmp_path / "d.csv"
+    data.write_text("alcohol,ash\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
+    code, _, err = _run(capsys, "run", "7", "--quick", "--csv", str(data), "--target", given, "--out",
+                        str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1
+    assert f"target column '{given}' not found (did you mean 'alcohol'?); the columns are: alcohol, ash" in err

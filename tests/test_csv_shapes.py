@@ -1,6 +1,7 @@
 """CSV files as people really write them: very long cells, short rows, trailing commas, odd encodings."""
 
 import csv
+import gzip
 
 import numpy as np
 import pytest
@@ -100,3 +101,33 @@ def test_hints_fit_the_case(tmp_path):
     path.write_text("a,b,y\n1,oops,0\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2}\n"))
     with pytest.raises(CSVError, match="--categorical none makes text an error; without it text columns are one-hot"):
         read_csv_table(path, "y", categorical="none")
+
+
+def test_a_gzip_compressed_csv_named_gz_is_read_as_the_plain_file_is(tmp_path):
+    text = "a;b;y\n" + _rows(30, lambda i: f"{i},5;{i % 4};{i % 2}\n")
+    (tmp_path / "plain.csv").write_text(text)
+    with gzip.open(tmp_path / "packed.csv.gz", "wt") as fh:
+        fh.write(text)
+    plain, packed = read_csv_table(tmp_path / "plain.csv", "y"), read_csv_table(tmp_path / "packed.csv.gz", "y")
+    assert packed.X.equals(plain.X) and packed.decimal_comma == ["a"] and packed.X["a"].iloc[3] == 3.5
+
+
+def test_compressed_bytes_under_a_plain_name_are_named_not_called_a_bad_encoding(tmp_path):
+    (tmp_path / "packed.csv").write_bytes(gzip.compress(b"a,y\n1,0\n"))
+    with pytest.raises(CSVError, match=r"packed\.csv: the file is gzip-compressed; name it with a \.gz ending"):
+        read_csv(tmp_path / "packed.csv")
+    (tmp_path / "zipped.csv").write_bytes(b"PK\x03\x04" + bytes(40))
+    with pytest.raises(CSVError, match=r"zipped\.csv: the file is zip-compressed; decompress it first"):
+        read_csv(tmp_path / "zipped.csv")
+    (tmp_path / "plain.csv.gz").write_text("a,y\n1,0\n")
+    with pytest.raises(CSVError, match=r"plain\.csv\.gz: the name ends in \.gz but the file is not gzip-compressed"):
+        read_csv(tmp_path / "plain.csv.gz")
+    packed = gzip.compress(("a,y\n" + _rows(5000, lambda i: f"{i * 7919 % 10007},{i % 2}\n")).encode())
+    (tmp_path / "cut.csv.gz").write_bytes(packed[:200])
+    with pytest.raises(CSVError, match=r"cut\.csv\.gz: a damaged gzip file"):
+        read_csv(tmp_path / "cut.csv.gz")
+
+
+def test_standard_input_is_said_to_be_unsupported_not_missing():
+    with pytest.raises(CSVError, match=r"reading a CSV from standard input \('-'\) is not supported"):
+        read_csv("-")

@@ -164,3 +164,11 @@ def test_a_column_blank_on_every_row_is_warned_about(tmp_path, capsys):
     assert len(out.splitlines()) == 3
     assert err == ("nnlab: warning: column 'x' is empty on every row: filled with its training value, so it tells "
                    "the model nothing\n")
+
+
+def test_a_column_named_in_another_case_gets_a_did_you_mean(tmp_path, capsys):
+    model, _ = _train_colour_model(tmp_path, capsys)
+    (tmp_path / "upper.csv").write_text("X,Colour\n0.1,red\n")
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "upper.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the model needs column(s) 'x', 'colour' (did you mean 'X'?); the columns" in err

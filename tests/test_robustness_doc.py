@@ -10,6 +10,7 @@ the table always shows what the code does.  Regenerate with:
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import os
 import re
@@ -109,6 +110,10 @@ def _cases(tmp: Path):
     (tmp / "eu.csv").write_text("a;b;y\n" + "".join(f"{i % 4},{i};1.00{i % 9},5;{i % 2}\n" for i in range(30)))
     (tmp / "ambiguous.csv").write_text("a;b;y\n" + "".join(f"{'10,725' if i % 2 else '19'};{i % 3};{i % 2}\n"
                                                          for i in range(30)))
+    (tmp / "dotted.csv").write_text("a;b;y\n" + "".join(f"{i % 4},5;{1 + i % 3}.{250 * (i % 4):03d};{i % 2}\n"
+                                                      for i in range(30)))
+    (tmp / "pointed.csv").write_text("a;b;y\n" + "".join(f"{i % 4},5;{1 + i % 3}.5;{i % 2}\n" for i in range(30)))
+    (tmp / "packed.csv").write_bytes(gzip.compress(b"a,y\n1,0\n"))
     (tmp / "words.csv").write_text("a,b,y\n" + "".join(f"{i % 4},{'unknown' if i % 4 == 0 else i},{i % 2}\n"
                                                      for i in range(30)))
     (tmp / "cases.csv").write_text("a,y\n" + "".join(f"{i % 4},{['Yes', 'no', 'No'][i % 3]}\n" for i in range(30)))
@@ -300,6 +305,13 @@ def _cases(tmp: Path):
          lambda: read_csv_table(tmp / "eu.csv", "y").notes),
         ("read_csv_table", "'10,725' next to '19' in a ';'-separated file (thousands or decimal comma?)",
          lambda: read_csv_table(tmp / "ambiguous.csv", "y")),
+        ("read_csv_table", "the same with decimal='point' (valid: thousands commas)",
+         lambda: read_csv_table(tmp / "ambiguous.csv", "y", decimal="point").X["a"].iloc[:2].tolist()),
+        ("read_csv_table", "'1.000', '2.250' in a column pandas reads as floats, decimal-comma file (valid: noted)",
+         lambda: read_csv_table(tmp / "dotted.csv", "y").notes[0]),
+        ("read_csv_table", "'1.5' in such a column (a decimal point in a decimal-comma file)",
+         lambda: read_csv_table(tmp / "pointed.csv", "y")),
+        ("read_csv", "gzip-compressed bytes in a file named .csv", lambda: read_csv(tmp / "packed.csv")),
         ("read_csv_table", "a word in a quarter of a numeric column's cells",
          lambda: read_csv_table(tmp / "words.csv", "y")),
         ("read_csv_table", "the same with na_values=['unknown'] (valid: missing, imputed later, noted)",
@@ -321,6 +333,9 @@ def _cases(tmp: Path):
         ("nnlab run", "--mnist-dir that does not exist", ["run", "5", "--mnist-dir", "/no/such/dir"]),
         ("nnlab run", "--csv that does not exist", ["run", "7", "--csv", "/no/such.csv", "--target", "y"]),
         ("nnlab run", "--csv without --target", ["run", "7", "--csv", "x.csv"]),
+        ("nnlab run", "--csv - (standard input)", ["run", "7", "--csv", "-", "--target", "y"]),
+        ("nnlab run", "--target differing from a column only in case",
+         ["run", "7", "--csv", str(tmp / "bad.csv"), "--target", "Y"]),
         ("nnlab run", "--target not in the CSV", ["run", "7", "--csv", str(tmp / "bad.csv"), "--target", "zz"]),
         ("nnlab run", "a header that holds another separator",
          ["run", "7", "--csv", str(tmp / "wrongsep.csv"), "--target", "y"]),

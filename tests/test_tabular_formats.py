@@ -9,6 +9,7 @@ import pytest
 
 from nnlab.cli import build_parser, main
 from nnlab.data.tabular import CSVError, read_csv, read_csv_table
+from nnlab.errors import NnlabValueError
 from nnlab.predict import predict_csv
 from nnlab.stages import stage7
 
@@ -118,10 +119,9 @@ def test_na_values_reads_the_words_as_missing_and_counts_them(tmp_path):
     assert any("12 cell(s) read as missing" in n and "'b' (12)" in n for n in table.notes)
 
 
-def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
-    path = _write(tmp_path, _eu_rows(60, words=("unknown",)))
-    table = read_csv_table(path, "label", na_values=["unknown"])
-    assert int(table.X["ash"].isna().sum()) == 12
+def _saved_model_predicts_its_training_file(tmp_path, table, path):
+    """Train a small classifier on ``table``, save it, and check that predict on ``path`` gives the pipeline's
+    probabilities and no warning; returns the checkpoint's path."""
     config = stage7.Config().quick()
     pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
     pipe.fit(table.X, table.y)
@@ -131,6 +131,14 @@ def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
     got = np.array([[float(v) for v in line.split(",")[2:]] for line in text.splitlines()[1:]])
     np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)  # (written with 6 decimals)
     assert notes == []
+    return model
+
+
+def test_checkpoint_reads_new_files_as_training_read_them(tmp_path):
+    path = _write(tmp_path, _eu_rows(60, words=("unknown",)))
+    table = read_csv_table(path, "label", na_values=["unknown"])
+    assert int(table.X["ash"].isna().sum()) == 12
+    _saved_model_predicts_its_training_file(tmp_path, table, path)
 
 
 # ---- 5: a formatted target ------------------------------------------------------------------------------------
@@ -221,3 +229,78 @@ def test_a_csv_run_records_its_file_and_reads_na_values(tmp_path, capsys):
     record = json.loads((out / "stage7/metrics.json").read_text())
     assert record["config"]["dataset"] == "export.csv" and record["config"]["na_values"] == ["n.a."]
     assert record["metrics"]["features_used"] == ["alcohol", "ash", "area"]
+
+
+# ---- dots grouping thousands in a decimal-comma file; the --decimal option --------------------------------------
+def _dotted_rows(n=60, seed=5, odd_cell=None):
+    """A ';' file whose column 'a' holds decimal commas and whose column 'b' pandas parses as floats ('1.500')."""
+    rng = np.random.default_rng(seed)
+    lines = ["a;b;y"]
+    for i in range(n):
+        a, b = rng.normal(), int(rng.integers(1, 40)) * 250
+        cell = f"{b // 1000}.{b % 1000:03d}" if b >= 1000 else f"{b}"
+        cell = odd_cell if odd_cell and i == 7 else cell
+        lines.append(f"{a:.2f}".replace(".", ",") + f";{cell};{int(a + b / 5000 > 1)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_float_column_of_a_decimal_comma_file_reads_its_dots_as_thousands(tmp_path):
+    rows = [("14,23", "1.500"), ("3,5", "2.250"), ("0,28", "12.000"), ("7,1", "250"), ("1,9", "3.000"),
+            ("2,2", "4.750")]  # review 6's reproducer, with a whole-number target
+    path = _write(tmp_path, "a;b;y\n" + "".join(f"{a};{b};{i}\n" for i, (a, b) in enumerate(rows)))
+    table = read_csv_table(path, "y", task="regression")
+    assert table.X["b"].tolist() == [1500, 2250, 12000, 250, 3000, 4750]
+    assert table.decimal_comma == ["a", "b"]
+    assert "column(s) 'b' ('1.500' -> 1500) read with a decimal comma and dots grouping thousands, as the file's " \
+           "other columns ('a' holds '14,23')" in table.notes
+
+
+def test_a_decimal_point_in_a_float_column_of_a_decimal_comma_file_is_refused_by_name(tmp_path):
+    with pytest.raises(CSVError, match=r"^column 'b': '1\.5' \(line 9\) has a decimal point, but this file writes "
+                                       r"decimal commas \('a' holds '[-0-9]+,[0-9]+'\)"):
+        read_csv_table(_write(tmp_path, _dotted_rows(odd_cell="1.5")), "y")
+
+
+def test_predict_reads_dots_as_thousands_as_training_did(tmp_path):
+    path = _write(tmp_path, _dotted_rows())
+    table = read_csv_table(path, "y")
+    assert table.X["b"].min() >= 250 and table.X["b"].max() > 1000  # (not pandas' 1.5 for '1.500')
+    model = _saved_model_predicts_its_training_file(tmp_path, table, path)
+    odd = _write(tmp_path, _dotted_rows(odd_cell="1.5"), "new.csv")
+    with pytest.raises(CSVError, match=r"non-numeric value '1\.5' in column 'b', line 9 \(read with a decimal comma"):
+        predict_csv(model, odd)
+
+
+def _us_thousands_tsv(tmp_path):
+    """Tab-separated, US thousands commas, and no cell that tells a thousands comma from a decimal one."""
+    rows = "".join(f'"{1 + i % 9},{200 + i:03d}"\t{i % 5}\t{(i * 7) % 11}\n' for i in range(40))
+    return _write(tmp_path, "a\tb\ty\n" + rows, "us.tsv")
+
+
+def test_an_undecided_comma_is_refused_naming_the_decimal_option_which_decides_it(tmp_path):
+    path = _us_thousands_tsv(tmp_path)
+    with pytest.raises(CSVError, match=r"column 'a': '1,200' \(line 2\) reads as 1200 .* no cell of the file decides "
+                                       r"which; pass --decimal point or --decimal comma"):
+        read_csv_table(path, "y")
+    assert read_csv_table(path, "y", decimal="point").X["a"].iloc[:2].tolist() == [1200, 2201]
+    comma = read_csv_table(path, "y", decimal="comma")
+    assert comma.X["a"].iloc[:2].tolist() == [1.2, 2.201] and comma.decimal_comma == ["a"] and comma.decimal == "comma"
+
+
+def test_the_decimal_option_admits_its_convention_only_and_refuses_other_values(tmp_path):
+    quoted = _write(tmp_path, "a,y\n" + "".join(f'"{i},5",{i % 2}\n' for i in range(30)))
+    assert read_csv_table(quoted, "y", decimal="comma").X["a"].iloc[:3].tolist() == [0.5, 1.5, 2.5]
+    floats = _write(tmp_path, "a,y\n" + "".join(f"{i}.5,{i % 2}\n" for i in range(30)), "floats.csv")
+    with pytest.raises(CSVError, match=r"column 'a': '0\.5' \(line 2\) has a decimal point.*\(--decimal comma\)"):
+        read_csv_table(floats, "y", decimal="comma")
+    for bad in ("dot", ",", True):
+        with pytest.raises(NnlabValueError, match=r"read_csv_table: decimal must be 'point', 'comma' or None"):
+            read_csv_table(floats, "y", decimal=bad)
+
+
+def test_decimal_point_given_for_a_file_of_decimal_commas_says_so(tmp_path):
+    path = _write(tmp_path, "a;b;y\n" + "".join(f"{i},5;{i % 3};{i % 2}\n" for i in range(30)))
+    with pytest.raises(CSVError, match=r"^non-numeric value '0,5' in column 'a', line 2: '0,5' in 1 row\(s\).*decimal "
+                                       r"commas, but the file was said to use decimal points \(--decimal point\): "
+                                       r"give --decimal comma$"):
+        read_csv_table(path, "y", decimal="point")

@@ -120,6 +120,8 @@ def check_input_file(path, flag: str = "input") -> Path:
     """
     text = as_path_text(path, flag)
     label = f"{flag} {text}"
+    if text == "-":  # many tools read standard input from '-'; nnlab reads files (several passes over them)
+        raise PathError(f"{label}: reading from standard input is not supported; save it to a file and give its path")
     try:
         info = os.stat(text)
     except FileNotFoundError:

@@ -39,6 +39,7 @@ OPTION_FIELDS = {
     "dataset": "dataset", "mnist_dir": "mnist_dir", "seed": "seed", "csv": "csv", "target": "target",
     "task": "task", "impute": "impute", "categorical": "categorical", "folds": "folds", "save": "save",
     "load": "load", "keep_id_columns": "keep_id_columns", "na_values": "na_values",
+    "decimal": "decimal",
 }
 
 
@@ -143,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--na-values", type=_tokens, metavar="TOKENS",
                       help="Stage 7: comma-separated cell texts that mean missing (e.g. 'unknown,n.a.,-'), imputed "
                            "like blank cells; besides pandas' own (NA, n/a, null, ...) and ?, none, missing")
+    opts.add_argument("--decimal", choices=["point", "comma"],
+                      help="Stage 7: how the CSV writes numbers: 'point' (1,200.5) or 'comma' (1.200,5); default: "
+                           "decided from its cells, and a comma no cell decides is an error; saved with --save for "
+                           "nnlab predict")
     opts.add_argument("--keep-id-columns", action="store_true", default=None,
                       help="Stage 7: keep identifier-like columns instead of dropping them")
     opts.add_argument("--folds", type=_positive_int, help="Stage 7: cross-validation folds (>= 2)")
@@ -164,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--csv", required=True, help="CSV with the model's feature columns")
     pred.add_argument("--out", help="write predictions here (default: standard output)")
     pred.add_argument("--strict", action="store_true", help="a text value never seen in training is an error")
+    pred.add_argument("--decimal", choices=["point", "comma"],
+                      help="how this CSV writes numbers: 'point' (1,200.5) or 'comma' (1.200,5); default: as the "
+                           "model's training read its file (a value differing from training's --decimal is refused)")
     return parser
 
 
@@ -194,6 +202,8 @@ def _check_inputs(args, configs) -> None:
 
     if args.na_values is not None and args.csv is None:
         raise UsageError("--na-values applies to --csv files; the bundled data sets have no missing cells")
+    if args.decimal is not None and args.csv is None:
+        raise UsageError(f"--decimal {args.decimal} applies to --csv files; the bundled data sets hold numbers already")
     if args.csv is not None and args.dataset is not None and args.stage == "7":  # (in run all, --dataset is stage 5's)
         raise UsageError(f"--dataset {args.dataset} and --csv {args.csv} name two data sets; give one of them")
     if args.dataset is not None:
@@ -324,7 +334,7 @@ def run_predict(args) -> int:
     check_input_file(args.csv, "--csv")
     if args.out is not None:
         check_output_file(args.out, "--out")
-    text, warnings = predict_csv(args.model, args.csv, strict=args.strict)
+    text, warnings = predict_csv(args.model, args.csv, strict=args.strict, decimal=args.decimal)
     for line in warnings:
         print(f"nnlab: warning: {line}", file=sys.stderr)
     if args.out is None:

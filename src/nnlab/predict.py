@@ -12,6 +12,7 @@ column (``strict=True`` makes it an error).  Stage 5 checkpoints (numeric pixels
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
 from nnlab.data.preprocess import apply_state, describe_unseen, input_columns
-from nnlab.data.tabular import CSVError, label_text, read_csv
+from nnlab.data.tabular import CSVError, checked_decimal, label_text, read_csv
 from nnlab.errors import NnlabError
 from nnlab.functional import softmax
 from nnlab.train import predict
@@ -83,6 +84,8 @@ def _checked_state(state: dict, path) -> dict:
     for key in ("decimal_comma", "na_values"):
         if key in state and not _is_list(state[key], _is_text):
             raise bad(f"{key} must be a list of texts")
+    if state.get("decimal") not in (None, "point", "comma"):
+        raise bad(f"decimal must be 'point' or 'comma', got {state['decimal']!r}")
     if num is None and cat is None:
         raise bad("no input columns")
     return state
@@ -159,6 +162,25 @@ class SavedModel:
                 raise CheckpointError(f"{path}: the checkpoint lists {len(self.extra[key])} {key} but its network "
                                       f"has {k} outputs")
 
+    def reading(self, decimal=None) -> SavedModel:
+        """This model reading new files' numbers with ``decimal`` (``"point"``/``"comma"``: every numeric column so),
+        or, with ``None``, as training read its file (its ``--decimal``, else column by column).
+
+        Raises:
+            CSVError: ``decimal`` differs from the ``--decimal`` training was given.
+            NnlabValueError: ``decimal`` is not ``None``, ``"point"`` or ``"comma"``.
+        """
+        decimal = checked_decimal(decimal, "predict")
+        trained = self.state.get("decimal")
+        if decimal is None or decimal == trained:
+            return self
+        if trained is not None:
+            raise CSVError(f"predict: --decimal {decimal} differs from the model's training, which read its file "
+                           f"with --decimal {trained}; give --decimal {trained} or none")
+        numeric = (self.state.get("numeric") or {}).get("columns", [])
+        state = {**self.state, "decimal": decimal, "decimal_comma": list(numeric) if decimal == "comma" else []}
+        return dataclasses.replace(self, state=state)
+
     @property
     def classifies(self) -> bool:
         """True for a classifier (class probabilities), False for a regressor (one value per row)."""
@@ -191,10 +213,15 @@ class SavedModel:
         return out.ravel().astype(np.float64) * scale["std"] + scale["mean"], notes
 
 
-def predict_csv(model_path, csv_path, strict: bool = False) -> tuple[str, list]:
-    """Predictions for every row of ``csv_path``: ``(CSV text "row,prediction[,p_<class>...]", warning lines)``."""
-    saved = SavedModel.load(model_path)
-    frame = read_csv(csv_path)
+def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tuple[str, list]:
+    """Predictions for every row of ``csv_path``: ``(CSV text "row,prediction[,p_<class>...]", warning lines)``.
+
+    ``decimal``: ``"point"`` or ``"comma"``, how this file writes numbers (:meth:`SavedModel.reading`); ``None``
+    reads it as training read its own file.
+    """
+    saved = SavedModel.load(model_path).reading(decimal)
+    # a column read with a decimal comma stays text for pandas ('1.500' is 1500 there, not pandas' 1.5)
+    frame = read_csv(csv_path, text_columns=saved.state.get("decimal_comma") or [])
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     classes = saved.extra.get("classes") or []

@@ -20,7 +20,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from nnlab.data.tabular import HUGE, CSVError, number_cells, numeric_tokens
+from nnlab.data.tabular import HUGE, CSVError, did_you_mean, number_cells, numeric_tokens
 
 #: The category a missing text cell becomes (so "missing" can carry information).
 MISSING_LEVEL = "(missing)"
@@ -98,11 +98,13 @@ def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndar
         return col.mask(col.isin(missing)).to_numpy(dtype=np.float64)
     cells = col.astype("string").str.strip()
     cells = cells.mask(cells.isin(state.get("na_values") or []) | (cells == ""))
-    values = number_cells(cells, decimal_comma=name in (state.get("decimal_comma") or []))
+    comma = name in (state.get("decimal_comma") or [])
+    values = number_cells(cells, decimal_comma=comma)
     bad = values.isna() & cells.notna()
     if bad.any():
         k = int(bad.to_numpy().argmax())
-        raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}")
+        how = " (read with a decimal comma, dots grouping thousands, as training read it)" if comma else ""
+        raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}{how}")
     return values.mask(values.isin(missing)).to_numpy(dtype=np.float64)
 
 
@@ -125,7 +127,8 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
     """
     missing = [c for c in input_columns(state) if c not in frame.columns]
     if missing:
-        raise CSVError(f"{where}: the model needs column(s) {', '.join(repr(c) for c in missing)}; the columns are: "
+        raise CSVError(f"{where}: the model needs column(s) {', '.join(repr(c) for c in missing)}"
+                       f"{did_you_mean(missing[0], frame.columns)}; the columns are: "
                        f"{', '.join(map(str, frame.columns))}")
     blocks, unseen = [], []
     num = state.get("numeric")

@@ -1,7 +1,8 @@
 """Tables for Stage 7: scikit-learn's bundled data sets and the user's own CSV files.
 
 :func:`read_csv` reads a file with pandas after sniffing its separator (``,`` ``;``
-tab or ``|``; a UTF-8 byte-order mark, CRLF line ends and quoted fields are fine) and
+tab or ``|``; a UTF-8 byte-order mark, CRLF line ends, quoted fields and gzip-compressed
+files named ``.gz`` are fine) and
 checks what pandas would let pass silently: a header that names every column once,
 and every line holding as many fields as the header (an unnamed first column holding
 a saved pandas index is dropped).  :func:`prepare_table` then decides, and says, what
@@ -11,7 +12,10 @@ to learn from:
 * number cells formatted as people write them are read as numbers, feature or target:
   ``$1,200``, ``12%``, ``(7)``, and decimal commas (``14,23``, ``1.001,50``) in a file
   not separated by commas; a comma that could group thousands or mark decimals, with
-  no cell of the file deciding, is an error, as is a column mixing the two;
+  no cell of the file deciding, is an error (``decimal="point"`` or ``"comma"``, the
+  ``--decimal`` option, decides it), as is a column mixing the two; in a decimal-comma
+  file, a column pandas parsed as floats is read again from its text with dots grouping
+  thousands (``1.500`` is 1500; ``1.5`` is an error);
 * a column most of whose cells are numbers but some words is an error naming the
   words and their counts (``na_values`` makes them missing);
 * target labels that differ only in case are an error (feature values get a note);
@@ -37,8 +41,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
+import gzip
 import re
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +59,10 @@ BUNDLED = ("breast_cancer", "wine", "iris", "diabetes")
 #: Cells read as missing, besides pandas' defaults ("", "NA", "N/A", "NaN", "null", "None", ...).
 EXTRA_MISSING = ["?", "na", "Na", "none", "NONE", "missing"]
 SEPARATORS = (",", ";", "\t", "|")
+#: ``decimal=`` of the reader -> the number convention it names (``None``: decided from the file's cells).
+DECIMAL = {"point": "point", "comma": "decimal comma"}
+#: The first bytes of compressed files, to name them; only gzip is read (from a ``.gz`` name, as pandas infers it).
+COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"(\xb5/\xfd": "zstd"}
 #: Outside [TINY, HUGE] a column is rescaled by a power of two before standardising (its square over/underflows).
 HUGE, TINY = 1e150, 1e-150
 #: A text column is identifier-like when its distinct values reach this share of its rows.
@@ -86,6 +97,7 @@ class Table:
         source, description: where the data came from, one line about them.
         decimal_comma: the columns read with a decimal comma (``nnlab predict`` reads them so too).
         na_values: the extra cell texts read as missing (``--na-values``).
+        decimal: the number convention asked for (``"point"``, ``"comma"``; ``None``: decided from the cells).
     """
 
     X: pd.DataFrame
@@ -104,6 +116,7 @@ class Table:
     description: str = ""
     decimal_comma: list = field(default_factory=list)
     na_values: list = field(default_factory=list)
+    decimal: str | None = None
 
     @property
     def features_used(self) -> list:
@@ -147,11 +160,47 @@ def _sniff_separator(lines: list[str]) -> str:
     return best
 
 
-def _head_lines(path: Path, limit: int = 20) -> tuple[list[str], int]:
+def _compression(path: Path) -> str | None:
+    """``"gzip"`` for a gzip-compressed file named ``.gz``, ``None`` for a plain file; else an error naming what it is.
+
+    Why refuse gzip bytes under another name: pandas infers compression from the name, and a
+    ``.csv`` that is not text is more likely a mistake than a convention worth guessing.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    kind = next((k for magic, k in COMPRESSED.items() if head.startswith(magic)), None)
+    named_gz = path.suffix.lower() == ".gz"
+    if kind == "gzip" and named_gz:
+        return "gzip"
+    if kind == "gzip":
+        raise CSVError(f"{path}: the file is gzip-compressed; name it with a .gz ending (nnlab reads those) or "
+                       "decompress it (gunzip)")
+    if kind is not None:
+        raise CSVError(f"{path}: the file is {kind}-compressed; decompress it first (nnlab reads plain CSV files "
+                       "and gzip-compressed ones named .gz)")
+    if named_gz:
+        raise CSVError(f"{path}: the name ends in .gz but the file is not gzip-compressed; rename it")
+    return None
+
+
+def _open(path: Path, compression: str | None, mode: str = "r"):
+    """``path`` opened as UTF-8 text (``mode="r"``) or bytes (``"rb"``), decompressed when ``compression`` is gzip."""
+    opener = gzip.open if compression == "gzip" else open
+    if mode == "rb":
+        return opener(path, "rb")
+    return opener(path, "rt", newline="", encoding="utf-8-sig")
+
+
+def _damaged(path: Path, exc: Exception) -> CSVError:
+    """The error for a compressed file that cannot be decompressed (truncated or corrupt)."""
+    return CSVError(f"{path}: a damaged gzip file ({exc or type(exc).__name__}); compress it again or decompress it")
+
+
+def _head_lines(path: Path, limit: int = 20, compression=None) -> tuple[list[str], int]:
     """The first ``limit`` non-blank lines after any leading ``#`` comment lines, and how many lines those took."""
     lines, skipped = [], 0
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _open(path, compression) as fh:
             for line in fh:
                 if not lines and (not line.strip() or line.lstrip().startswith("#")):
                     skipped += 1
@@ -161,13 +210,15 @@ def _head_lines(path: Path, limit: int = 20) -> tuple[list[str], int]:
                 if len(lines) >= limit:
                     break
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise _not_utf8(path, compression) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise _damaged(path, exc) from None
     return lines, skipped
 
 
-def _not_utf8(path: Path) -> CSVError:
+def _not_utf8(path: Path, compression=None) -> CSVError:
     """The error for a file that is not UTF-8 text: where the first undecodable byte is, and what to do."""
-    with open(path, "rb") as fh:
+    with _open(path, compression, "rb") as fh:
         head = fh.read(4)
         fh.seek(0)
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -186,7 +237,7 @@ def _not_utf8(path: Path) -> CSVError:
     return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
 
-def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int], bool, bool]:
+def _check_layout(path: Path, sep: str, skip: int, compression=None) -> tuple[list[str], list[int], bool, bool]:
     """Stream the file once: a header naming every column once, and no line with more fields than it.
 
     Returns ``(header, short lines, trailing, index)``: the lines that omit trailing empty fields (pandas
@@ -197,7 +248,7 @@ def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int]
     quietly use the first column as the index.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with _open(path, compression) as fh:
             for _ in range(skip):
                 fh.readline()
             reader = csv.reader(fh, delimiter=sep, skipinitialspace=True)  # as pandas reads it below
@@ -232,7 +283,9 @@ def _check_layout(path: Path, sep: str, skip: int) -> tuple[list[str], list[int]
                                    f"'{_shown(r[-1])}' in it; name it in the header")
                 rows += 1
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise _not_utf8(path, compression) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise _damaged(path, exc) from None
     except csv.Error as exc:
         raise CSVError(f"{path}: malformed CSV ({exc})") from None
     if rows == 0:
@@ -254,27 +307,38 @@ def _drop_saved_index(path, frame: pd.DataFrame) -> pd.DataFrame:
                    "it is a saved row index, re-save the file without it (pandas: to_csv(..., index=False))")
 
 
-def read_csv(path) -> pd.DataFrame:
+def read_csv(path, text_columns=()) -> pd.DataFrame:
     """Read a CSV file with a header row into a DataFrame (separator sniffed; missing cells as NaN).
+
+    A file named ``.gz`` is decompressed (gzip).  ``text_columns``: header names whose cells
+    stay text, not parsed as numbers by pandas (a column read with a decimal comma, where
+    ``'1.500'`` is 1500 and pandas' 1.5 would lose the digits).
 
     Raises:
         CSVError: a missing or non-UTF-8 file, an empty file, a header with blank or
-            repeated names, or a line whose field count differs from the header's.
+            repeated names, or a line whose field count differs from the header's;
+            ``'-'`` (standard input is not read); compressed bytes other than gzip named ``.gz``.
     """
+    if str(path) == "-":
+        raise CSVError("reading a CSV from standard input ('-') is not supported; save the table to a file and give "
+                       "its path")
     path = Path(path)
     if not path.is_file():
         if path.exists():
             raise CSVError(f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}, not a CSV file")
         raise CSVError(f"CSV file not found: {path}")
-    lines, skip = _head_lines(path)
+    compression = _compression(path)
+    lines, skip = _head_lines(path, compression=compression)
     if not lines:
         raise CSVError(f"{path}: the file is empty")
     with _any_field_size():
         sep = _sniff_separator(lines)
-        header, short, trailing, index = _check_layout(path, sep, skip)
+        header, short, trailing, index = _check_layout(path, sep, skip, compression)
+    as_text = {i: str for i, name in enumerate(header) if name in set(text_columns)}
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, na_values=EXTRA_MISSING,
-                            index_col=False, low_memory=False, skiprows=skip)
+                            index_col=False, low_memory=False, skiprows=skip, compression=compression,
+                            dtype=as_text or None)
     except (pd.errors.ParserError, ValueError) as exc:
         raise CSVError(f"{path}: malformed CSV ({str(exc).strip()})") from None
     if len(frame.columns) != len(header):
@@ -295,6 +359,7 @@ def read_csv(path) -> pd.DataFrame:
         notes.append(f"{len(short)} line(s) have fewer fields than the header (line {shown}); the missing trailing "
                      "fields are read as missing values")
     frame.attrs["separator"] = sep
+    frame.attrs["path"] = str(path)  # (prepare_table rereads float columns as text in a decimal-comma file)
     frame.attrs["comment_lines"] = skip
     frame.attrs["read_notes"] = notes
     frame.index += skip  # so that index + 2 is the row's line in the file
@@ -364,11 +429,22 @@ def number_cells(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
     return pd.to_numeric(text.where(fits), errors="coerce").astype(np.float64)
 
 
-def _readings(cells: pd.Series, separator: str) -> tuple[pd.Series, pd.Series]:
+def _readings(cells: pd.Series, separator: str, decimal=None) -> tuple[pd.Series, pd.Series]:
     """The present cells read with a decimal point and with a decimal comma (NaN where a cell does not fit;
-    no decimal comma in a comma-separated file)."""
+    no decimal comma in a comma-separated file unless ``decimal="comma"``; only the convention ``decimal`` names
+    when it is given)."""
     point = number_cells(cells)
-    return point, (number_cells(cells, decimal_comma=True) if separator != "," else point * np.nan)
+    comma = number_cells(cells, decimal_comma=True) if decimal == "comma" or (decimal is None and separator != ",") \
+        else point * np.nan
+    return (point * np.nan if decimal == "comma" else point), comma
+
+
+def checked_decimal(decimal, where: str = "read_csv_table"):
+    """``decimal`` when it is ``None``, ``"point"`` or ``"comma"``; else an NnlabValueError naming those."""
+    if decimal is not None and decimal not in DECIMAL:
+        raise NnlabValueError(f"{where}: decimal must be 'point', 'comma' or None (decided from the file's cells), "
+                              f"got {decimal!r}")
+    return decimal
 
 
 def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
@@ -388,9 +464,11 @@ def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
     return next(iter(decided.items())) if len(decided) == 1 else (None, None)
 
 
-def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
+def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None, decimal=None):
     """``(numbers, convention, by_file)`` of a text column whose every present cell is a number, else
     ``(None, None, False)``; ``by_file`` when only ``prefer`` decided the convention.
+
+    ``decimal`` (``"point"`` or ``"comma"``, the ``--decimal`` option) admits that convention alone.
 
     ``what`` names the column in messages (``"column 'price'"``).
     The convention is ``"point"`` or ``"decimal comma"``; the decimal comma is considered only in a file
@@ -401,7 +479,7 @@ def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
     present = cells.dropna()
     if present.empty:
         return None, None, False
-    point, comma = _readings(present, separator)
+    point, comma = _readings(present, separator, decimal)
     point_ok, comma_ok = point.notna().all(), comma.notna().all()
     differ = (point != comma).to_numpy()
     by_file = bool(point_ok and comma_ok and differ.any() and prefer is not None)
@@ -411,7 +489,8 @@ def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None):
         k = int(differ.argmax())
         raise CSVError(f"{what}: '{_shown(present.iloc[k])}' (line {_line(present.index[k])}) reads as "
                        f"{point.iloc[k]:g} with a thousands comma or {comma.iloc[k]:g} with a decimal comma, and "
-                       "no cell of the file decides which; re-save the file with unambiguous numbers (e.g. "
+                       "no cell of the file decides which; pass --decimal point or --decimal comma to say which "
+                       "(library: decimal='point' or 'comma'), or re-save the file with unambiguous numbers (e.g. "
                        "without thousands separators)")
     if point_ok:
         return point.reindex(cells.index), "point", by_file
@@ -466,12 +545,22 @@ def _refuse_case_variants(target, y: pd.Series) -> None:
                        "one spelling (or rename one if they are different classes)")
 
 
-def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=None):
+def did_you_mean(name, names) -> str:
+    """``" (did you mean 'Alcohol'?)"`` when one of ``names`` equals ``name`` but for case and surrounding spaces,
+    or is close to it in spelling (``difflib.get_close_matches``); else ``""``."""
+    names = [str(n) for n in names]
+    same = [n for n in names if n.strip().casefold() == str(name).strip().casefold()]
+    close = same or difflib.get_close_matches(str(name).strip(), names, n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=None, decimal=None):
     """The target column with its missing rows dropped (and counted).
 
     A mostly numeric target with a few words in it is an error naming them when ``task`` is
     ``None``; with ``"regression"`` those rows are dropped, with a note naming them; with
-    ``"classification"`` every value is a class.  ``prefer``: the file's number convention (:func:`read_numbers`).
+    ``"classification"`` every value is a class.  ``prefer``, ``decimal``: the file's number convention and the
+    one asked for (:func:`read_numbers`).
     """
     if target not in frame.columns:
         columns = list(frame.columns)
@@ -480,12 +569,14 @@ def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=Non
         if others:
             shown = "tab" if others[0] == "\t" else f"'{others[0]}'"
             hint = f" (the header holds {shown}: is the file {shown}-separated?)"
-        raise CSVError(f"target column '{target}' not found; the columns are: {', '.join(map(str, columns))}{hint}")
+        near = did_you_mean(target, columns)
+        raise CSVError(f"target column '{target}' not found{near}; the columns are: {', '.join(map(str, columns))}"
+                       f"{hint}")
     y = frame[target]
     if y.dtype.kind not in "biuf":
         y = _text(y)
         numbers, convention, _ = (None, None, False) if task == "classification" else \
-            read_numbers(f"target '{target}'", y, frame.attrs.get("separator", ","), prefer)
+            read_numbers(f"target '{target}'", y, frame.attrs.get("separator", ","), prefer, decimal)
         if numbers is not None:  # numbers that pandas kept as text ("151,000", "50.1%", "$5.00"): use them as numbers
             if (example := _formatted_example(y, numbers)) is not None:
                 notes.append(f"target '{target}' read as numbers {_convention_words(convention)} ({example})")
@@ -585,7 +676,7 @@ def _numeric_column(name, col: pd.Series, keep_id: bool, first_row: int = 0):
 CODE_LEVELS = 10
 
 
-def _refuse_numbers_with_words(name, present: pd.Series, separator: str) -> None:
+def _refuse_numbers_with_words(name, present: pd.Series, separator: str, decimal=None) -> None:
     """A text column most of whose present cells are numbers is an error naming its other words and their counts.
 
     Why refuse: one-hot encoding a column of numbers (or dropping it as having too many categories)
@@ -593,30 +684,34 @@ def _refuse_numbers_with_words(name, present: pd.Series, separator: str) -> None
     at most ``CODE_LEVELS`` distinct whole numbers beside words in at least a tenth of the cells (``'0'`` to ``'3'``
     and ``'4+'``), category codes, which stay categories.
     """
-    point, comma = _readings(present, separator)
+    point, comma = _readings(present, separator, decimal)
     numbers = (point.notna() | comma.notna()).to_numpy()
     like = numbers | present.str.fullmatch(DECIMAL_COMMA).to_numpy(dtype=bool)  # (decimal commas in a ',' file)
     if numbers.all() or like.mean() <= 0.5:
         return
-    codes = point.dropna().to_numpy()
+    codes = (point if decimal != "comma" else comma).dropna().to_numpy()
     if 0.5 < numbers.mean() <= 0.9 and np.all(codes == np.round(codes)) and len(np.unique(codes)) <= CODE_LEVELS:
         return  # a few whole numbers beside words as common as a category ('0' ... '3', '4+'): codes, one-hot encoded
     words = present[~numbers]
     counts = words.value_counts(sort=True)
     shown = ", ".join(f"'{_shown(v)}' in {c} row(s)" for v, c in counts.iloc[:4].items())
     shown += f" and {len(counts) - 4} other value(s)" if len(counts) > 4 else ""
-    if separator == "," and words.str.fullmatch(DECIMAL_COMMA).all():
+    if decimal == "point" and words.str.fullmatch(DECIMAL_COMMA).all():
+        fix = "decimal commas, but the file was said to use decimal points (--decimal point): give --decimal comma"
+    elif separator == "," and decimal is None and words.str.fullmatch(DECIMAL_COMMA).all():
         fix = ("decimal commas in a comma-separated file: write the column with decimal points (or save the file "
                "';'-separated)")
     else:
         fix = "correct or blank them"
         if all(len(str(v)) <= 40 and "," not in str(v) for v in counts.index[:4]):  # (words, not stray long cells)
             fix += f", or pass --na-values '{','.join(str(v) for v in counts.index[:4])}' to read them as missing"
-    raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])} "
-                   f"(the column's other values are numbers): {shown}; {fix}")
+    others = " (the column's other values are numbers)" if numbers.any() else ""
+    raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])}"
+                   f"{others}: {shown}; {fix}")
 
 
-def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, categorical: str, separator=","):
+def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, categorical: str, separator=",",
+                 decimal=None):
     """``(cells, reason to drop or None)`` of a text column (stripped cells, missing ones NaN).
 
     Text in a column most of whose cells are numbers is an error, as is any text with ``categorical="none"``.
@@ -628,7 +723,7 @@ def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, cat
         raise CSVError(f"non-numeric value '{_shown(present.iloc[k])}' in column '{name}', "
                        f"line {_line(present.index[k])} (--categorical none makes text an error; without it text "
                        "columns are one-hot encoded)")
-    _refuse_numbers_with_words(name, present, separator)
+    _refuse_numbers_with_words(name, present, separator, decimal)
     distinct, n = int(present.nunique()), len(present)
     if keep_id:
         return cells, None
@@ -687,8 +782,46 @@ def mark_missing(frame: pd.DataFrame, tokens, notes: list) -> pd.DataFrame:
     return out
 
 
+def _dots_as_thousands(frame: pd.DataFrame, target: str, evidence: str, notes: list) -> tuple[pd.DataFrame, list]:
+    """``(frame, names)``: in a decimal-comma file, the columns pandas parsed as floats (its decimal is a point)
+    read again from their text with a decimal comma, dots grouping thousands (``'1.500'`` -> 1500).
+
+    A cell that is no such number (``'1.5'``: no group of three digits after the dot) is an
+    error naming the column and the line.  Why reread the file: pandas' float has already lost
+    the text (``'1.500'`` and ``'1.5'`` are both 1.5).  A frame not read by :func:`read_csv`
+    (no ``attrs["path"]``) keeps its float columns as they are.
+    """
+    names = [n for n in frame.columns if frame[n].dtype.kind == "f"]
+    if not names or "path" not in frame.attrs:
+        return frame, []
+    raw = read_csv(frame.attrs["path"], text_columns=names)
+    out, changed = frame.copy(), []
+    for name in names:
+        cells = _text(raw[name]).where(frame[name].notna())  # (cells --na-values made missing stay missing)
+        values = number_cells(cells, decimal_comma=True)
+        bad = (values.isna() & cells.notna()).to_numpy()
+        if bad.any():
+            k = int(bad.argmax())
+            raise CSVError(f"column '{name}': '{_shown(cells.iloc[k])}' (line {_line(cells.index[k])}) has a decimal "
+                           f"point, but this file writes decimal commas ({evidence}), where a dot groups thousands "
+                           "('1.500' is 1500); write the column with decimal commas (or pass --decimal point if the "
+                           "whole file uses decimal points)")
+        differ = (values != frame[name]).to_numpy() & cells.notna().to_numpy()
+        if differ.any():
+            k = int(differ.argmax())
+            changed.append(f"'{name}' ('{_shown(cells.iloc[k])}' -> {values.iloc[k]:g})")
+        out[name] = values
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        notes.append(f"column(s) {shown} read with a decimal comma and dots grouping thousands, as the file's other "
+                     f"columns ({evidence})")
+    out.attrs = frame.attrs
+    return out, [n for n in names if n != target]
+
+
 def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
-                  categorical="auto", source="", description="", class_names=None, na_values=()) -> Table:
+                  categorical="auto", source="", description="", class_names=None, na_values=(),
+                  decimal=None) -> Table:
     """Decide what to learn from ``frame``: the target, the task, the feature columns; see the module docstring.
 
     Args:
@@ -701,9 +834,13 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
         class_names: display names of the classes (bundled sets), else the labels themselves.
         na_values: cell texts that mean missing besides pandas' own ("NA", "n/a", "null", ...), e.g. ``["unknown"]``.
+        decimal: ``"point"`` (``'1,200'`` is 1200), ``"comma"`` (``'1,2'`` is 1.2, ``'1.500'`` is 1500) or ``None``
+            (decided from the file's cells: see the module docstring).
     Raises:
         CSVError: with the reason and the place.
+        NnlabValueError: ``decimal`` is not one of those.
     """
+    decimal = checked_decimal(decimal, "prepare_table")
     notes: list = []
     if frame.attrs.get("comment_lines"):
         notes.append(f"skipped {frame.attrs['comment_lines']} comment line(s) before the header")
@@ -713,8 +850,14 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     if na_values:
         frame = mark_missing(frame, na_values, notes)
     separator = frame.attrs.get("separator", ",")
-    prefer, evidence = file_convention(frame, separator)
-    y, rows_dropped = _target(frame, target, notes, task, prefer)
+    if decimal is not None:
+        prefer, evidence = DECIMAL[decimal], f"--decimal {decimal}"
+    else:
+        prefer, evidence = file_convention(frame, separator)
+    reread = []
+    if prefer == "decimal comma":
+        frame, reread = _dots_as_thousands(frame, target, evidence, notes)
+    y, rows_dropped = _target(frame, target, notes, task, prefer, decimal)
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
@@ -728,9 +871,11 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             continue
         if col.dtype.kind in "biuf":
             values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
+            if name in reread:
+                decimal_comma.append(name)
         else:
             cells = _text(col)
-            numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer)
+            numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer, decimal)
             if by_file:
                 by_file_columns.append(name)
             if numbers is not None:
@@ -740,7 +885,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                     formatted.setdefault(convention, []).append((name, example))
                 values, why, k = _numeric_column(name, numbers, keep_id_columns, first_row)
             else:
-                cells, why = _text_column(name, cells, keep_id_columns, max_categories, categorical, separator)
+                cells, why = _text_column(name, cells, keep_id_columns, max_categories, categorical, separator,
+                                          decimal)
                 values, k = cells.to_numpy(dtype=object, na_value=np.nan), None
                 if why is None and (groups := case_variants(cells)):
                     shown = "; ".join(" / ".join(f"'{v}'" for v in g) for g in groups[:3])
@@ -788,7 +934,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             raise CSVError(f"target '{target}' has a single class ('{labels[0]}'); classification needs two or more")
         classes = list(class_names) if class_names else [label_text(v) for v in labels]
     return Table(X.reset_index(drop=True), values, target, task, reason, numeric, texts, dropped, prescale, classes,
-                 notes, rows_dropped, source, description, decimal_comma, list(na_values))
+                 notes, rows_dropped, source, description, decimal_comma, list(na_values), decimal)
 
 
 def label_text(value) -> str:
@@ -799,12 +945,17 @@ def label_text(value) -> str:
 
 
 def read_csv_table(path, target, task=None, keep_id_columns=False, max_categories=50, categorical="auto",
-                   na_values=()) -> Table:
-    """:func:`read_csv` then :func:`prepare_table`."""
+                   na_values=(), decimal=None) -> Table:
+    """:func:`read_csv` then :func:`prepare_table` (its arguments, ``decimal`` included, described there).
+
+    ``decimal="point"`` reads ``'1,200'`` as 1200 and ``"comma"`` reads it as 1.2 (and ``'1.500'`` as 1500);
+    ``None`` decides from the file's cells, and refuses a comma no cell decides.
+    """
+    decimal = checked_decimal(decimal, "read_csv_table")
     frame = read_csv(path)
     path = Path(path)
     table = prepare_table(frame, target, task, keep_id_columns, max_categories, categorical, source=str(path),
-                          na_values=na_values)
+                          na_values=na_values, decimal=decimal)
     table.description = f"{path.name}: {len(table.y)} rows, {len(table.features_used)} feature columns"
     return table
 

@@ -62,6 +62,7 @@ class Config:
         impute: how missing numbers are filled from the training rows: ``"mean"`` or ``"median"``.
         categorical: ``"auto"`` one-hot encodes text columns; ``"none"`` makes text an error.
         na_values: cell texts of the CSV that mean missing besides pandas' own (``--na-values``).
+        decimal: how the CSV writes numbers, ``"point"`` or ``"comma"`` (``--decimal``); ``None``: from its cells.
         keep_id_columns: keep identifier-like columns (see :mod:`nnlab.data.tabular`).
         max_categories: a text column with more distinct values is dropped (or, kept, capped).
         n_jobs: processes for the search and the bootstrap intervals (one BLAS thread each).
@@ -72,6 +73,7 @@ class Config:
     dataset: str = "breast_cancer"  # with csv set, the CSV's file name (recorded so in metrics.json)
     csv: str | None = None
     na_values: tuple = ()
+    decimal: str | None = None
     target: str | None = None
     task: str | None = None
     impute: str = "mean"
@@ -102,7 +104,8 @@ def load_table(c: Config) -> Table:
         if not c.target:
             raise CSVError("--csv needs --target COLUMN")
         return read_csv_table(c.csv, c.target, task=c.task, keep_id_columns=c.keep_id_columns,
-                              max_categories=c.max_categories, categorical=c.categorical, na_values=c.na_values)
+                              max_categories=c.max_categories, categorical=c.categorical, na_values=c.na_values,
+                              decimal=c.decimal)
     table = bundled_table(c.dataset)
     if c.task and c.task != table.task:
         raise CSVError(f"dataset {c.dataset} is a {table.task} task, not {c.task}")
@@ -319,6 +322,8 @@ def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
         state["decimal_comma"] = list(table.decimal_comma)
     if table.na_values:
         state["na_values"] = list(table.na_values)
+    if table.decimal:
+        state["decimal"] = table.decimal
     extra = {"stage": "7", "task": table.task, "target": table.target, "features_used": table.features_used,
              "preprocess": state, "source": table.source}
     if table.task == "classification":
