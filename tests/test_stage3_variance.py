@@ -108,8 +108,10 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
     assert "not measured here" not in text
     body = text[text.index("**Variance.**"):text.index("Whose is the bias")]
     adam = body[body.index("With Adam,"):]
-    assert "tanh's error is 25.0% squared bias\n(variance dominates)" in adam
-    assert "ReLU's error is 55.6% squared bias\n(neither part dominates)" in adam
+    assert "tanh's error is 25.00% squared bias\n(variance dominates; its draws' errors against the sine run from " \
+           "0.001 to 0.07)" in adam
+    assert "ReLU's error is 55.56% squared bias\n(neither part dominates; its draws' errors against the sine run " \
+           "from 0.02 to 0.1)" in adam
     assert "tanh, the closer to the sine in the\nrun above, is the closer in 1 of the 2 draws" in adam
     assert f"seeds\n{v['seeds'][0]}, {v['seeds'][1]};" in body
     for opt in ("sgd", "adam"):
@@ -117,5 +119,5 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
             assert f"| {format.g(split['bias_sq'])} | {format.g(split['variance'])} |" in body
     handout = body[body.index("With the handout's step,"):body.index("With Adam,")]
     for name, split in zip(("ReLU", "tanh"), (v["sgd"]["relu"], v["sgd"]["tanh"])):
-        share = format.pct(split["bias_sq"] / split["mean_mse"], 1)
+        share = format.pct(split["bias_sq"] / split["mean_mse"])
         assert f"{name}'s error is {share} squared bias" in handout

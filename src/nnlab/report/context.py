@@ -99,6 +99,7 @@ def _variance_split(m: dict, names: dict) -> dict:
         share = {k: s["bias_sq"] / s["mean_mse"] for k, s in parts.items()}
         split[opt] = {
             "label": label, "closer": names[closer], "holds": closest_in[closer], "bias_share": share,
+            "spread": {k: (min(errors), max(errors)) for k, errors in per_draw.items()},
             "dominant": {k: "bias dominates" if f >= 2 / 3 else "variance dominates" if f <= 1 / 3
                          else "neither part dominates" for k, f in share.items()},
             "rows": [(f"{label}, {v['epochs'][opt]} epochs", names[k], s["bias_sq"], s["variance"],

@@ -219,6 +219,17 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
     }
 
 
+def _draws_figure(path, grid, clean, predictions: dict, title: str) -> Path:
+    """Every draw's fitted curve, faint, one colour per activation, over the sine; ``predictions[nonlin]`` is (K, m)."""
+    series = {"sin(2πx)": (grid, clean, {"color": "black", "ls": "--", "lw": 1.2})}
+    for colour, (nonlin, fits) in zip(("C0", "C1", "C2", "C3"), predictions.items()):
+        for k, fit_k in enumerate(fits):
+            # Matplotlib leaves labels that start with "_" out of the legend: one entry per activation
+            series[f"{nonlin}, each draw" if k == 0 else f"_{nonlin} {k}"] = (grid, fit_k, {"color": colour, "lw": 0.9,
+                                                                                              "alpha": 0.5})
+    return plots.curves(path, series, title, xlabel="x", ylabel="prediction")
+
+
 def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
     """Run Stage 3; write its figures into ``out_dir``; return its :class:`Result`.
 
@@ -246,11 +257,12 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     trained = dict(zip(plan, outcomes[:len(plan)]))
     drawn = dict(zip(draw_plan, outcomes[len(plan):]))
     own_run = {"sgd": "grid_short", "adam": "grid_long"}
+    predictions = {opt: {nonlin: np.stack([trained[nonlin, opt][own_run[opt]]]
+                                          + [drawn[nonlin, opt, s]["grid"] for s in draw_seeds[1:]])
+                         for nonlin in c.nonlins} for opt in ("sgd", "adam")}
     variance = {"draws": c.variance_draws, "seeds": draw_seeds, "epochs": draw_epochs}
-    for opt in ("sgd", "adam"):
-        variance[opt] = {nonlin: bias_variance([trained[nonlin, opt][own_run[opt]]]
-                                               + [drawn[nonlin, opt, s]["grid"] for s in draw_seeds[1:]], clean)
-                         for nonlin in c.nonlins}
+    variance |= {opt: {nonlin: bias_variance(p, clean) for nonlin, p in by_nonlin.items()}
+                 for opt, by_nonlin in predictions.items()}
     keys = ("train_mse_short", "truth_mse_short", "train_mse_long", "truth_mse_long", "loss_first", "span_error_init",
             "span_error_long", "span_weight_norm_init", "span_weight_norm_long", "span_condition_init",
             "span_condition_long", "output_weight_norm", "span_weight_bound", "bounded_span_error_init",
@@ -284,6 +296,9 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         "fit_long": plots.fit(out_dir / "stage3_fit_long.png", x, y, {f"{k}, {c.long_epochs} epochs": trained[k, "sgd"][
                               "fit_long"] for k in c.nonlins},
                               f"Stage 3: predictions after {c.long_epochs} epochs (lr {c.lr:g})", truth=truth),
+        **{f"draws_{opt}": _draws_figure(out_dir / f"stage3_draws_{opt}.png", grid.ravel(), clean, predictions[opt],
+                                         f"Stage 3: {c.variance_draws} draws, {label}, {draw_epochs[opt]} epochs")
+           for opt, label in (("sgd", "handout SGD"), ("adam", "Adam"))},
         "fit_adam": plots.fit(out_dir / "stage3_fit_adam.png", x, y, {f"{k}, Adam, {c.long_epochs} epochs": trained[
                               k, "adam"]["fit_long"] for k in c.nonlins},
                               f"Stage 3: the same networks trained by Adam (lr {c.adam_lr:g})", truth=truth),
