@@ -112,7 +112,7 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
            "0.001 to 0.07)" in adam
     assert "ReLU's error is 55.56% squared bias\n(neither part dominates; its draws' errors against the sine run " \
            "from 0.02 to 0.1)" in adam
-    assert "tanh, the closer to the sine in the\nrun above, is the closer in 1 of the 2 draws" in adam
+    assert "tanh, the closer to the sine in\nthe run above, is the closer in 1 of the 2 draws" in adam
     assert f"seeds\n{v['seeds'][0]}, {v['seeds'][1]};" in body
     for opt in ("sgd", "adam"):
         for split in v[opt].values():
