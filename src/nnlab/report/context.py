@@ -80,6 +80,34 @@ def _capacity(run: dict, adam: dict) -> dict:
             "unbounded_far_better": run["span_error_long"] < run["bounded_span_error_long"] / 2}
 
 
+def _variance_split(m: dict, names: dict) -> dict:
+    """Stage 3's bias/variance split, per optimiser: its table rows and, per activation, which part dominates.
+
+    A part "dominates" when it is at least two thirds of the error (twice the other part): with few
+    draws the squared bias of the mean fit overstates the true one by about variance / (K - 1), and
+    a factor of two keeps the word true after that correction for any K >= 2.  ``holds`` counts the
+    draws in which the activation closer to the sine in draw 1 (the stage's own run) is closer again.
+    """
+    v = m["variance"]
+    split = {}
+    for opt, label in (("sgd", "the handout's step"), ("adam", "Adam")):
+        parts = v[opt]
+        per_draw = {k: s["mse_per_draw"] for k, s in parts.items()}
+        closer = min(per_draw, key=lambda k: per_draw[k][0])
+        closest_in = {k: sum(all(errors[d] < per_draw[o][d] for o in per_draw if o != k) for d in range(v["draws"]))
+                      for k, errors in per_draw.items()}
+        share = {k: s["bias_sq"] / s["mean_mse"] for k, s in parts.items()}
+        split[opt] = {
+            "label": label, "closer": names[closer], "holds": closest_in[closer], "bias_share": share,
+            "spread": {k: (min(errors), max(errors)) for k, errors in per_draw.items()},
+            "dominant": {k: "bias dominates" if f >= 2 / 3 else "variance dominates" if f <= 1 / 3
+                         else "neither part dominates" for k, f in share.items()},
+            "rows": [(f"{label}, {v['epochs'][opt]} epochs", names[k], s["bias_sq"], s["variance"],
+                      s["bias_sq"] + s["variance"], s["mean_mse"], share[k], closest_in[k]) for k, s in parts.items()],
+        }
+    return split
+
+
 def stage3(results: dict) -> dict:
     """Stage 3: which activation fits better under each optimiser, plateaus, the noise test on every run."""
     ctx = _base(results, "3")
@@ -124,6 +152,7 @@ def stage3(results: dict) -> dict:
                  if abs(verdicts.relative_change(m["line_mse"], runs[k]["truth_mse_long"])) < verdicts.PLATEAU],
         adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
         capacity={k: _capacity(runs[k], adam[k]) for k in order},
+        variance_split=_variance_split(m, names),
         init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
                                                                rel_tol=1e-6)],
         kinks_at_zero_is_line=math.isclose(m["kinks_at_zero_span_error"], m["line_mse"], rel_tol=1e-6),

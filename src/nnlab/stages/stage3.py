@@ -18,6 +18,12 @@ measured too:
   32 ReLU units with random kinks; with the norm its weights need and the condition number
   of the units, and again with the output weights held to ``capacity_norm_multiple`` times
   the trained output layer's norm (:func:`output_layer_fit`), the size training produces.
+
+Variance is measured too: each activation under each optimiser is trained again on
+``variance_draws`` draws of the data, each with its own noise and its own initial weights
+(draw 1 is the run above), and the draws' predictions on the grid are split into squared
+bias and variance (:func:`nnlab.stages.bias_variance.bias_variance`).  The handout's step runs
+for the short budget there (``epochs``): at the long one the draws would cost far more time.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from nnlab.functional import relu, relu_backward
 from nnlab.losses import MSELoss
 from nnlab.models import MLP
 from nnlab.optim import SGD, Adam
-from nnlab.parallel import pmap
+from nnlab.parallel import run_calls
+from nnlab.stages.bias_variance import bias_variance
 from nnlab.stages.common import Result, config_dict, fmt, least_squares_line
 from nnlab.train import fit
 from nnlab.utils import seed_everything
@@ -59,10 +66,12 @@ class Config:
     grid_points: int = 1001
     # the bounded capacity: output weights at most this multiple of the handout-trained output layer's norm
     capacity_norm_multiple: float = 10.0
+    # draws of the data (noise and initial weights) for the bias/variance split; draw k uses seed + k
+    variance_draws: int = 5
 
     def quick(self) -> Config:
         """A seconds-long version for tests."""
-        return Config(**{**config_dict(self), "epochs": 300, "long_epochs": 1500})
+        return Config(**{**config_dict(self), "epochs": 300, "long_epochs": 1500, "variance_draws": 2})
 
 
 def span_error(H, target) -> float:
@@ -144,12 +153,32 @@ def relu_mini_check() -> dict:
             "expected_backward": expected_backward, "max_abs_error": float(error)}
 
 
+def _start(c: Config, nonlin: str, optimizer: str, init_seed: int):
+    """The untrained ``MLP(1, hidden, 1)`` from ``init_seed`` and its optimiser (the handout's step or Adam)."""
+    model = MLP(1, c.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(init_seed))
+    opt = SGD(model.parameters(), lr=c.lr) if optimizer == "sgd" else Adam(model.parameters(), lr=c.adam_lr)
+    return model, opt
+
+
+def _draw_prediction(c: Config, nonlin: str, optimizer: str, draw_seed: int, epochs: int, grid) -> dict:
+    """One network trained for ``epochs`` on its own draw: ``{"grid": (m,) prediction, "diverged", "message"}``.
+
+    ``draw_seed`` sets both the noise (``seed_everything`` before :func:`make_sine`, as the stage
+    does) and the initial weights, so ``draw_seed = seed`` repeats the stage's own run.
+    """
+    seed_everything(draw_seed)
+    x, y = make_sine(c.n, c.noise)
+    model, opt = _start(c, nonlin, optimizer, draw_seed)
+    hist = fit(model, MSELoss(), opt, x.reshape(-1, 1), y.reshape(-1, 1), epochs=epochs, progress=False,
+               name=f"stage 3 ({nonlin}, {optimizer}, draw seed {draw_seed})")
+    return {"grid": model.predict(grid).ravel(), "diverged": hist.diverged, "message": hist.message}
+
+
 def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: bool) -> dict:
     """One network from the seeded start: its curve, errors at both budgets, fits, and a readout of its hidden units."""
     X, Y = x.reshape(-1, 1), y.reshape(-1, 1)
-    model = MLP(1, c.hidden, 1, nonlin=nonlin, rng=np.random.default_rng(c.seed))
+    model, opt = _start(c, nonlin, optimizer, c.seed)
     hidden_init = model.forward(grid)[1]
-    opt = SGD(model.parameters(), lr=c.lr) if optimizer == "sgd" else Adam(model.parameters(), lr=c.adam_lr)
     snapshot = {}
 
     def snap(epoch):
@@ -161,6 +190,7 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
     hist = fit(model, MSELoss(), opt, X, Y, epochs=max(c.epochs, c.long_epochs), evaluate=snap, progress=progress,
                name=f"stage 3 ({nonlin}, {optimizer})")
     train_long = model.predict(X).ravel()
+    grid_long = model.predict(grid).ravel()
     # the capacity of the units before and after training: unbounded, and with output weights at most
     # capacity_norm_multiple times the norm of the output layer this training produced
     hidden_long = model.forward(grid)[1]
@@ -174,7 +204,7 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
         "train_mse_short": hist.step_loss[c.epochs - 1] if short else float("nan"),
         "truth_mse_short": float(np.mean((snapshot["grid_pred"] - clean) ** 2)) if short else float("nan"),
         "train_mse_long": float(np.mean((train_long - y) ** 2)),
-        "truth_mse_long": float(np.mean((model.predict(grid).ravel() - clean) ** 2)),
+        "truth_mse_long": float(np.mean((grid_long - clean) ** 2)),
         "loss_first": hist.step_loss[0], "diverged": hist.diverged, "message": hist.message,
         "span_error_init": init_fit["mse"], "span_error_long": long_fit["mse"],
         "span_weight_norm_init": init_fit["weight_norm"], "span_weight_norm_long": long_fit["weight_norm"],
@@ -184,15 +214,32 @@ def _train(c: Config, nonlin: str, optimizer: str, x, y, grid, clean, progress: 
         "bounded_span_weight_norm_init": init_bounded["weight_norm"],
         "bounded_span_weight_norm_long": long_bounded["weight_norm"],
         "curve": hist.step_loss, "fit_short": snapshot.get("train_pred"), "fit_long": train_long,
+        # a run that stopped before the short budget has no short prediction: NaN, not a missing key
+        "grid_short": snapshot.get("grid_pred", np.full(len(grid), np.nan)), "grid_long": grid_long,
     }
+
+
+def _draws_figure(path, grid, clean, predictions: dict, title: str) -> Path:
+    """Every draw's fitted curve, faint, one colour per activation, over the sine; ``predictions[nonlin]`` is (K, m)."""
+    series = {"sin(2πx)": (grid, clean, {"color": "black", "ls": "--", "lw": 1.2})}
+    for colour, (nonlin, fits) in zip(("C0", "C1", "C2", "C3"), predictions.items()):
+        for k, fit_k in enumerate(fits):
+            # Matplotlib leaves labels that start with "_" out of the legend: one entry per activation
+            series[f"{nonlin}, each draw" if k == 0 else f"_{nonlin} {k}"] = (grid, fit_k, {"color": colour, "lw": 0.9,
+                                                                                              "alpha": 0.5})
+    return plots.curves(path, series, title, xlabel="x", ylabel="prediction")
 
 
 def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) -> Result:
     """Run Stage 3; write its figures into ``out_dir``; return its :class:`Result`.
 
-    ``jobs`` processes share the training runs (each activation with each optimizer).
+    ``jobs`` processes share the training runs (each activation with each optimizer, and their
+    ``variance_draws - 1`` extra draws).
     """
     c = config
+    if isinstance(c.variance_draws, bool) or not isinstance(c.variance_draws, int) or c.variance_draws < 2:
+        raise NnlabValueError(f"stage 3: variance_draws must be an integer of at least 2 (a variance needs two "
+                              f"draws), got {c.variance_draws!r}")
     out_dir = Path(out_dir)
     seed_everything(c.seed)
     x, y = make_sine(c.n, c.noise)
@@ -200,8 +247,22 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     clean = np.sin(2 * math.pi * grid).ravel()
 
     plan = [(nonlin, opt) for opt in ("sgd", "adam") for nonlin in c.nonlins]
-    trained = dict(zip(plan, pmap(_train, [(c, nonlin, opt, x, y, grid, clean, progress and jobs <= 1)
-                                           for nonlin, opt in plan], jobs)))
+    # the bias/variance draws: draw 1 is the run above; the others repeat its recipe on new noise and weights
+    draw_seeds = [c.seed + k for k in range(c.variance_draws)]
+    draw_epochs = {"sgd": c.epochs, "adam": c.long_epochs}
+    draw_plan = [(nonlin, opt, s) for opt in ("sgd", "adam") for nonlin in c.nonlins for s in draw_seeds[1:]]
+    calls = ([(_train, (c, nonlin, opt, x, y, grid, clean, progress and jobs <= 1)) for nonlin, opt in plan]
+             + [(_draw_prediction, (c, nonlin, opt, s, draw_epochs[opt], grid)) for nonlin, opt, s in draw_plan])
+    outcomes = run_calls(calls, jobs)
+    trained = dict(zip(plan, outcomes[:len(plan)]))
+    drawn = dict(zip(draw_plan, outcomes[len(plan):]))
+    own_run = {"sgd": "grid_short", "adam": "grid_long"}
+    predictions = {opt: {nonlin: np.stack([trained[nonlin, opt][own_run[opt]]]
+                                          + [drawn[nonlin, opt, s]["grid"] for s in draw_seeds[1:]])
+                         for nonlin in c.nonlins} for opt in ("sgd", "adam")}
+    variance = {"draws": c.variance_draws, "seeds": draw_seeds, "epochs": draw_epochs}
+    variance |= {opt: {nonlin: bias_variance(p, clean) for nonlin, p in by_nonlin.items()}
+                 for opt, by_nonlin in predictions.items()}
     keys = ("train_mse_short", "truth_mse_short", "train_mse_long", "truth_mse_long", "loss_first", "span_error_init",
             "span_error_long", "span_weight_norm_init", "span_weight_norm_long", "span_condition_init",
             "span_condition_long", "output_weight_norm", "span_weight_bound", "bounded_span_error_init",
@@ -210,7 +271,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
     adam = {nonlin: {k: trained[nonlin, "adam"][k] for k in ("train_mse_long", "truth_mse_long", "diverged",
                                                               "output_weight_norm")}
             for nonlin in c.nonlins}
-    messages = [t["message"] for t in trained.values() if t["diverged"]]
+    messages = [t["message"] for t in [*trained.values(), *drawn.values()] if t["diverged"]]
 
     # As many ReLU units as the network has, with kinks spread at random over the data: what can they draw?
     rng = np.random.default_rng(c.seed)
@@ -235,6 +296,9 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         "fit_long": plots.fit(out_dir / "stage3_fit_long.png", x, y, {f"{k}, {c.long_epochs} epochs": trained[k, "sgd"][
                               "fit_long"] for k in c.nonlins},
                               f"Stage 3: predictions after {c.long_epochs} epochs (lr {c.lr:g})", truth=truth),
+        **{f"draws_{opt}": _draws_figure(out_dir / f"stage3_draws_{opt}.png", grid.ravel(), clean, predictions[opt],
+                                         f"Stage 3: {c.variance_draws} draws, {label}, {draw_epochs[opt]} epochs")
+           for opt, label in (("sgd", "handout SGD"), ("adam", "Adam"))},
         "fit_adam": plots.fit(out_dir / "stage3_fit_adam.png", x, y, {f"{k}, Adam, {c.long_epochs} epochs": trained[
                               k, "adam"]["fit_long"] for k in c.nonlins},
                               f"Stage 3: the same networks trained by Adam (lr {c.adam_lr:g})", truth=truth),
@@ -248,6 +312,7 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         "grid_symmetric": bool(np.allclose(grid.ravel(), -grid.ravel()[::-1])),
         "target_odd_max_abs": float(np.max(np.abs(clean + clean[::-1]))),
         "sine_variance": float(np.var(clean)), "line_mse": line_mse, "relu_mini_check": relu_mini_check(),
+        "variance": variance,
         "parameters": sum(p.value.size for p in MLP(1, c.hidden, 1, rng=np.random.default_rng(0)).parameters()),
     }
     summary = []
@@ -257,5 +322,9 @@ def run(config: Config, out_dir: Path, progress: bool = False, jobs: int = 1) ->
         summary.append((f"{k}: MSE vs true sine {c.epochs} / {c.long_epochs} ep",
                         f"{fmt(r['truth_mse_short'])} / {fmt(r['truth_mse_long'])}"))
         summary.append((f"{k}: MSE vs true sine, Adam {c.long_epochs} ep", fmt(adam[k]["truth_mse_long"])))
+        for opt, label in (("sgd", f"handout step {c.epochs} ep"), ("adam", f"Adam {c.long_epochs} ep")):
+            split = variance[opt][k]
+            summary.append((f"{k}: bias^2 / variance over {c.variance_draws} draws, {label}",
+                            f"{fmt(split['bias_sq'])} / {fmt(split['variance'])}"))
     return Result("3", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
                   diverged=bool(messages), messages=messages)
