@@ -127,9 +127,11 @@ print(f"closer to the sine after {config.long_epochs} epochs: {best}")
 # %% [markdown]
 # The last line names the activation closer to the sine. The last column says how far each is from
 # fitting noise: both training errors stay well above the noise's mean square (a ratio above one),
-# so neither network overfits. Both **underfit**: the misfit is bias, not variance. But whose bias —
-# the network's, or the optimiser's? Train the very same networks, from the same start and for the
-# same epochs, with Adam instead of the handout's plain gradient descent:
+# so neither network overfits. Both **underfit**: an error that stays above the noise even on the
+# training points is bias. (Variance, how far the fit moves with another draw of the data, needs
+# several draws; REPORT.md's Stage 3 measures it.) But whose bias — the network's, or the optimiser's?
+# Train the very same networks, from the same start and for the same epochs, with Adam instead of the
+# handout's plain gradient descent:
 
 # %%
 adam = {}
