@@ -88,7 +88,7 @@ def test_predict_out_through_a_symlink_replaces_the_target_and_keeps_the_link(tm
     code, out, err = _cli(capsys, "predict", "--model", model, "--csv", csv, "--out", link)
     assert code == 0 and err == ""
     assert link.is_symlink() and os.readlink(link) == "real.csv"
-    assert target.read_text().startswith("row,prediction,p_n,p_p,outside_training_range\n1,")
+    assert target.read_text().startswith("row,prediction,p_n,p_p\n1,")
     assert stat.S_IMODE(target.stat().st_mode) == 0o640  # the replaced file keeps its permissions
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "link.csv", "real.csv"]  # no temporary file left
 
