@@ -107,7 +107,8 @@ def test_stage7_save_load_and_predict(tmp_path, capsys):
                  "--out", str(tmp_path / "pred.csv")])
     assert code == 0
     lines = (tmp_path / "pred.csv").read_text().splitlines()
-    assert lines[0] == "row,prediction,p_malignant,p_benign" and len(lines) == 21
+    assert lines[0] == "row,prediction,p_malignant,p_benign,outside_training_range" and len(lines) == 21
+    assert all(ln.endswith(",0") for ln in lines[1:])  # the data's own rows lie within its range
     agree = np.mean([ln.split(",")[1] == d.target_names[t] for ln, t in zip(lines[1:], d.target[:20])])
     assert agree > 0.8
     assert main(["run", "7", "--quick", "--load", str(tmp_path / "bc.npz"), "--out", str(tmp_path / "b")]) == 0

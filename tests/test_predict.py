@@ -81,7 +81,7 @@ def test_unseen_categories_warn_in_one_line_and_strict_refuses(tmp_path, capsys)
                                                    "training ('Red', 'purple') in 3 row(s)")
     assert "same word in another case: 'Red' -> 'red'?" in err
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert lines[0] == "row,prediction,p_no,p_yes" and len(lines) == 6  # every row predicted, the gap imputed
+    assert lines[0] == "row,prediction,p_no,p_yes,outside_training_range" and len(lines) == 6  # the gap imputed
     assert main(["predict", "--model", str(model), "--csv", str(new), "--strict"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "--strict: column 'colour'" in err
@@ -172,3 +172,44 @@ def test_a_column_named_in_another_case_gets_a_did_you_mean(tmp_path, capsys):
     assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "upper.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the model needs column(s) 'x', 'colour' (did you mean 'X'?); the columns" in err
+
+
+def test_rows_far_outside_the_training_range_are_flagged_and_counted(tmp_path, capsys):
+    """The rule: beyond the training min or max by more than the training range (max - min)."""
+    model, _ = _train_colour_model(tmp_path, capsys)
+    table = read_csv_table(tmp_path / "train.csv", "label")
+    pool, _ = stage7.split_rows(table, stage7.Config().seed)
+    x = table.X["x"].to_numpy(dtype=float)[pool]  # the rows the saved model was fitted on
+    num = SavedModel.load(model).state["numeric"]
+    assert (num["min"], num["max"]) == ([x.min()], [x.max()])
+    low, high = x.min(), x.max()
+    span = high - low
+    values = [0.1, high + 0.99 * span, high + 1.01 * span, low - 1.01 * span, None, 1e12]
+    (tmp_path / "far.csv").write_text("x,colour\n" + "".join(f"{'' if v is None else repr(float(v))},red\n"
+                                                             for v in values))
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "far.csv"), "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err == ("nnlab: warning: 3 of 6 row(s) hold values far outside the training range (beyond its min or max "
+                   "by more than its width) in column(s) 'x' (3): their predictions extrapolate; see column "
+                   "'outside_training_range'\n")
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()]
+    assert rows[0][-1] == "outside_training_range" and [r[-1] for r in rows[1:]] == ["0", "0", "1", "1", "0", "1"]
+
+
+def test_a_checkpoint_without_a_training_range_still_predicts_and_says_it_cannot_flag(tmp_path, capsys):
+    config = stage7.Config().quick()
+    table = prepare_table(_frame(200), "y")
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X.iloc[:150], table.y[:150])
+    extra = stage7.checkpoint_extra(table, pipe, config)  # as checkpoints were written before the range
+    path = pipe.named_steps["mlp"].network_.save(tmp_path / "old.npz", extra=extra)
+    table.X.iloc[150:].to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", "--model", str(path), "--csv", str(tmp_path / "new.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "row,prediction,p_0,p_1" and len(out.splitlines()) == 51
+    assert err.count("\n") == 1 and "records no training range (saved by an older nnlab)" in err
+    extra["preprocess"]["numeric"].update(min=[0.0], max=[1.0, 2.0])  # a damaged record: refused, not misread
+    pipe.named_steps["mlp"].network_.save(tmp_path / "bad.npz", extra=extra)
+    assert main(["predict", "--model", str(tmp_path / "bad.npz"), "--csv", str(tmp_path / "new.csv")]) == 2
+    assert "the training range needs min and max, each 2 finite numbers (or null)" in capsys.readouterr().err

@@ -237,6 +237,7 @@ def test_huge_magnitudes_are_rescaled_exactly_and_quietly(tmp_path, capsys):
     frame.to_csv(path, index=False)
     code, out, err, m = _run(capsys, tmp_path, path, "y")
     assert code == 0 and err == "" and "column 'big' reaches" in out and f"by 2^{table.prescale['big']} (exact)" in out
+    assert f"multiplied by 2^{-table.prescale['tiny']} (exact)" in out and "2^-" not in out  # not "divided by 2^-k"
     assert m["features_used"] == ["x", "big", "tiny"]
 
 
@@ -466,3 +467,94 @@ def test_sklearns_mlp_early_stops_on_our_validation_fraction(monkeypatch):
     assert built and built[0]["validation_fraction"] == stage7.VALIDATION_FRACTION != 0.1  # 0.1: sklearn's default
     assert built[0]["n_iter_no_change"] == c.patience and built[0]["early_stopping"]
     assert models["sklearn MLPClassifier"].named_steps["model"].validation_fraction == stage7.VALIDATION_FRACTION
+
+
+def _messy_rows(n=60):
+    """An identifier, a name per row, a constant, a text category and blanks: every treatment Stage 7 has."""
+    rng = np.random.default_rng(5)
+    lines = ["id,name,x1,x2,const,kind,label"]
+    for i in range(n):
+        a, b = rng.normal(size=2)
+        x1 = "" if i in (4, 11, 30) else f"{a:.3f}"
+        kind = "" if i == 7 else ["red", "blue", "green"][i % 3]
+        lines.append(f"{i + 1},item {i},{x1},{b:.3f},7,{kind},{'yes' if a + b > 0 else 'no'}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_run_records_what_it_did_to_each_column(tmp_path, capsys):
+    path = _write(tmp_path, _messy_rows())
+    code, out, err, m = _run(capsys, tmp_path, path, "label")
+    assert code == 0 and err == ""
+    record = {e["column"]: e for e in m["column_treatment"]}
+    assert [e["column"] for e in m["column_treatment"]] == ["x1", "x2", "const", "kind", "id", "name"]  # (kept first)
+    table = read_csv_table(path, "label")
+    pool, _ = stage7.split_rows(table, stage7.Config().seed)
+    x1 = record["x1"]
+    assert (x1["treatment"], x1["inputs"], x1["missing_cells"], x1["filled_by"]) == ("numeric", 1, 3,
+                                                                                       "mean of the fitted rows")
+    assert x1["filled_with"] == pytest.approx(np.nanmean(table.X["x1"].to_numpy(dtype=float)[pool]), rel=1e-12)
+    assert record["x2"]["missing_cells"] == 0 and record["x2"]["filled_with"] is None
+    kind = record["kind"]  # three colours and the blank's own category
+    assert (kind["treatment"], kind["inputs"], kind["categories"], kind["missing_cells"], kind["filled_with"]) == \
+        ("one-hot", 4, 4, 1, "(missing)")
+    assert record["const"]["constant"] and not record["x1"]["constant"]
+    assert record["id"]["treatment"] == "dropped" and record["id"]["reason_dropped"].startswith("identifier-like")
+    assert sum(e["inputs"] for e in record.values()) == m["data"]["inputs_after_preprocessing"]
+    assert "3 numeric, 1 one-hot ('kind' -> 4 inputs), 2 dropped ('id', 'name'); 4 missing cell(s) filled in 2 " \
+           "column(s) ('x1', 'kind'); per column: columns.csv" in out
+    assert "column(s) 'const' hold one value on every row: kept, but they tell the model nothing" in out
+    rows = (tmp_path / "out/stage7/columns.csv").read_text().splitlines()
+    assert rows[0].startswith("column,treatment,inputs") and len(rows) == 1 + len(record)
+    assert rows[1] == f"x1,numeric,1,,,3,mean of the fitted rows,{x1['filled_with']!r},False,,"
+
+
+def test_a_table_of_constant_columns_says_there_is_nothing_to_learn(tmp_path, capsys):
+    text = "a,b,label\n" + "".join(f"1,x,{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, text), "label")
+    assert code == 0 and "every feature column holds one value on every row: there is nothing to learn" in out
+    assert [e["constant"] for e in m["column_treatment"]] == [True, True]
+
+
+def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
+    scores = {"a": {"accuracy": (1.0, 1.0, 1.0), "macro_f1": (1.0, 1.0, 1.0)},
+              "b": {"accuracy": (0.9, 0.75, 1.0), "roc_auc": (np.nan, np.nan, np.nan)}}
+    found = stage7.degenerate_intervals(scores, 20)
+    assert [(d["model"], d["metric"]) for d in found] == [("a", "accuracy"), ("a", "macro_f1")]
+    low, high = found[0]["exact_interval"]  # Clopper-Pearson with 20 of 20 right: low = 0.025 ** (1 / 20)
+    assert low == pytest.approx(0.025 ** (1 / 20), rel=1e-9) and high == 1.0
+    assert "macro_f1" not in stage7.degenerate_note(found, "accuracy", 20)
+
+
+def test_a_tiny_table_is_called_small_and_a_collapsed_interval_is_not_certainty(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.uniform(2, 3, 18), rng.uniform(-3, -2, 18)])  # separable: every test row right
+    text = "x,noise,label\n" + "".join(f"{v:.3f},{rng.normal():.3f},{'yes' if v > 0 else 'no'}\n" for v in x)
+    code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, text), "label")
+    assert code == 0 and m["split"]["test"] < stage7.SMALL_TEST_ROWS
+    assert f"very small data set: 36 rows leave {m['split']['test']} test rows (fewer than " in out
+    assert "the search's batch sizes (up to 64) exceed the about" in out
+    collapsed = [d for d in m["degenerate_intervals"] if d["metric"] == "accuracy"]
+    assert collapsed and all(m["table"][d["model"]]["accuracy"][1] == m["table"][d["model"]]["accuracy"][2]
+                             for d in collapsed)
+    assert "collapses to one value for" in out and "not certainty; exact (Clopper-Pearson) 95% intervals:" in out
+    assert out.count("degenerate; exact [") == len(collapsed)
+
+
+def test_the_stage7_report_says_what_was_done_to_each_column_of_a_csv(tmp_path, capsys):
+    from nnlab.report import context, sections
+
+    code, _, _, _ = _run(capsys, tmp_path, _write(tmp_path, _messy_rows()), "label")
+    results = {"7": json.loads((tmp_path / "out/stage7/metrics.json").read_text())}
+
+    def render():
+        figures = results["7"]["figures"]
+        section = sections.render_section("stage7", context.stage7(results), "docs/figures", "7", figures)
+        return " ".join(section.split())
+
+    text = render()
+    assert "3 kept as numbers, 1 one-hot encoded (`kind` into 4 inputs), 2 dropped; 4 missing cells filled in " \
+           "`x1` (3), `kind` (1). Column `const` holds one value on every row" in text
+    results["7"]["metrics"]["degenerate_intervals"] = [{"model": "m", "metric": "accuracy", "value": 1.0,
+                                                        "exact_interval": [0.9, 1.0]}]
+    text = render()
+    assert "The interval of accuracy collapses to a single value for m" in text and "[0.9000, 1.0000] for m" in text

@@ -126,9 +126,9 @@ def _saved_model_predicts_its_training_file(tmp_path, table, path):
     pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
     pipe.fit(table.X, table.y)
     model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
-                                                  extra=stage7.checkpoint_extra(table, pipe, config))
+                                                  extra=stage7.checkpoint_extra(table, pipe, config, table.X))
     text, notes = predict_csv(model, path)
-    got = np.array([[float(v) for v in line.split(",")[2:]] for line in text.splitlines()[1:]])
+    got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])  # (not the flag)
     np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)  # (written with 6 decimals)
     assert notes == []
     return model

@@ -5,7 +5,9 @@ preprocessing as plain numbers and text (:func:`nnlab.data.preprocess.export_sta
 the classes or the target's scale; no pickled object is ever loaded.  Columns are
 matched by name, so their order in the CSV does not matter and the target column may
 be absent.  A text value never seen in training is reported in one warning line per
-column (``strict=True`` makes it an error).  Stage 5 checkpoints (numeric pixels,
+column (``strict=True`` makes it an error).  A row holding a number far outside the training range
+(beyond the training min or max by more than the range, recorded in the checkpoint) is flagged in an
+``outside_training_range`` output column and counted in one warning line.  Stage 5 checkpoints (numeric pixels,
 ``preprocess = {"mean", "std"}``) are read too.
 """
 
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
-from nnlab.data.preprocess import apply_state, describe_unseen, input_columns
+from nnlab.data.preprocess import apply_state, describe_outside, describe_unseen, input_columns, outside_range
 from nnlab.data.tabular import CSVError, checked_decimal, label_text, read_csv
 from nnlab.errors import NnlabError
 from nnlab.functional import softmax
@@ -74,6 +76,9 @@ def _checked_state(state: dict, path) -> dict:
             raise bad(f"fill must be {n} finite numbers")
         if not _is_list(num.get("mean"), _is_number, n) or not _is_list(num.get("scale"), _is_nonzero, n):
             raise bad(f"mean and scale must be {n} finite numbers, the scales nonzero")
+        if ("min" in num or "max" in num) and not all(
+                _is_list(num.get(k), lambda v: v is None or _is_number(v), n) for k in ("min", "max")):
+            raise bad(f"the training range needs min and max, each {n} finite numbers (or null)")
     if cat is not None:
         if not isinstance(cat, dict) or not _is_text(cat.get("fill")) or not isinstance(cat.get("columns"), list):
             raise bad("the categorical part needs a fill text and a list of columns")
@@ -213,9 +218,17 @@ class SavedModel:
         return out.ravel().astype(np.float64) * scale["std"] + scale["mean"], notes
 
 
-def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tuple[str, list]:
-    """Predictions for every row of ``csv_path``: ``(CSV text "row,prediction[,p_<class>...]", warning lines)``.
+#: The output column that flags a row holding a value far outside the training range (1) or not (0).
+OUTSIDE_COLUMN = "outside_training_range"
 
+
+def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tuple[str, list]:
+    """Predictions for every row of ``csv_path``: ``(CSV text, warning lines)``.
+
+    The text's columns: ``row,prediction[,p_<class>...][,outside_training_range]``.  The last, present when the
+    checkpoint records its training range, is 1 for a row with a number far outside it
+    (:func:`nnlab.data.preprocess.outside_range`: beyond the training min or max by more than the range), and
+    one warning line counts those rows and names their columns.  It is a warning even with ``strict``.
     ``decimal``: ``"point"`` or ``"comma"``, how this file writes numbers (:meth:`SavedModel.reading`); ``None``
     reads it as training read its own file.
     """
@@ -227,14 +240,24 @@ def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tup
     classes = saved.extra.get("classes") or []
     if saved.classifies:
         proba, notes = saved.predict_proba(frame, strict)
-        writer.writerow(["row", "prediction", *[f"p_{c}" for c in classes]])
-        for k, (label, p) in enumerate(zip(proba.argmax(1), proba)):
-            writer.writerow([k + 1, label_text(classes[label]), *[f"{v:.6f}" for v in p]])
+        header = ["row", "prediction", *[f"p_{c}" for c in classes]]
+        rows = [[label_text(classes[label]), *[f"{v:.6f}" for v in p]] for label, p in zip(proba.argmax(1), proba)]
     else:
         values, notes = saved.predict_values(frame, strict)
-        writer.writerow(["row", "prediction"])
-        for k, v in enumerate(values):
-            writer.writerow([k + 1, f"{v:.6g}"])
+        header, rows = ["row", "prediction"], [[f"{v:.6g}"] for v in values]
+    far = outside_range(saved.state, frame)
+    if far is None and (saved.extra.get("preprocess") or {}).get("numeric"):  # a Stage 7 record without a range
+        notes.append(f"{model_path} records no training range (saved by an older nnlab): values far outside it "
+                     "are not flagged; save the model again to have them flagged")
+    if far is not None:
+        flags, counts = far
+        header.append(OUTSIDE_COLUMN)
+        rows = [[*r, int(f)] for r, f in zip(rows, flags)]
+        if flags.any():
+            notes.append(describe_outside(counts, int(flags.sum()), len(flags), OUTSIDE_COLUMN))
+    writer.writerow(header)
+    for k, r in enumerate(rows):
+        writer.writerow([k + 1, *r])
     return buf.getvalue(), notes
 
 

@@ -8,7 +8,8 @@ whatever code the file names, so :func:`export_state` writes down the fitted num
 (JSON-ready) and :func:`apply_state` applies them to new rows with the same floating-
 point operations as ``ColumnTransformer.transform`` -- a test holds the two to
 bit-identical output.  :func:`apply_state` also reports text values never seen in
-training, which the one-hot encoder would silently encode as no category at all.
+training, which the one-hot encoder would silently encode as no category at all, and
+:func:`outside_range` finds rows holding numbers far outside the training range recorded with the state.
 """
 
 from __future__ import annotations
@@ -57,8 +58,13 @@ def make_preprocessor(numeric, categorical, prescale=None, impute="mean", max_ca
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
 
-def export_state(ct: ColumnTransformer) -> dict:
-    """The fitted ``ct``'s numbers as a JSON-ready dict (what :func:`apply_state` needs, nothing else)."""
+def export_state(ct: ColumnTransformer, X_fit=None) -> dict:
+    """The fitted ``ct``'s numbers as a JSON-ready dict (what :func:`apply_state` needs, nothing else).
+
+    With ``X_fit`` (the DataFrame ``ct`` was fitted on) the numeric part also records each column's
+    training ``min`` and ``max`` as read (before any power-of-two rescaling; ``None`` for a column
+    with no value), which :func:`outside_range` compares new rows with.
+    """
     state = {"numeric": None, "categorical": None}
     fitted = dict(ct.named_transformers_)
     columns = {name: cols for name, _, cols in ct.transformers_}
@@ -71,6 +77,8 @@ def export_state(ct: ColumnTransformer) -> dict:
                             "fill": pipe.named_steps["impute"].statistics_.astype(float).tolist(),
                             "mean": pipe.named_steps["scale"].mean_.tolist(),
                             "scale": pipe.named_steps["scale"].scale_.tolist()}
+        if X_fit is not None:
+            state["numeric"].update(training_range(X_fit, cols))
     if "cat" in fitted:
         encoder = fitted["cat"].named_steps["onehot"]
         entries = []
@@ -81,6 +89,16 @@ def export_state(ct: ColumnTransformer) -> dict:
                             "infrequent": rare})
         state["categorical"] = {"fill": MISSING_LEVEL, "columns": entries}
     return state
+
+
+def training_range(X_fit, columns) -> dict:
+    """``{"min": [...], "max": [...]}`` of the numeric ``columns`` of ``X_fit`` (missing cells ignored; ``None``
+    for a column without a value)."""
+    values = np.asarray(X_fit[list(columns)], dtype=np.float64).reshape(len(X_fit), len(columns))
+    present = ~np.isnan(values)
+    low = [float(np.min(v[p])) if p.any() else None for v, p in zip(values.T, present.T)]
+    high = [float(np.max(v[p])) if p.any() else None for v, p in zip(values.T, present.T)]
+    return {"min": low, "max": high}
 
 
 def input_columns(state: dict) -> list:
@@ -108,6 +126,50 @@ def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndar
     return values.mask(values.isin(missing)).to_numpy(dtype=np.float64)
 
 
+def _numeric_inputs(state: dict, frame: pd.DataFrame, where: str) -> np.ndarray:
+    """(n, numeric columns) float64: the state's numeric columns of ``frame`` as read (NaN where missing).
+
+    Raises:
+        CSVError: a cell holds text or infinity.
+    """
+    num = state["numeric"]
+    X = np.column_stack([_numbers(frame, c, where, state) for c in num["columns"]])
+    if np.isinf(X).any():
+        r, j = np.argwhere(np.isinf(X))[0]
+        raise CSVError(f"{where}: infinite value in column '{num['columns'][j]}', line {r + 2}")
+    return X
+
+
+def outside_range(state: dict, frame: pd.DataFrame, where: str = "predict"):
+    """Which rows of ``frame`` hold a number far outside the training range: ``(flags (n,) bool, {column: rows})``,
+    or ``None`` when the state records no training range (a checkpoint from before it did, or Stage 5's).
+
+    The rule: a value lies far outside when it is beyond the training minimum or maximum by more than the
+    training range, i.e. ``x < min - (max - min)`` or ``x > max + (max - min)``; for a column constant in
+    training (range 0) that is any other value.  The network has seen nothing there, so its output is an
+    extrapolation.  Missing cells are not flagged (they are filled with a training value).
+    """
+    num = state.get("numeric")
+    if not num or "min" not in num:
+        return None
+    X = _numeric_inputs(state, frame, where)
+    low = np.array([np.nan if v is None else v for v in num["min"]], dtype=np.float64)
+    high = np.array([np.nan if v is None else v for v in num["max"]], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # (1e308-wide ranges reach inf: nothing lies beyond)
+        span = high - low
+        below, above = low - span, high + span
+        far = np.less(X, below) | np.greater(X, above)  # NaN cells and range-less columns compare False
+    counts = {c: int(k) for c, k in zip(num["columns"], far.sum(axis=0)) if k}
+    return far.any(axis=1), counts
+
+
+def describe_outside(counts: dict, rows: int, total: int, flag_column: str) -> str:
+    """One line about the rows :func:`outside_range` flagged."""
+    shown = ", ".join(f"'{c}' ({k})" for c, k in list(counts.items())[:4]) + (", ..." if len(counts) > 4 else "")
+    return (f"{rows} of {total} row(s) hold values far outside the training range (beyond its min or max by more "
+            f"than its width) in column(s) {shown}: their predictions extrapolate; see column '{flag_column}'")
+
+
 def _text(frame: pd.DataFrame, name: str, fill: str, na_values=()) -> np.ndarray:
     cells = frame[name].astype("string").str.strip()
     return cells.mask((cells == "") | cells.isin(list(na_values))).fillna(fill).to_numpy(dtype=object)
@@ -133,10 +195,7 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
     blocks, unseen = [], []
     num = state.get("numeric")
     if num:
-        X = np.column_stack([_numbers(frame, c, where, state) for c in num["columns"]])
-        if np.isinf(X).any():
-            r, j = np.argwhere(np.isinf(X))[0]
-            raise CSVError(f"{where}: infinite value in column '{num['columns'][j]}', line {r + 2}")
+        X = _numeric_inputs(state, frame, where)
         if any(num["prescale"]):
             X = rescale(X, num["prescale"])
         gaps = np.isnan(X)

@@ -903,7 +903,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             columns[name] = values
             if k:
                 prescale[name] = k
-                notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: divided by 2^{k}"
+                scaled = f"divided by 2^{k}" if k > 0 else f"multiplied by 2^{-k}"  # (never "divided by 2^-995")
+                notes.append(f"column '{name}' reaches {np.nanmax(np.abs(values)):.3g} in magnitude: {scaled}"
                              " (exact) before standardising, which leaves the standardised values as they were")
     for convention, read in formatted.items():
         names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])

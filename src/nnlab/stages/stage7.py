@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab import plots
+from nnlab.data.column_record import column_record, constant_columns, record_csv, record_line
 from nnlab.data.preprocess import export_state, make_preprocessor
 from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
 from nnlab.errors import NnlabRuntimeError
@@ -45,6 +46,10 @@ TITLE = "Stage 7 - your own network on a real data set"
 #: Share of the rows set aside as the test split, and share of the remaining rows the networks early-stop on.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.2
+#: Fewer test rows than this get a "very small data set" note.  Why 30: with no error among m test rows an
+#: accuracy can still be 1 - 3/m (the "rule of three", 95 %), so below 30 rows the test split cannot tell a
+#: perfect model from one wrong on a tenth of the rows.
+SMALL_TEST_ROWS = 30
 
 _WIDTHS = (16, 32, 64, 128)
 _COMMON = {"mlp__hidden_layer_sizes": [(w,) * depth for depth in (1, 2) for w in _WIDTHS],
@@ -314,10 +319,14 @@ def score_models(table: Table, models: dict, X_te, y_te, c: Config) -> tuple[dic
     return dict(zip(models, out[: len(models)])), dict(zip(others, out[len(models):]))
 
 
-def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
-    """What ``nnlab predict`` needs besides the weights: the input columns, the fitted preprocessing, the classes."""
+def checkpoint_extra(table: Table, pipe, c: Config, X_fit=None) -> dict:
+    """What ``nnlab predict`` needs besides the weights: the input columns, the fitted preprocessing, the classes.
+
+    ``X_fit``, the rows ``pipe`` was fitted on, adds each numeric column's training min and max, with which
+    predict flags rows far outside the training range (without it none is recorded and nothing is flagged).
+    """
     mlp = pipe.named_steps["mlp"]
-    state = export_state(pipe.named_steps["prep"])
+    state = export_state(pipe.named_steps["prep"], X_fit)
     if table.decimal_comma:  # how the CSV's cells were read, so that predict reads new files the same way
         state["decimal_comma"] = list(table.decimal_comma)
     if table.na_values:
@@ -332,6 +341,56 @@ def checkpoint_extra(table: Table, pipe, c: Config) -> dict:
     else:
         extra["target_scale"] = {"mean": float(mlp.y_mean_), "std": float(mlp.y_scale_)}
     return extra
+
+
+def degenerate_intervals(scores: dict, test_rows: int) -> list:
+    """Every ``(model, metric)`` whose bootstrap interval collapsed to one value (every resample scored the same).
+
+    Returns a list of ``{"model", "metric", "value"}``; an accuracy also gets ``exact_interval``, the exact
+    (Clopper-Pearson) binomial interval of ``round(accuracy * test_rows)`` right out of ``test_rows``, which
+    does not collapse when every test row is right (or every one wrong).
+    """
+    from scipy.stats import binomtest
+
+    out = []
+    for model, report in scores.items():
+        for metric, (estimate, low, high) in report.items():
+            if low != high:  # (NaN bounds compare unequal: an undefined interval is not a collapsed one)
+                continue
+            entry = {"model": model, "metric": metric, "value": float(low)}
+            if metric == "accuracy":
+                ci = binomtest(int(round(estimate * test_rows)), test_rows).proportion_ci(INTERVAL_LEVEL, "exact")
+                entry["exact_interval"] = [float(ci.low), float(ci.high)]
+            out.append(entry)
+    return out
+
+
+def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | None:
+    """One line about the collapsed intervals of the headline metric, or None when there is none."""
+    hit = [d for d in degenerate if d["metric"] == headline]
+    if not hit:
+        return None
+    exact = "; ".join(f"{d['model']} [{d['exact_interval'][0]:.4f}, {d['exact_interval'][1]:.4f}]"
+                      for d in hit if "exact_interval" in d)
+    return (f"the bootstrap interval of test {headline} collapses to one value for "
+            f"{', '.join(d['model'] for d in hit)}: every resample of the {test_rows} test rows scored the same, "
+            "which reflects the small test split, not certainty" + (f"; exact (Clopper-Pearson) "
+                                                                    f"{INTERVAL_LEVEL:.0%} intervals: {exact}"
+                                                                    if exact else ""))
+
+
+def small_data_note(n: int, test_rows: int, search_rows: int, c: Config) -> str | None:
+    """One line when the test split has fewer than ``SMALL_TEST_ROWS`` rows, or None."""
+    if test_rows >= SMALL_TEST_ROWS:
+        return None
+    note = (f"very small data set: {n} rows leave {test_rows} test rows (fewer than {SMALL_TEST_ROWS}), so one "
+            f"test row moves a test score by 1/{test_rows} and the intervals are coarse")
+    fold_rows = int(search_rows * (c.folds - 1) / c.folds * (1 - VALIDATION_FRACTION))
+    biggest = max(b for grid in SEARCH_SPACE for b in grid["mlp__batch_size"])
+    if biggest > fold_rows:
+        note += (f"; the search's batch sizes (up to {biggest}) exceed the about {fold_rows} rows each fold's "
+                 "network trains on, where a batch is all of them")
+    return note
 
 
 def _evaluate_loaded(c: Config, table: Table, te) -> Result:
@@ -412,6 +471,9 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     _, metric = HEADLINE[table.task]
     # training results next to the test results: each model scored on the non-test rows it was fitted on
     train_scores = {name: float(metric(y_pool, model.predict(X_pool))) for name, model in models.items()}
+    record = column_record(table, final.named_steps["prep"], X_pool)
+    (out_dir / "columns.csv").write_text(record_csv(record))
+    degenerate = degenerate_intervals(table_rows, len(te))
     figs = _figures(out_dir, table, mlp, results, cm, y_te, pred, c)
     headline, _ = HEADLINE[table.task]
     counts = np.unique(table.y, return_counts=True)[1].tolist() if table.task == "classification" else None
@@ -422,6 +484,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                  "rows_dropped_missing_target": table.rows_dropped, "inputs_after_preprocessing":
                  int(final.named_steps["prep"].transform(X_te.iloc[:1]).shape[1])},
         "features_used": table.features_used, "columns_dropped": table.columns_dropped,
+        "column_treatment": record, "degenerate_intervals": degenerate,
         "split": {"train": len(pool) - mlp.n_validation_rows_, "validation": mlp.n_validation_rows_,
                   "test": len(te), "seed": c.seed},
         "search_rows": len(search_rows),
@@ -437,12 +500,27 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     }
     summary = [("data", f"{table.source}: {n} rows, {len(table.features_used)} feature columns"),
                ("task", f"{table.task}: {table.task_reason}"),
+               ("columns", record_line(record)),
                ("split train / val / test", f"{metrics['split']['train']} / {mlp.n_validation_rows_} / {len(te)}"),
                ("chosen by CV", best["recipe"])]
+    collapsed = {d["model"]: d for d in degenerate if d["metric"] == headline}
     for name, rep in table_rows.items():
         p, lo, hi = rep[headline]
-        summary.append((f"{name}: test {headline}", score_text(headline, p, lo, hi)))
+        text = score_text(headline, p, lo, hi)
+        if name in collapsed:
+            exact = collapsed[name].get("exact_interval")
+            text += " degenerate" + (f"; exact [{exact[0]:.4f}, {exact[1]:.4f}]" if exact else "")
+        summary.append((f"{name}: test {headline}", text))
     messages = list(table.notes)
+    constant = constant_columns(record)
+    if constant and len(constant) == len(table.features_used):
+        messages.append("every feature column holds one value on every row: there is nothing to learn, so no model "
+                        "can beat the trivial predictor")
+    elif constant:
+        messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row: kept, but "
+                        "they tell the model nothing")
+    messages += [line for line in (small_data_note(n, len(te), len(search_rows), c),
+                             degenerate_note(degenerate, headline, len(te))) if line]
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
         messages.append(f"{diverged} candidate fold fit(s) diverged and scored worst")
@@ -454,5 +532,5 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     result = Result("7", TITLE, config_dict(c), metrics, {k: Path(v).name for k, v in figs.items()}, summary,
                     messages=messages)
     if c.save:  # written by the runner once the stage has finished, never from an unfinished run
-        result.checkpoints = [(mlp.network_, c.save, checkpoint_extra(table, final, c))]
+        result.checkpoints = [(mlp.network_, c.save, checkpoint_extra(table, final, c, X_pool))]
     return result
