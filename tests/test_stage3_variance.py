@@ -108,11 +108,13 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
     assert "not measured here" not in text
     body = text[text.index("**Variance.**"):text.index("Whose is the bias")]
     adam = body[body.index("With Adam,"):]
-    assert "tanh's error is 25.00% squared bias\n(variance dominates; its draws' errors against the sine run from " \
-           "0.001 to 0.07)" in adam
-    assert "ReLU's error is 55.56% squared bias\n(neither part dominates; its draws' errors against the sine run " \
-           "from 0.02 to 0.1)" in adam
-    assert "tanh, the closer to the sine in\nthe run above, is the closer in 1 of the 2 draws" in adam
+    # K = 2: corrected bias = max(bias_sq - variance, 0), corrected variance = 2 * variance
+    assert "tanh's error is 25.00% squared bias\n(0.00% once corrected for 2 draws, below: variance dominates; its " \
+           "draws' errors\nagainst the sine run from 0.001 to 0.07)" in adam
+    assert "ReLU's error is 55.56% squared bias\n(11.11% once corrected for 2 draws, below: variance dominates; its " \
+           "draws' errors\nagainst the sine run from 0.02 to 0.1)" in adam
+    # the first draw chose tanh; the one other draw does not repeat it
+    assert "tanh, the closer to the sine in the run above, is the closer\nagain in 0 of the 1 other draw." in adam
     assert f"seeds\n{v['seeds'][0]}, {v['seeds'][1]};" in body
     for opt in ("sgd", "adam"):
         for split in v[opt].values():
@@ -121,3 +123,24 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
     for name, split in zip(("ReLU", "tanh"), (v["sgd"]["relu"], v["sgd"]["tanh"])):
         share = format.pct(split["bias_sq"] / split["mean_mse"])
         assert f"{name}'s error is {share} squared bias" in handout
+
+
+def test_dominance_is_judged_on_the_split_corrected_for_the_number_of_draws():
+    """Squared bias 0.2 and variance 0.1 from K = 5 draws is two to one raw, but corrected (0.2 - 0.1/4 = 0.175
+    against 0.1 * 5/4 = 0.125) neither part is twice the other; 0.3 against 0.1 is (0.275 against 0.125)."""
+    def part(bias_sq, variance, errors):
+        return {"bias_sq": bias_sq, "variance": variance, "mean_mse": bias_sq + variance, "mse_per_draw": errors}
+
+    v = {"draws": 5, "epochs": {"sgd": 10, "adam": 20},
+         "sgd": {"relu": part(0.2, 0.1, [1, 1, 3, 1, 3]), "tanh": part(0.3, 0.1, [2, 2, 2, 2, 2])},
+         "adam": {"relu": part(0.01, 0.1, [1, 1, 1, 1, 1]), "tanh": part(0.1, 0.01, [2, 2, 2, 2, 2])}}
+    split = context._variance_split({"variance": v}, {"relu": "ReLU", "tanh": "tanh"})
+    sgd, adam = split["sgd"], split["adam"]
+    assert sgd["dominant"] == {"relu": "neither part dominates", "tanh": "bias dominates"}
+    assert sgd["corrected_share"]["relu"] == pytest.approx(0.175 / 0.3)
+    assert sgd["bias_share"]["relu"] == pytest.approx(2 / 3)
+    assert adam["dominant"] == {"relu": "variance dominates", "tanh": "bias dominates"}
+    assert adam["corrected_share"]["relu"] == 0.0  # 0.01 - 0.1/4 < 0: no bias left to claim
+    # ReLU is closer in the first draw and again in draws 2 and 4 (ties are not "closer")
+    assert (sgd["closer"], sgd["holds"]) == ("ReLU", 2)
+    assert [row[-1] for row in sgd["rows"]] == [3, 2]  # the table counts every draw, the first included

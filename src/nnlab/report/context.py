@@ -83,27 +83,35 @@ def _capacity(run: dict, adam: dict) -> dict:
 def _variance_split(m: dict, names: dict) -> dict:
     """Stage 3's bias/variance split, per optimiser: its table rows and, per activation, which part dominates.
 
-    A part "dominates" when it is at least two thirds of the error (twice the other part): with few
-    draws the squared bias of the mean fit overstates the true one by about variance / (K - 1), and
-    a factor of two keeps the word true after that correction for any K >= 2.  ``holds`` counts the
-    draws in which the activation closer to the sine in draw 1 (the stage's own run) is closer again.
+    With K draws the split is biased both ways: the squared bias of the mean of K fits overstates the
+    true squared bias by the variance of that mean, about ``variance / (K - 1)``, and the variance
+    around the mean of K fits (ddof 0) understates one fit's variance by ``(K - 1) / K``.  Which part
+    dominates is therefore judged on the corrected estimates ``bias_sq - variance / (K - 1)`` (0 at
+    least) and ``variance * K / (K - 1)``: a part dominates when it is at least twice the other.
+    ``holds`` counts the draws after the first (the stage's own run) in which the activation closer to
+    the sine in the first is closer again.
     """
     v = m["variance"]
+    K = v["draws"]
     split = {}
     for opt, label in (("sgd", "the handout's step"), ("adam", "Adam")):
         parts = v[opt]
         per_draw = {k: s["mse_per_draw"] for k, s in parts.items()}
         closer = min(per_draw, key=lambda k: per_draw[k][0])
-        closest_in = {k: sum(all(errors[d] < per_draw[o][d] for o in per_draw if o != k) for d in range(v["draws"]))
+        closest_in = {k: [all(errors[d] < per_draw[o][d] for o in per_draw if o != k) for d in range(K)]
                       for k, errors in per_draw.items()}
         share = {k: s["bias_sq"] / s["mean_mse"] for k, s in parts.items()}
+        corrected = {k: (max(s["bias_sq"] - s["variance"] / (K - 1), 0.0), s["variance"] * K / (K - 1))
+                     for k, s in parts.items()}
         split[opt] = {
-            "label": label, "closer": names[closer], "holds": closest_in[closer], "bias_share": share,
+            "label": label, "closer": names[closer], "holds": sum(closest_in[closer][1:]), "bias_share": share,
+            "corrected_share": {k: b / (b + w) if b + w else 0.0 for k, (b, w) in corrected.items()},
             "spread": {k: (min(errors), max(errors)) for k, errors in per_draw.items()},
-            "dominant": {k: "bias dominates" if f >= 2 / 3 else "variance dominates" if f <= 1 / 3
-                         else "neither part dominates" for k, f in share.items()},
+            "dominant": {k: "bias dominates" if b >= 2 * w else "variance dominates" if w >= 2 * b
+                         else "neither part dominates" for k, (b, w) in corrected.items()},
             "rows": [(f"{label}, {v['epochs'][opt]} epochs", names[k], s["bias_sq"], s["variance"],
-                      s["bias_sq"] + s["variance"], s["mean_mse"], share[k], closest_in[k]) for k, s in parts.items()],
+                      s["bias_sq"] + s["variance"], s["mean_mse"], share[k], sum(closest_in[k]))
+                     for k, s in parts.items()],
         }
     return split
 
