@@ -2,6 +2,7 @@
 what spreadsheets and pandas write, read as written or refused by name, never misread silently."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -259,6 +260,13 @@ def test_a_decimal_point_in_a_float_column_of_a_decimal_comma_file_is_refused_by
     with pytest.raises(CSVError, match=r"^column 'b': '1\.5' \(line 9\) has a decimal point, but this file writes "
                                        r"decimal commas \('a' holds '[-0-9]+,[0-9]+'\)"):
         read_csv_table(_write(tmp_path, _dotted_rows(odd_cell="1.5")), "y")
+
+
+@pytest.mark.parametrize("cell", ["0.280", "-0.560", "00.500"])
+def test_a_dot_after_a_leading_zero_is_no_thousands_group_in_a_decimal_comma_file(tmp_path, cell):
+    """'0.280' was read as 280 (a group of three after a lone 0), while '0,280' is never read as thousands."""
+    with pytest.raises(CSVError, match=rf"^column 'b': '{re.escape(cell)}' \(line 9\) has a decimal point"):
+        read_csv_table(_write(tmp_path, _dotted_rows(odd_cell=cell)), "y")
 
 
 def test_predict_reads_dots_as_thousands_as_training_did(tmp_path):

@@ -401,8 +401,8 @@ _PERCENT = re.compile(r"\s*%$")
 #: Thousands separated by commas, well formed: 1 to 3 digits first (never a lone 0), then groups of 3 ("1,234.5").
 THOUSANDS = re.compile(r"[+-]?(?!0,)\d{1,3}(,\d{3})+(\.\d+)?")
 #: A decimal comma, digits grouped by dots or not: "14,23", "0,280", "1.001,00", "1065,0", "7,9e-05", and whole
-#: numbers "19".
-DECIMAL_COMMA = re.compile(r"[+-]?(\d+|\d{1,3}(\.\d{3})+)(,\d+)?([eE][+-]?\d+)?")
+#: numbers "19".  Grouped digits never start with 0 ("0.280" is no thousands grouping, as "0,280" is none above).
+DECIMAL_COMMA = re.compile(r"[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+)(,\d+)?([eE][+-]?\d+)?")
 
 
 def _unformatted(cells: pd.Series) -> pd.Series:
