@@ -131,3 +131,17 @@ def test_compressed_bytes_under_a_plain_name_are_named_not_called_a_bad_encoding
 def test_standard_input_is_said_to_be_unsupported_not_missing():
     with pytest.raises(CSVError, match=r"reading a CSV from standard input \('-'\) is not supported"):
         read_csv("-")
+
+
+# ---- careless-user findings: numbers as exports write them, totals rows, id targets, duplicate rows -----------------
+def test_a_column_mixing_percentages_and_plain_numbers_is_refused_by_name(tmp_path):
+    path = tmp_path / "pctmix.csv"
+    path.write_text("a,smooth,y\n" + _rows(40, lambda i: f"{i},{f'{8 + i / 10:.2f}%' if i % 3 else f'0.0{i + 10}'},"
+                                                       f"{i % 2}\n"))
+    with pytest.raises(CSVError, match=r"^column 'smooth' mixes percentages and plain numbers: '8\.10%' \(line 3\) in "
+                                       r"26 row\(s\), '0\.010' \(line 2\) without '%' in 14 row\(s\)"):
+        read_csv_table(path, "y")
+    zeros = tmp_path / "zeros.csv"  # a plain 0 is 0 % as well: no mix
+    zeros.write_text("a,share,y\n" + _rows(40, lambda i: f"{i},{'0' if i % 4 == 0 else f'{i}%'},{i % 2}\n"))
+    expected = np.where(np.arange(40) % 4 == 0, 0, np.arange(40))
+    np.testing.assert_array_equal(read_csv_table(zeros, "y").X["share"], expected)

@@ -492,6 +492,8 @@ def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None, decim
                        "no cell of the file decides which; pass --decimal point or --decimal comma to say which "
                        "(library: decimal='point' or 'comma'), or re-save the file with unambiguous numbers (e.g. "
                        "without thousands separators)")
+    if point_ok or comma_ok:
+        _refuse_mixed_percent(what, present, point if point_ok else comma)
     if point_ok:
         return point.reindex(cells.index), "point", by_file
     if comma_ok:
@@ -503,6 +505,20 @@ def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None, decim
                        f" reads with a decimal point, '{_shown(b)}' (line {_line(present[only_comma].index[0])}) "
                        "only with a decimal comma; write the column in one format")
     return None, None, False
+
+
+def _refuse_mixed_percent(what: str, present: pd.Series, numbers: pd.Series) -> None:
+    """A number column with '%' on some cells and not on others is an error naming one cell of each kind and their
+    counts.  Why refuse: ``'11.84%'`` reads as 11.84 and ``'0.0847'`` as 0.0847, the same quantity 100 times apart
+    (a percentage and a fraction); which one the column means is the user's decision.  A plain 0 is the same
+    either way, so it mixes nothing."""
+    percent = present.str.contains(_PERCENT, regex=True).fillna(False).to_numpy(dtype=bool)
+    plain = ~percent & (numbers.to_numpy() != 0)
+    if percent.any() and plain.any():
+        a, b = present[percent], present[plain]
+        raise CSVError(f"{what} mixes percentages and plain numbers: '{_shown(a.iloc[0])}' (line {_line(a.index[0])})"
+                       f" in {len(a)} row(s), '{_shown(b.iloc[0])}' (line {_line(b.index[0])}) without '%' in "
+                       f"{len(b)} row(s), which may be a fraction 100 times smaller; write the column in one form")
 
 
 def _text(series: pd.Series) -> pd.Series:
