@@ -145,3 +145,24 @@ def test_a_column_mixing_percentages_and_plain_numbers_is_refused_by_name(tmp_pa
     zeros.write_text("a,share,y\n" + _rows(40, lambda i: f"{i},{'0' if i % 4 == 0 else f'{i}%'},{i % 2}\n"))
     expected = np.where(np.arange(40) % 4 == 0, 0, np.arange(40))
     np.testing.assert_array_equal(read_csv_table(zeros, "y").X["share"], expected)
+
+
+def test_a_trailing_minus_is_read_as_a_negative_number_with_a_note_never_as_category_codes(tmp_path):
+    def sap(v, fmt):
+        return f"{abs(v):{fmt}}-" if v < 0 else f"{v:{fmt}}"
+    signs = np.resize([1, -1, -1, 1, -1], 60) * (np.arange(60) % 4 + 1)  # whole numbers, 4 levels each side of 0
+    path = tmp_path / "sap.csv"
+    path.write_text("level,bmi,y\n" + _rows(60, lambda i: f"{sap(signs[i], 'd')},{sap(signs[i] * 10.25 + i, '.2f')},"
+                                                       f"{sap(i * 1.5 - 30, '.1f')}\n"))
+    table = read_csv_table(path, "y")
+    assert table.numeric == ["level", "bmi"] and table.categorical == [] and table.task == "regression"
+    np.testing.assert_array_equal(table.X["level"], signs)
+    np.testing.assert_allclose(table.X["bmi"], signs * 10.25 + np.arange(60))
+    np.testing.assert_allclose(table.y, np.arange(60) * 1.5 - 30)
+    assert "column(s) 'level' ('2-' -> -2, 36 cell(s)), 'bmi' ('19.50-' -> -19.5, 15 cell(s)) read as negative " \
+           "numbers (the minus sign last, as SAP writes it)" in table.notes
+    assert "target 'y' ('30.0-' -> -30, 20 cell(s)) read as negative numbers (the minus sign last, as SAP writes it)" \
+        in table.notes
+    comma = tmp_path / "sap_eu.csv"  # with decimal commas and dots grouping thousands
+    comma.write_text("a;y\n" + _rows(30, lambda i: f"{'1.051,47-' if i % 2 else '3,5'};{i % 2}\n"))
+    np.testing.assert_array_equal(read_csv_table(comma, "y").X["a"], np.resize([3.5, -1051.47], 30))

@@ -398,6 +398,12 @@ def _shown(value, limit: int = 40) -> str:
 _PARENTHESES = re.compile(r"^\(([^()]*)\)$")
 _CURRENCY = re.compile(r"^([+-]?)\s*[$€£¥]\s*")
 _PERCENT = re.compile(r"\s*%$")
+#: SAP's negative number, its minus sign last: ``'51.47-'`` is -51.47.
+_TRAILING_MINUS = re.compile(r"^(\d[\d., \u00a0\u202f]*)-$")
+#: Thousands grouped by a space, a no-break space (U+00A0) or a narrow no-break space (U+202F), as French exports
+#: write them, well formed: 1 to 3 digits first (never a lone 0), then groups of 3 (``'1 065'``, ``'12 345,5'``).
+_SPACES = "[ \u00a0\u202f]"
+_SPACE_GROUPS = re.compile(rf"[+-]?(?!0{_SPACES})\d{{1,3}}({_SPACES}\d{{3}})+([.,]\d+)?")
 #: Thousands separated by commas, well formed: 1 to 3 digits first (never a lone 0), then groups of 3 ("1,234.5").
 THOUSANDS = re.compile(r"[+-]?(?!0,)\d{1,3}(,\d{3})+(\.\d+)?")
 #: A decimal comma, digits grouped by dots or not: "14,23", "0,280", "1.001,00", "1065,0", "7,9e-05", and whole
@@ -406,10 +412,42 @@ DECIMAL_COMMA = re.compile(r"[+-]?(\d+|[1-9]\d{0,2}(\.\d{3})+)(,\d+)?([eE][+-]?\
 
 
 def _unformatted(cells: pd.Series) -> pd.Series:
-    """Text cells without currency signs, a trailing % or accounting parentheses: ``'($1,200)'`` -> ``'-1,200'``."""
+    """Text cells without currency signs, a trailing % or accounting parentheses: ``'($1,200)'`` -> ``'-1,200'``;
+    a trailing minus put first (``'51.47-'`` -> ``'-51.47'``); spaces grouping thousands removed (``'1 065'`` ->
+    ``'1065'``)."""
     out = cells.str.replace(_PARENTHESES, r"-\1", regex=True)
     out = out.str.replace(_CURRENCY, r"\1", regex=True)
-    return out.str.replace(_PERCENT, "", regex=True)
+    out = out.str.replace(_PERCENT, "", regex=True).str.replace(_TRAILING_MINUS, r"-\1", regex=True)
+    spaced = out.str.fullmatch(_SPACE_GROUPS).fillna(False).astype(bool)
+    return out.where(~spaced, out.str.replace(_SPACES, "", regex=True))
+
+
+#: The ways of writing a number that a reader may not expect, with what each means, for the notes.
+WRITTEN_FORMS = {"a trailing minus": "read as negative numbers (the minus sign last, as SAP writes it)",
+                 "spaces grouping thousands": "read with spaces (or no-break spaces) grouping thousands"}
+
+
+def _form_masks(present: pd.Series) -> dict:
+    """``{form: boolean array}``: which of the stripped text cells ``present`` are written in each form of
+    :data:`WRITTEN_FORMS`."""
+    bare = present.str.replace(_PARENTHESES, r"-\1", regex=True).str.replace(_CURRENCY, r"\1", regex=True)
+    bare = bare.str.replace(_PERCENT, "", regex=True)
+    found = {"a trailing minus": bare.str.fullmatch(_TRAILING_MINUS),
+             "spaces grouping thousands": bare.str.replace("-$", "", regex=True).str.fullmatch(_SPACE_GROUPS)}
+    return {form: hit.fillna(False).to_numpy(dtype=bool) for form, hit in found.items()}
+
+
+def written_forms(cells: pd.Series, numbers: pd.Series) -> dict:
+    """``{form: "'51.47-' -> -51.47 (200 cells)"}`` for each form of :data:`WRITTEN_FORMS` found among the text cells
+    ``cells`` that were read as ``numbers``: the first such cell, its number and how many cells have the form."""
+    present = cells.dropna().astype("string").str.strip()
+    out = {}
+    for form, hit in _form_masks(present).items():
+        hit = hit & numbers.reindex(present.index).notna().to_numpy()
+        if hit.any():
+            k = int(hit.argmax())
+            out[form] = f"'{_shown(present.iloc[k])}' -> {numbers[present.index[k]]:g}, {int(hit.sum())} cell(s)"
+    return out
 
 
 def number_cells(cells: pd.Series, decimal_comma: bool = False) -> pd.Series:
@@ -528,9 +566,12 @@ def _text(series: pd.Series) -> pd.Series:
 
 
 def _formatted_example(cells: pd.Series, numbers: pd.Series):
-    """``"'$1,200' -> 1200"`` for the first cell that plain number parsing would not read, or None when none."""
+    """``"'$1,200' -> 1200"`` for the first cell that plain number parsing would not read, or None when none
+    (cells in a form of :data:`WRITTEN_FORMS` have their own note: :func:`written_forms`)."""
     present = cells.dropna()
     odd = pd.to_numeric(present, errors="coerce").isna().to_numpy()
+    for hit in _form_masks(present.astype("string").str.strip()).values():
+        odd = odd & ~hit
     if not odd.any():
         return None
     value = numbers[present.index].to_numpy()
@@ -596,6 +637,8 @@ def _target(frame: pd.DataFrame, target: str, notes: list, task=None, prefer=Non
         if numbers is not None:  # numbers that pandas kept as text ("151,000", "50.1%", "$5.00"): use them as numbers
             if (example := _formatted_example(y, numbers)) is not None:
                 notes.append(f"target '{target}' read as numbers {_convention_words(convention)} ({example})")
+            notes += [f"target '{target}' ({example}) {WRITTEN_FORMS[form]}"
+                      for form, example in written_forms(y, numbers).items()]
             y = numbers
         else:
             numbers = pd.to_numeric(y, errors="coerce")
@@ -877,7 +920,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     task, reason = infer_task(y, task)
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
-    formatted, decimal_comma, by_file_columns = {}, [], []
+    formatted, decimal_comma, by_file_columns, forms = {}, [], [], {}
     for name in frame.columns:
         if name == target:
             continue
@@ -899,6 +942,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
                     decimal_comma.append(name)
                 if (example := _formatted_example(cells, numbers)) is not None:
                     formatted.setdefault(convention, []).append((name, example))
+                for form, example in written_forms(cells, numbers).items():
+                    forms.setdefault(form, []).append((name, example))
                 values, why, k = _numeric_column(name, numbers, keep_id_columns, first_row)
             else:
                 cells, why = _text_column(name, cells, keep_id_columns, max_categories, categorical, separator,
@@ -926,6 +971,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])
         names += f" and {len(read) - 3} more" if len(read) > 3 else ""
         notes.append(f"column(s) {names} read as numbers {_convention_words(convention)}")
+    for form, read in forms.items():
+        names = ", ".join(f"'{c}' ({example})" for c, example in read[:3])
+        notes.append(f"column(s) {names}{f' and {len(read) - 3} more' if len(read) > 3 else ''} {WRITTEN_FORMS[form]}")
     if by_file_columns:
         names = ", ".join(f"'{c}'" for c in by_file_columns[:3]) + (", ..." if len(by_file_columns) > 3 else "")
         notes.append(f"column(s) {names} read either way, so with a {prefer} as the file's other columns ({evidence})")
