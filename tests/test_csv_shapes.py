@@ -166,3 +166,23 @@ def test_a_trailing_minus_is_read_as_a_negative_number_with_a_note_never_as_cate
     comma = tmp_path / "sap_eu.csv"  # with decimal commas and dots grouping thousands
     comma.write_text("a;y\n" + _rows(30, lambda i: f"{'1.051,47-' if i % 2 else '3,5'};{i % 2}\n"))
     np.testing.assert_array_equal(read_csv_table(comma, "y").X["a"], np.resize([3.5, -1051.47], 30))
+
+
+def test_spaces_grouping_thousands_are_read_with_a_note_and_misplaced_ones_never_offered_as_missing(tmp_path):
+    spaces = [" ", "\u00a0", "\u202f"]
+    path = tmp_path / "fr.csv"
+    path.write_text("proline;alcohol;y\n" + _rows(30, lambda i: f"{1 + i // 10}{spaces[i % 3]}{65 + i:03d};"
+                                                              f"{f'-1{spaces[i % 3]}0{i:02d},5' if i % 2 else '13,2'};"
+                                                              f"{i % 2}\n"), encoding="utf-8")
+    table = read_csv_table(path, "y")
+    assert table.numeric == ["proline", "alcohol"]
+    np.testing.assert_array_equal(table.X["proline"], 1000 * (1 + np.arange(30) // 10) + 65 + np.arange(30))
+    np.testing.assert_array_equal(table.X["alcohol"], np.where(np.arange(30) % 2, -1000.5 - np.arange(30), 13.2))
+    assert "column(s) 'proline' ('1 065' -> 1065, 30 cell(s)), 'alcohol' ('-1\u00a0001,5' -> -1001.5, 15 cell(s)) " \
+           "read with spaces (or no-break spaces) grouping thousands" in table.notes
+    bad = tmp_path / "bad.csv"  # groups not of 3 digits: no number, and never a word to blank
+    bad.write_text("a;y\n" + _rows(30, lambda i: f"{'10 65' if i % 4 == 0 else f'{1000 + i}'};{i % 2}\n"))
+    with pytest.raises(CSVError, match=r"non-numeric value '10 65' in column 'a', line 2 .*: '10 65' in 8 row\(s\); "
+                                       r"'10 65' reads as a number once its spaces are removed, but a space may only "
+                                       r"group thousands in groups of 3 digits \('1 065'\); correct them$"):
+        read_csv_table(bad, "y")

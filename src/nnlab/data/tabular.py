@@ -760,6 +760,9 @@ def _refuse_numbers_with_words(name, present: pd.Series, separator: str, decimal
     elif separator == "," and decimal is None and words.str.fullmatch(DECIMAL_COMMA).all():
         fix = ("decimal commas in a comma-separated file: write the column with decimal points (or save the file "
                "';'-separated)")
+    elif (spaced := _numbers_but_for_spaces(words, separator, decimal)) is not None:
+        fix = (f"'{_shown(spaced)}' reads as a number once its spaces are removed, but a space may only group "
+               "thousands in groups of 3 digits ('1 065'); correct them")
     else:
         fix = "correct or blank them"
         if all(len(str(v)) <= 40 and "," not in str(v) for v in counts.index[:4]):  # (words, not stray long cells)
@@ -767,6 +770,15 @@ def _refuse_numbers_with_words(name, present: pd.Series, separator: str, decimal
     others = " (the column's other values are numbers)" if numbers.any() else ""
     raise CSVError(f"non-numeric value '{_shown(words.iloc[0])}' in column '{name}', line {_line(words.index[0])}"
                    f"{others}: {shown}; {fix}")
+
+
+def _numbers_but_for_spaces(words: pd.Series, separator: str, decimal=None):
+    """The first of the cells ``words`` that reads as a number once every space (no-break ones too) is removed
+    (``'10 65'``, ``'1 0650,5'``), else None: never a word to read as missing (--na-values)."""
+    bare = words.astype("string").str.replace(rf"\s|{_SPACES}", "", regex=True)
+    point, comma = _readings(bare, separator, decimal)
+    fits = (point.notna() | comma.notna()).to_numpy()
+    return words.iloc[int(fits.argmax())] if fits.any() else None
 
 
 def _text_column(name, cells: pd.Series, keep_id: bool, max_categories: int, categorical: str, separator=",",
