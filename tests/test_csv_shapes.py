@@ -186,3 +186,29 @@ def test_spaces_grouping_thousands_are_read_with_a_note_and_misplaced_ones_never
                                        r"'10 65' reads as a number once its spaces are removed, but a space may only "
                                        r"group thousands in groups of 3 digits \('1 065'\); correct them$"):
         read_csv_table(bad, "y")
+
+
+def test_a_totals_row_at_the_bottom_is_dropped_with_a_note_naming_its_line(tmp_path):
+    rng = np.random.default_rng(0)
+    x, z = rng.uniform(1, 9, size=(2, 30)).round(3)
+    target = (3 * x + z).round(3)
+    rows = [f"{a},{b},{t}" for a, b, t in zip(x, z, target)]
+    path = tmp_path / "sums.csv"  # regression: the last line is the column sums, no word
+    path.write_text("x,z,y\n" + "\n".join(rows + [f"{x.sum():.3f},{z.sum():.3f},{target.sum():.3f}"]) + "\n")
+    table = read_csv_table(path, "y")
+    assert len(table.y) == 30 and table.y.max() == target.max()
+    assert "dropped line 32, a totals row (its numbers are the sums of the rows above in 3 of 3 numeric columns)" \
+        in table.notes
+    labelled = tmp_path / "labelled.csv"  # classification: the label cell says Total, the numbers quoted with commas
+    lines = [f'"{a * 1000:,.1f}",{b},{"ab"[i % 2]}\n' for i, (a, b) in enumerate(zip(x, z))]
+    labelled.write_text("x,z,label\n" + "".join(lines) + f'"{x.sum() * 1000:,.1f}",{z.sum():.3f},Total\n')
+    table = read_csv_table(labelled, "label")
+    assert table.classes == ["a", "b"] and len(table.y) == 30
+    assert "dropped line 32, a totals row (its first text cell is 'Total')" in table.notes
+    german = tmp_path / "summe.csv"  # a word alone says it, numbers partly blank, decimal commas
+    german.write_text("name;x;y\n" + "".join(f"r{i};{a:.2f};{i % 2}\n".replace(".", ",") for i, a in enumerate(x))
+                      + "SUMME;;15\n")
+    assert "dropped line 32, a totals row (its first text cell is 'SUMME')" in read_csv_table(german, "y").notes
+    plain = tmp_path / "plain.csv"  # a last row summing one column only is an ordinary row
+    plain.write_text("x,z,y\n" + "\n".join(rows + [f"{x.sum():.3f},1.5,2.5"]) + "\n")
+    assert len(read_csv_table(plain, "y").y) == 31

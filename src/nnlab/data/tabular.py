@@ -853,6 +853,44 @@ def mark_missing(frame: pd.DataFrame, tokens, notes: list) -> pd.DataFrame:
     return out
 
 
+#: The first text cell of a totals row, compared case-insensitively.
+TOTAL_WORDS = ("total", "totals", "sum", "gesamt", "summe", "total général")
+
+
+def _totals_row(frame: pd.DataFrame, decimal=None):
+    """Why the last row of ``frame`` is a totals row, in words, or None when it is not one.
+
+    A totals row: its first text cell is one of :data:`TOTAL_WORDS` (``'Total:'`` too), or its numbers equal, to
+    1e-6 relative, the sums of the rows above in most of the numeric columns (at least 2; a column counts when its
+    last cell is a number and some cell above it is a number other than 0).  Why look: a spreadsheet's totals line
+    learned from as a row is a point hundreds of times outside the others, which no message would show.
+    """
+    if len(frame) < 4:
+        return None
+    separator, word, sums, columns = frame.attrs.get("separator", ","), None, 0, 0
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind in "biuf":
+            values = col.to_numpy(dtype=np.float64)
+        else:
+            point, comma = _readings(_text(col), separator, decimal)
+            values = (point if point.notna().sum() >= comma.notna().sum() else comma).to_numpy(dtype=np.float64)
+            cell = _text(col).iloc[-1]
+            if word is None and not pd.isna(cell) and np.isnan(values[-1]):
+                word = str(cell)
+        above = values[:-1][~np.isnan(values[:-1])]
+        if np.isnan(values[-1]) or not np.any(above != 0):
+            continue
+        columns += 1
+        total = float(np.sum(above))
+        sums += bool(abs(values[-1] - total) <= 1e-6 * abs(total))
+    if word is not None and word.strip().rstrip(":").strip().casefold() in TOTAL_WORDS:
+        return f"its first text cell is '{_shown(word)}'"
+    if sums >= 2 and sums > columns / 2:
+        return f"its numbers are the sums of the rows above in {sums} of {columns} numeric columns"
+    return None
+
+
 def _dots_as_thousands(frame: pd.DataFrame, target: str, evidence: str, notes: list) -> tuple[pd.DataFrame, list]:
     """``(frame, names)``: in a decimal-comma file, the columns pandas parsed as floats (its decimal is a point)
     read again from their text with a decimal comma, dots grouping thousands (``'1.500'`` -> 1500).
@@ -918,6 +956,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
     notes += frame.attrs.get("read_notes", [])
     first_row = int(frame.attrs.get("comment_lines", 0))  # read_csv shifts the index by the comment lines
     frame = _stripped(frame, notes)
+    if (why := _totals_row(frame, decimal)) is not None:
+        notes.append(f"dropped line {_line(frame.index[-1])}, a totals row ({why})")
+        frame = frame.iloc[:-1]
     if na_values:
         frame = mark_missing(frame, na_values, notes)
     separator = frame.attrs.get("separator", ",")
