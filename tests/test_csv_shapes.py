@@ -212,3 +212,17 @@ def test_a_totals_row_at_the_bottom_is_dropped_with_a_note_naming_its_line(tmp_p
     plain = tmp_path / "plain.csv"  # a last row summing one column only is an ordinary row
     plain.write_text("x,z,y\n" + "\n".join(rows + [f"{x.sum():.3f},1.5,2.5"]) + "\n")
     assert len(read_csv_table(plain, "y").y) == 31
+
+
+def test_an_identifier_like_target_gets_a_note_by_the_rule_that_drops_identifier_columns(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("patient_id,age,y\n" + _rows(40, lambda i: f"{100001 + i},{20 + i * 7 % 50},{i * 3 % 7}.5\n"))
+    table = read_csv_table(path, "patient_id")
+    assert table.task == "regression" and "age" in table.numeric
+    assert "the target 'patient_id' looks like an identifier (40 distinct integers in file order, one per row, in a " \
+           "column named like an identifier): its values are labels of rows, not a quantity" in table.notes
+    rows = read_csv_table(path, "y")  # the ids as a feature: dropped by the same rule; a quantity target: no note
+    assert rows.columns_dropped["patient_id"].startswith("identifier-like: 40 distinct integers in file order")
+    assert not any("looks like an identifier" in note for note in rows.notes)
+    age = read_csv_table(path, "age", task="regression")
+    assert not any("looks like an identifier" in note for note in age.notes)

@@ -971,6 +971,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         frame, reread = _dots_as_thousands(frame, target, evidence, notes)
     y, rows_dropped = _target(frame, target, notes, task, prefer, decimal)
     task, reason = infer_task(y, task)
+    if y.dtype.kind in "biuf" and (why := _numeric_column(target, y, False, first_row)[1]) is not None:
+        notes.append(f"the target '{target}' looks like an identifier ({why.removeprefix('identifier-like: ')}): its "
+                     "values are labels of rows, not a quantity")
     kept = frame.loc[y.index]
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
     formatted, decimal_comma, by_file_columns, forms = {}, [], [], {}
