@@ -96,7 +96,7 @@ def test_a_comment_line_inside_the_table_is_named(tmp_path):
 
 def test_hints_fit_the_case(tmp_path):
     path = tmp_path / "empty_col.csv"
-    path.write_text("a,c,y\n" + _rows(30, lambda i: f"{i % 4},,{i % 2}\n"))
+    path.write_text("a,c,y\n" + _rows(30, lambda i: f"{i % 4}.{i},,{i % 2}\n"))
     assert read_csv_table(path, "y").notes == ["dropped column(s) 'c' (no values)"]
     path.write_text("a,b,y\n1,oops,0\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2}\n"))
     with pytest.raises(CSVError, match="--categorical none makes text an error; without it text columns are one-hot"):
@@ -226,3 +226,27 @@ def test_an_identifier_like_target_gets_a_note_by_the_rule_that_drops_identifier
     assert not any("looks like an identifier" in note for note in rows.notes)
     age = read_csv_table(path, "age", task="regression")
     assert not any("looks like an identifier" in note for note in age.notes)
+
+
+def test_duplicate_rows_are_counted_in_a_note_and_copies_across_the_split_are_said(tmp_path):
+    from nnlab.data.tabular import duplicate_split_note  # (here: the file's other tests run on a tree without it)
+
+    lines = [f"{i % 7},{i * 0.5},{'ab'[i % 2]}" for i in range(30)]
+    copies = [lines[3], lines[3], lines[10], "4,,a", "4,,a"]  # a missing cell is alike in both copies
+    path = tmp_path / "dups.csv"
+    path.write_text("x,z,y\n" + "\n".join(lines + copies) + "\n")
+    table = read_csv_table(path, "y")
+    assert table.duplicate_rows == 4 and len(table.y) == 35
+    assert "4 row(s) repeat an earlier row in every column, the target too (line 32 repeats line 5): kept, each " \
+           "copy weighs as one more row" in table.notes
+    # rows 30, 31, 32 copy pool rows; 34 copies 33, a test row
+    note = duplicate_split_note(table, np.arange(30), np.arange(30, 35))
+    assert note == ("the file repeats 4 row(s) and the train/test split is random, so copies may fall on both sides: "
+                    "3 of the 5 test rows have an exact copy among the other rows, which makes the test score look "
+                    "better than it would on new rows")
+    assert "2 of the 2 test rows" in duplicate_split_note(table, np.arange(3, 30), np.array([30, 31]))
+    unique = tmp_path / "unique.csv"  # the same rows once each: no note, here or at the split
+    unique.write_text("x,z,y\n" + "\n".join(lines) + "\n")
+    once = read_csv_table(unique, "y")
+    assert once.duplicate_rows == 0 and not any("repeat" in n for n in once.notes)
+    assert duplicate_split_note(once, np.arange(20), np.arange(20, 30)) is None

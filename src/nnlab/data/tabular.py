@@ -98,6 +98,7 @@ class Table:
         decimal_comma: the columns read with a decimal comma (``nnlab predict`` reads them so too).
         na_values: the extra cell texts read as missing (``--na-values``).
         decimal: the number convention asked for (``"point"``, ``"comma"``; ``None``: decided from the cells).
+        duplicate_rows: rows that repeat an earlier row of the file in every column, the target too.
     """
 
     X: pd.DataFrame
@@ -117,6 +118,7 @@ class Table:
     decimal_comma: list = field(default_factory=list)
     na_values: list = field(default_factory=list)
     decimal: str | None = None
+    duplicate_rows: int = 0
 
     @property
     def features_used(self) -> list:
@@ -928,6 +930,33 @@ def _dots_as_thousands(frame: pd.DataFrame, target: str, evidence: str, notes: l
     return out, [n for n in names if n != target]
 
 
+def _duplicate_rows(frame: pd.DataFrame, notes: list) -> int:
+    """How many rows of ``frame`` repeat an earlier row in every column (missing cells alike), with a note naming
+    the first copy and the line it repeats."""
+    key = pd.util.hash_pandas_object(frame, index=False)
+    copies = key.duplicated().to_numpy()
+    if copies.any():
+        k = int(copies.argmax())
+        first = key.index[int((key == key.iloc[k]).to_numpy().argmax())]
+        notes.append(f"{int(copies.sum())} row(s) repeat an earlier row in every column, the target too (line "
+                     f"{_line(key.index[k])} repeats line {_line(first)}): kept, each copy weighs as one more row")
+    return int(copies.sum())
+
+
+def duplicate_split_note(table: Table, train_rows, test_rows) -> str | None:
+    """When the table repeats rows: one line saying how many of the ``test_rows`` (positions in ``table.y``) have
+    an exact copy, features and target, among the ``train_rows``; else None.  Why: a random split puts copies on
+    both sides, and a test row the model has trained on makes the test score look better than on new rows."""
+    if not table.duplicate_rows:
+        return None
+    rows = table.X.assign(**{"\0target": table.y})
+    key = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    both = int(np.isin(key[np.asarray(test_rows)], key[np.asarray(train_rows)]).sum())
+    return (f"the file repeats {table.duplicate_rows} row(s) and the train/test split is random, so copies may fall "
+            f"on both sides: {both} of the {len(test_rows)} test rows have an exact copy among the other rows, which "
+            "makes the test score look better than it would on new rows")
+
+
 def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
                   categorical="auto", source="", description="", class_names=None, na_values=(),
                   decimal=None) -> Table:
@@ -975,6 +1004,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         notes.append(f"the target '{target}' looks like an identifier ({why.removeprefix('identifier-like: ')}): its "
                      "values are labels of rows, not a quantity")
     kept = frame.loc[y.index]
+    duplicates = _duplicate_rows(kept, notes)
     columns, dropped, prescale, numeric, texts = {}, {}, {}, [], []
     formatted, decimal_comma, by_file_columns, forms = {}, [], [], {}
     for name in frame.columns:
@@ -1055,7 +1085,7 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             raise CSVError(f"target '{target}' has a single class ('{labels[0]}'); classification needs two or more")
         classes = list(class_names) if class_names else [label_text(v) for v in labels]
     return Table(X.reset_index(drop=True), values, target, task, reason, numeric, texts, dropped, prescale, classes,
-                 notes, rows_dropped, source, description, decimal_comma, list(na_values), decimal)
+                 notes, rows_dropped, source, description, decimal_comma, list(na_values), decimal, duplicates)
 
 
 def label_text(value) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 from nnlab import plots
 from nnlab.data.column_record import column_record, constant_columns, record_csv, record_line
 from nnlab.data.preprocess import export_state, make_preprocessor
-from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
+from nnlab.data.tabular import CSVError, Table, bundled_table, duplicate_split_note, read_csv_table
 from nnlab.errors import NnlabRuntimeError
 from nnlab.estimators import MLPClassifier, MLPRegressor
 from nnlab.metrics import HEADLINE, INTERVAL_LEVEL, classification_scores, paired_difference, regression_scores
@@ -511,7 +511,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             exact = collapsed[name].get("exact_interval")
             text += " degenerate" + (f"; exact [{exact[0]:.4f}, {exact[1]:.4f}]" if exact else "")
         summary.append((f"{name}: test {headline}", text))
-    messages = list(table.notes)
+    messages = list(table.notes) + [line for line in (duplicate_split_note(table, pool, te),) if line]
     constant = constant_columns(record)
     if constant and len(constant) == len(table.features_used):
         messages.append("every feature column holds one value on every row: there is nothing to learn, so no model "
