@@ -245,6 +245,8 @@ def test_duplicate_rows_are_counted_in_a_note_and_copies_across_the_split_are_sa
                     "3 of the 5 test rows have an exact copy among the other rows, which makes the test score look "
                     "better than it would on new rows")
     assert "2 of the 2 test rows" in duplicate_split_note(table, np.arange(3, 30), np.array([30, 31]))
+    assert duplicate_split_note(table, np.arange(4, 30), np.array([0, 1])).endswith(
+        "both sides: here none of the 2 test rows has an exact copy among the other rows")
     unique = tmp_path / "unique.csv"  # the same rows once each: no note, here or at the split
     unique.write_text("x,z,y\n" + "\n".join(lines) + "\n")
     once = read_csv_table(unique, "y")

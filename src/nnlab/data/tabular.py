@@ -952,9 +952,12 @@ def duplicate_split_note(table: Table, train_rows, test_rows) -> str | None:
     rows = table.X.assign(**{"\0target": table.y})
     key = pd.util.hash_pandas_object(rows, index=False).to_numpy()
     both = int(np.isin(key[np.asarray(test_rows)], key[np.asarray(train_rows)]).sum())
-    return (f"the file repeats {table.duplicate_rows} row(s) and the train/test split is random, so copies may fall "
-            f"on both sides: {both} of the {len(test_rows)} test rows have an exact copy among the other rows, which "
-            "makes the test score look better than it would on new rows")
+    said = f"the file repeats {table.duplicate_rows} row(s) and the train/test split is random, so copies may fall " \
+           "on both sides: "
+    if not both:
+        return said + f"here none of the {len(test_rows)} test rows has an exact copy among the other rows"
+    return said + (f"{both} of the {len(test_rows)} test rows have an exact copy among the other rows, which makes "
+                   "the test score look better than it would on new rows")
 
 
 def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
