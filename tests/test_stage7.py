@@ -515,6 +515,25 @@ def test_a_table_of_constant_columns_says_there_is_nothing_to_learn(tmp_path, ca
     assert [e["constant"] for e in m["column_treatment"]] == [True, True]
 
 
+def test_a_text_column_with_one_value_and_blanks_is_not_constant_but_a_number_column_is(tmp_path):
+    """One-hot encoding makes a blank its own category, so 'yes'/blank is two inputs (here it is the target);
+    mean imputation fills a number column's blanks with its one value and adds no indicator."""
+    from nnlab.data.column_record import column_record, constant_filled
+    from nnlab.data.preprocess import make_preprocessor
+
+    text = "flag,level,x,label\n" + "".join(f"{'yes' if i % 2 else ''},{'' if i % 3 else 4},{i % 7},{i % 2}\n"
+                                              for i in range(40))
+    table = read_csv_table(_write(tmp_path, text), "label")
+    prep = make_preprocessor(table.numeric, table.categorical, table.prescale).fit(table.X)
+    record = {e["column"]: e for e in column_record(table, prep, table.X)}
+    flag = prep.transform(table.X)[:, list(prep.get_feature_names_out()).index("flag_yes")]
+    assert np.array_equal(flag, table.y.astype(float))  # the 'yes'/blank column carries the target
+    assert (record["flag"]["treatment"], record["flag"]["inputs"], record["flag"]["constant"]) == ("one-hot", 2, False)
+    level = prep.transform(table.X)[:, list(prep.get_feature_names_out()).index("level")]
+    assert record["level"]["missing_cells"] > 0 and np.ptp(level) == 0 and record["level"]["constant"]
+    assert constant_filled(list(record.values())) == ["level"]
+
+
 def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
     scores = {"a": {"accuracy": (1.0, 1.0, 1.0), "macro_f1": (1.0, 1.0, 1.0)},
               "b": {"accuracy": (0.9, 0.75, 1.0), "roc_auc": (np.nan, np.nan, np.nan)}}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.data.column_record import constant_filled
 from nnlab.report import verdicts
 from nnlab.stages.accuracy import CONTROL
 
@@ -514,7 +515,8 @@ def stage7(results: dict) -> dict:
 
 def column_treatment(record: list | None) -> dict | None:
     """Stage 7's per-column record (``metrics["column_treatment"]``) counted for the report's sentence: kept as
-    numbers, one-hot ``(name, inputs)``, dropped, filled ``(name, cells)`` and constant columns; None without one."""
+    numbers, one-hot ``(name, inputs)``, dropped, filled ``(name, cells)``, constant columns and those of them whose
+    blanks were filled with their one value; None without one."""
     if not record:
         return None
     kept = [e for e in record if e["treatment"] != "dropped"]
@@ -522,7 +524,7 @@ def column_treatment(record: list | None) -> dict | None:
     return {"numeric": sum(e["treatment"] == "numeric" for e in kept),
             "onehot": [(e["column"], e["inputs"]) for e in kept if e["treatment"] == "one-hot"],
             "dropped": len(record) - len(kept), "filled": filled, "filled_cells": sum(k for _, k in filled),
-            "constant": [e["column"] for e in kept if e["constant"]]}
+            "constant": [e["column"] for e in kept if e["constant"]], "constant_filled": constant_filled(record)}
 
 
 _COUNT_WORDS = {1: "one", 2: "two", 3: "three"}

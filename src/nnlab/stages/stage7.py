@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab import plots
-from nnlab.data.column_record import column_record, constant_columns, record_csv, record_line
+from nnlab.data.column_record import column_record, constant_columns, constant_filled, record_csv, record_line
 from nnlab.data.preprocess import export_state, make_preprocessor
 from nnlab.data.tabular import CSVError, Table, bundled_table, read_csv_table
 from nnlab.errors import NnlabRuntimeError
@@ -512,13 +512,15 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             text += " degenerate" + (f"; exact [{exact[0]:.4f}, {exact[1]:.4f}]" if exact else "")
         summary.append((f"{name}: test {headline}", text))
     messages = list(table.notes)
-    constant = constant_columns(record)
+    constant, filled = constant_columns(record), constant_filled(record)
+    blanks = (f" (the blanks of {', '.join(repr(n) for n in filled)} are filled with that value, and no missing "
+              "indicator is added)" if filled else "")
     if constant and len(constant) == len(table.features_used):
-        messages.append("every feature column holds one value on every row: there is nothing to learn, so no model "
-                        "can beat the trivial predictor")
+        messages.append(f"every feature column holds one value on every row{blanks}: there is nothing to learn, so "
+                        "no model can beat the trivial predictor")
     elif constant:
-        messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row: kept, but "
-                        "they tell the model nothing")
+        messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row{blanks}: "
+                        "kept, but they tell the model nothing")
     messages += [line for line in (small_data_note(n, len(te), len(search_rows), c),
                              degenerate_note(degenerate, headline, len(te))) if line]
     diverged = sum(r["diverged_folds"] for r in results)
