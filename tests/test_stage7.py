@@ -534,6 +534,25 @@ def test_a_text_column_with_one_value_and_blanks_is_not_constant_but_a_number_co
     assert constant_filled(list(record.values())) == ["level"]
 
 
+def test_the_small_data_threshold_is_where_the_printed_exact_interval_first_excludes_ninety_percent():
+    from scipy.stats import binomtest
+
+    def low(m):  # the lower end of the exact interval the stage prints for m right out of m
+        return binomtest(m, m).proportion_ci(stage7.INTERVAL_LEVEL, "exact").low
+
+    m = stage7.SMALL_TEST_ROWS
+    assert low(m - 1) <= stage7.RULE_OUT_ACCURACY < low(m)
+
+
+def test_the_small_data_note_says_what_one_row_weighs_in_the_task_s_headline_score():
+    c = stage7.Config()
+    classification = stage7.small_data_note(60, 12, 48, c, "classification")
+    regression = stage7.small_data_note(60, 12, 48, c, "regression")
+    assert "one test row moves the test accuracy by 1/12 " in classification and "90% accuracy" in classification
+    assert "1/12 of the mean squared error whose root is the test RMSE" in regression
+    assert "moves" not in regression and "accuracy" not in regression
+
+
 def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
     scores = {"a": {"accuracy": (1.0, 1.0, 1.0), "macro_f1": (1.0, 1.0, 1.0)},
               "b": {"accuracy": (0.9, 0.75, 1.0), "roc_auc": (np.nan, np.nan, np.nan)}}

@@ -27,6 +27,7 @@ Protocol (the test rows are set aside first and touched exactly once):
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +47,19 @@ TITLE = "Stage 7 - your own network on a real data set"
 #: Share of the rows set aside as the test split, and share of the remaining rows the networks early-stop on.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.2
-#: Fewer test rows than this get a "very small data set" note.  Why 30: with no error among m test rows an
-#: accuracy can still be 1 - 3/m (the "rule of three", 95 %), so below 30 rows the test split cannot tell a
-#: perfect model from one wrong on a tenth of the rows.
-SMALL_TEST_ROWS = 30
+#: The accuracy a test split must be able to rule out for a model with every test row right.
+RULE_OUT_ACCURACY = 0.9
+
+
+def rows_to_rule_out(accuracy: float, level: float = INTERVAL_LEVEL) -> int:
+    """Fewest test rows m for which m right out of m gives an exact (Clopper-Pearson) two-sided ``level``
+    interval that excludes ``accuracy``: its lower bound ``((1 - level) / 2) ** (1 / m)`` must exceed it."""
+    return math.floor(math.log((1 - level) / 2) / math.log(accuracy)) + 1
+
+
+#: Fewer test rows than this get a "very small data set" note: with fewer, even every test row right leaves
+#: ``RULE_OUT_ACCURACY`` inside the exact interval the stage prints (36 at 95 % and 0.9; a test checks it).
+SMALL_TEST_ROWS = rows_to_rule_out(RULE_OUT_ACCURACY)
 
 _WIDTHS = (16, 32, 64, 128)
 _COMMON = {"mlp__hidden_layer_sizes": [(w,) * depth for depth in (1, 2) for w in _WIDTHS],
@@ -379,12 +389,19 @@ def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | No
                                                                     if exact else ""))
 
 
-def small_data_note(n: int, test_rows: int, search_rows: int, c: Config) -> str | None:
-    """One line when the test split has fewer than ``SMALL_TEST_ROWS`` rows, or None."""
+def small_data_note(n: int, test_rows: int, search_rows: int, c: Config, task: str) -> str | None:
+    """One line when the test split has fewer than ``SMALL_TEST_ROWS`` rows, or None; ``task`` says what one
+    test row weighs in the headline score."""
     if test_rows >= SMALL_TEST_ROWS:
         return None
-    note = (f"very small data set: {n} rows leave {test_rows} test rows (fewer than {SMALL_TEST_ROWS}), so one "
-            f"test row moves a test score by 1/{test_rows} and the intervals are coarse")
+    if task == "classification":
+        why = (f", below which even every test row right leaves {RULE_OUT_ACCURACY:.0%} accuracy inside the exact "
+               f"{INTERVAL_LEVEL:.0%} interval")
+        weight = f"one test row moves the test accuracy by 1/{test_rows}"
+    else:
+        why, weight = "", f"one test row is 1/{test_rows} of the mean squared error whose root is the test RMSE"
+    note = (f"very small data set: {n} rows leave {test_rows} test rows (fewer than {SMALL_TEST_ROWS}{why}), so "
+            f"{weight} and the intervals are coarse")
     fold_rows = int(search_rows * (c.folds - 1) / c.folds * (1 - VALIDATION_FRACTION))
     biggest = max(b for grid in SEARCH_SPACE for b in grid["mlp__batch_size"])
     if biggest > fold_rows:
@@ -521,7 +538,7 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
     elif constant:
         messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row{blanks}: "
                         "kept, but they tell the model nothing")
-    messages += [line for line in (small_data_note(n, len(te), len(search_rows), c),
+    messages += [line for line in (small_data_note(n, len(te), len(search_rows), c, table.task),
                              degenerate_note(degenerate, headline, len(te))) if line]
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
