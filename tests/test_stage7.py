@@ -563,6 +563,18 @@ def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
     assert "macro_f1" not in stage7.degenerate_note(found, "accuracy", 20)
 
 
+def test_a_collapsed_interval_is_blamed_on_every_row_right_not_on_the_test_size():
+    """A perfect score collapses the bootstrap at 500 test rows as at 16: the note says so, not 'few rows'."""
+    for rows in (16, 500):
+        found = stage7.degenerate_intervals({"a": {"accuracy": (1.0, 1.0, 1.0)}}, rows)
+        note = stage7.degenerate_note(found, "accuracy", rows)
+        assert f"every one of the {rows} test rows was right, so every resample scores the same; that is not " \
+               "certainty: the exact (Clopper-Pearson) 95% interval is a [" in note
+        assert "small" not in note and "few" not in note
+    wrong = stage7.degenerate_intervals({"a": {"accuracy": (0.0, 0.0, 0.0)}}, 16)
+    assert "every one of the 16 test rows was wrong" in stage7.degenerate_note(wrong, "accuracy", 16)
+
+
 def test_a_tiny_table_is_called_small_and_a_collapsed_interval_is_not_certainty(tmp_path, capsys):
     rng = np.random.default_rng(2)
     x = np.concatenate([rng.uniform(2, 3, 18), rng.uniform(-3, -2, 18)])  # separable: every test row right
@@ -574,7 +586,7 @@ def test_a_tiny_table_is_called_small_and_a_collapsed_interval_is_not_certainty(
     collapsed = [d for d in m["degenerate_intervals"] if d["metric"] == "accuracy"]
     assert collapsed and all(m["table"][d["model"]]["accuracy"][1] == m["table"][d["model"]]["accuracy"][2]
                              for d in collapsed)
-    assert "collapses to one value for" in out and "not certainty; exact (Clopper-Pearson) 95% intervals:" in out
+    assert "collapses to one value for" in out and "not certainty: the exact (Clopper-Pearson) 95% interval is" in out
     assert out.count("degenerate; exact [") == len(collapsed)
 
 
@@ -596,3 +608,6 @@ def test_the_stage7_report_says_what_was_done_to_each_column_of_a_csv(tmp_path, 
                                                         "exact_interval": [0.9, 1.0]}]
     text = render()
     assert "The interval of accuracy collapses to a single value for m" in text and "[0.9000, 1.0000] for m" in text
+    test_rows = results["7"]["metrics"]["split"]["test"]
+    assert f"for m: every one of the {test_rows} test rows was right, so every resample scored the same, at any " \
+           "number of test rows; that is not certainty: the exact" in text and "how few test rows" not in text

@@ -490,10 +490,13 @@ def stage7(results: dict) -> dict:
     grid = space[0]
     vs = against_winner(m["search"], m["interval_level"])
     names = [str(f) for f in d["feature_names"]]
+    from nnlab.stages.stage7 import collapse_reason
+
     collapsed = [e for e in m.get("degenerate_intervals", []) if e["metric"] == head]
     ctx.update(
         treat=column_treatment(m.get("column_treatment")),
         collapsed=collapsed, collapsed_exact=[e for e in collapsed if "exact_interval" in e],
+        collapsed_reason=collapse_reason(collapsed, m["split"]["test"]) if collapsed else None,
         head=head, metric_names=metric_names, ours=ours, best=best, level=m["interval_level"],
         train_rows=[(name, m["train_scores"][name], v[head][0]) for name, v in ordered],
         rows=[(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))

@@ -375,6 +375,21 @@ def degenerate_intervals(scores: dict, test_rows: int) -> list:
     return out
 
 
+def collapse_reason(hit: list, test_rows: int) -> str:
+    """What made the collapsed intervals ``hit`` (entries of :func:`degenerate_intervals`) collapse, in words:
+    an accuracy of 1 (or 0) means every test row was right (or wrong), which collapses the bootstrap at any
+    number of test rows; one phrase when all entries share it, else one per model."""
+    def why(d):
+        if d["metric"] == "accuracy" and d["value"] in (0.0, 1.0):
+            return f"every one of the {test_rows} test rows was {'right' if d['value'] else 'wrong'}"
+        return f"every resample of the {test_rows} test rows scored {d['value']:.4g}"
+
+    reasons = {d["model"]: why(d) for d in hit}
+    if len(set(reasons.values())) == 1:
+        return next(iter(reasons.values()))
+    return "; ".join(f"{model}: {reason}" for model, reason in reasons.items())
+
+
 def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | None:
     """One line about the collapsed intervals of the headline metric, or None when there is none."""
     hit = [d for d in degenerate if d["metric"] == headline]
@@ -383,10 +398,9 @@ def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | No
     exact = "; ".join(f"{d['model']} [{d['exact_interval'][0]:.4f}, {d['exact_interval'][1]:.4f}]"
                       for d in hit if "exact_interval" in d)
     return (f"the bootstrap interval of test {headline} collapses to one value for "
-            f"{', '.join(d['model'] for d in hit)}: every resample of the {test_rows} test rows scored the same, "
-            "which reflects the small test split, not certainty" + (f"; exact (Clopper-Pearson) "
-                                                                    f"{INTERVAL_LEVEL:.0%} intervals: {exact}"
-                                                                    if exact else ""))
+            f"{', '.join(d['model'] for d in hit)}: {collapse_reason(hit, test_rows)}, so every resample scores "
+            "the same; that is not certainty" + (f": the exact (Clopper-Pearson) {INTERVAL_LEVEL:.0%} interval "
+                                                 f"is {exact}" if exact else ""))
 
 
 def small_data_note(n: int, test_rows: int, search_rows: int, c: Config, task: str) -> str | None:
