@@ -553,6 +553,18 @@ def test_the_small_data_note_says_what_one_row_weighs_in_the_task_s_headline_sco
     assert "moves" not in regression and "accuracy" not in regression
 
 
+def test_the_column_line_does_not_call_a_table_complete_when_a_dropped_column_had_blanks(tmp_path):
+    from nnlab.data.column_record import column_record, record_line
+    from nnlab.data.preprocess import make_preprocessor
+
+    text = "name,x,label\n" + "".join(f"{'' if i % 3 == 0 else f'item {i}'},{i % 7},{i % 2}\n" for i in range(60))
+    table = read_csv_table(_write(tmp_path, text), "label")
+    assert "name" in table.columns_dropped  # identifier-like, though 20 of its cells are blank
+    prep = make_preprocessor(table.numeric, table.categorical, table.prescale).fit(table.X)
+    line = record_line(column_record(table, prep, table.X))
+    assert line == "1 numeric, 1 dropped ('name'); no cell of a kept column missing; per column: columns.csv"
+
+
 def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
     scores = {"a": {"accuracy": (1.0, 1.0, 1.0), "macro_f1": (1.0, 1.0, 1.0)},
               "b": {"accuracy": (0.9, 0.75, 1.0), "roc_auc": (np.nan, np.nan, np.nan)}}
@@ -608,6 +620,11 @@ def test_the_stage7_report_says_what_was_done_to_each_column_of_a_csv(tmp_path, 
                                                         "exact_interval": [0.9, 1.0]}]
     text = render()
     assert "The interval of accuracy collapses to a single value for m" in text and "[0.9000, 1.0000] for m" in text
+    for entry in results["7"]["metrics"]["column_treatment"]:  # every kept column complete; 2 columns dropped
+        if entry["treatment"] != "dropped":
+            entry["missing_cells"] = 0
+    text = render()
+    assert "2 dropped; no cell of a kept column was missing." in text and "no cell was missing" not in text
     test_rows = results["7"]["metrics"]["split"]["test"]
     assert f"for m: every one of the {test_rows} test rows was right, so every resample scored the same, at any " \
            "number of test rows; that is not certainty: the exact" in text and "how few test rows" not in text

@@ -85,7 +85,7 @@ def _names(names: list, limit: int = 3) -> str:
 
 def record_line(record: list) -> str:
     """One line: how many columns were kept as numbers, one-hot encoded (named, with their inputs) or dropped
-    (named), and how many cells were filled in how many columns."""
+    (named), and how many cells of the kept columns were filled in how many columns."""
     by = {t: [e["column"] for e in record if e["treatment"] == t] for t in ("numeric", "one-hot", "dropped")}
     inputs = {e["column"]: e["inputs"] for e in record}
     parts = [f"{len(by['numeric'])} numeric"]
@@ -97,7 +97,7 @@ def record_line(record: list) -> str:
         parts.append(f"{len(by['dropped'])} dropped ({_names(by['dropped'])})")
     filled = {e["column"]: e["missing_cells"] for e in record if e.get("missing_cells")}
     gaps = (f"{sum(filled.values())} missing cell(s) filled in {len(filled)} column(s) ({_names(list(filled))})"
-            if filled else "no missing cells")
+            if filled else "no cell of a kept column missing")  # (a dropped column's blanks are not counted)
     return f"{', '.join(parts)}; {gaps}; per column: columns.csv"
 
 
