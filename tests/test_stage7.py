@@ -509,9 +509,10 @@ def test_the_run_records_what_it_did_to_each_column(tmp_path, capsys):
 
 
 def test_a_table_of_constant_columns_says_there_is_nothing_to_learn(tmp_path, capsys):
-    text = "a,b,label\n" + "".join(f"1,x,{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    text = "a,b,label\n" + "".join(f"{'' if i == 3 else 1},x,{'yes' if i % 2 else 'no'}\n" for i in range(40))
     code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, text), "label")
-    assert code == 0 and "every feature column holds one value on every row: there is nothing to learn" in out
+    assert code == 0 and "every feature column holds one value on every row (the blanks of 'a' are filled with " \
+        "that value, and no missing indicator is added): there is nothing to learn" in out
     assert [e["constant"] for e in m["column_treatment"]] == [True, True]
 
 
@@ -620,6 +621,11 @@ def test_the_stage7_report_says_what_was_done_to_each_column_of_a_csv(tmp_path, 
                                                         "exact_interval": [0.9, 1.0]}]
     text = render()
     assert "The interval of accuracy collapses to a single value for m" in text and "[0.9000, 1.0000] for m" in text
+    record = {e["column"]: e for e in results["7"]["metrics"]["column_treatment"]}
+    record["const"]["missing_cells"] = 2  # a constant number column with blanks: the mean of 7s fills them with 7
+    text = render()
+    assert "Column `const` holds one value on every row (the blanks of `const` filled with that value, and no " \
+           "missing indicator added) and tells the model nothing." in text
     for entry in results["7"]["metrics"]["column_treatment"]:  # every kept column complete; 2 columns dropped
         if entry["treatment"] != "dropped":
             entry["missing_cells"] = 0
