@@ -509,10 +509,61 @@ def test_the_run_records_what_it_did_to_each_column(tmp_path, capsys):
 
 
 def test_a_table_of_constant_columns_says_there_is_nothing_to_learn(tmp_path, capsys):
-    text = "a,b,label\n" + "".join(f"1,x,{'yes' if i % 2 else 'no'}\n" for i in range(40))
+    text = "a,b,label\n" + "".join(f"{'' if i == 3 else 1},x,{'yes' if i % 2 else 'no'}\n" for i in range(40))
     code, out, _, m = _run(capsys, tmp_path, _write(tmp_path, text), "label")
-    assert code == 0 and "every feature column holds one value on every row: there is nothing to learn" in out
+    assert code == 0 and "every feature column holds one value on every row (the blanks of 'a' are filled with " \
+        "that value, and no missing indicator is added): there is nothing to learn" in out
     assert [e["constant"] for e in m["column_treatment"]] == [True, True]
+
+
+def test_a_text_column_with_one_value_and_blanks_is_not_constant_but_a_number_column_is(tmp_path):
+    """One-hot encoding makes a blank its own category, so 'yes'/blank is two inputs (here it is the target);
+    mean imputation fills a number column's blanks with its one value and adds no indicator."""
+    from nnlab.data.column_record import column_record, constant_filled
+    from nnlab.data.preprocess import make_preprocessor
+
+    text = "flag,level,x,label\n" + "".join(f"{'yes' if i % 2 else ''},{'' if i % 3 else 4},{i % 7},{i % 2}\n"
+                                              for i in range(40))
+    table = read_csv_table(_write(tmp_path, text), "label")
+    prep = make_preprocessor(table.numeric, table.categorical, table.prescale).fit(table.X)
+    record = {e["column"]: e for e in column_record(table, prep, table.X)}
+    flag = prep.transform(table.X)[:, list(prep.get_feature_names_out()).index("flag_yes")]
+    assert np.array_equal(flag, table.y.astype(float))  # the 'yes'/blank column carries the target
+    assert (record["flag"]["treatment"], record["flag"]["inputs"], record["flag"]["constant"]) == ("one-hot", 2, False)
+    level = prep.transform(table.X)[:, list(prep.get_feature_names_out()).index("level")]
+    assert record["level"]["missing_cells"] > 0 and np.ptp(level) == 0 and record["level"]["constant"]
+    assert constant_filled(list(record.values())) == ["level"]
+
+
+def test_the_small_data_threshold_is_where_the_printed_exact_interval_first_excludes_ninety_percent():
+    from scipy.stats import binomtest
+
+    def low(m):  # the lower end of the exact interval the stage prints for m right out of m
+        return binomtest(m, m).proportion_ci(stage7.INTERVAL_LEVEL, "exact").low
+
+    m = stage7.SMALL_TEST_ROWS
+    assert low(m - 1) <= stage7.RULE_OUT_ACCURACY < low(m)
+
+
+def test_the_small_data_note_says_what_one_row_weighs_in_the_task_s_headline_score():
+    c = stage7.Config()
+    classification = stage7.small_data_note(60, 12, 48, c, "classification")
+    regression = stage7.small_data_note(60, 12, 48, c, "regression")
+    assert "one test row moves the test accuracy by 1/12 " in classification and "90% accuracy" in classification
+    assert "1/12 of the mean squared error whose root is the test RMSE" in regression
+    assert "moves" not in regression and "accuracy" not in regression
+
+
+def test_the_column_line_does_not_call_a_table_complete_when_a_dropped_column_had_blanks(tmp_path):
+    from nnlab.data.column_record import column_record, record_line
+    from nnlab.data.preprocess import make_preprocessor
+
+    text = "name,x,label\n" + "".join(f"{'' if i % 3 == 0 else f'item {i}'},{i % 7},{i % 2}\n" for i in range(60))
+    table = read_csv_table(_write(tmp_path, text), "label")
+    assert "name" in table.columns_dropped  # identifier-like, though 20 of its cells are blank
+    prep = make_preprocessor(table.numeric, table.categorical, table.prescale).fit(table.X)
+    line = record_line(column_record(table, prep, table.X))
+    assert line == "1 numeric, 1 dropped ('name'); no cell of a kept column missing; per column: columns.csv"
 
 
 def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
@@ -523,6 +574,18 @@ def test_collapsed_bootstrap_intervals_are_found_and_given_an_exact_interval():
     low, high = found[0]["exact_interval"]  # Clopper-Pearson with 20 of 20 right: low = 0.025 ** (1 / 20)
     assert low == pytest.approx(0.025 ** (1 / 20), rel=1e-9) and high == 1.0
     assert "macro_f1" not in stage7.degenerate_note(found, "accuracy", 20)
+
+
+def test_a_collapsed_interval_is_blamed_on_every_row_right_not_on_the_test_size():
+    """A perfect score collapses the bootstrap at 500 test rows as at 16: the note says so, not 'few rows'."""
+    for rows in (16, 500):
+        found = stage7.degenerate_intervals({"a": {"accuracy": (1.0, 1.0, 1.0)}}, rows)
+        note = stage7.degenerate_note(found, "accuracy", rows)
+        assert f"every one of the {rows} test rows was right, so every resample scores the same; that is not " \
+               "certainty: the exact (Clopper-Pearson) 95% interval is a [" in note
+        assert "small" not in note and "few" not in note
+    wrong = stage7.degenerate_intervals({"a": {"accuracy": (0.0, 0.0, 0.0)}}, 16)
+    assert "every one of the 16 test rows was wrong" in stage7.degenerate_note(wrong, "accuracy", 16)
 
 
 def test_a_tiny_table_is_called_small_and_a_collapsed_interval_is_not_certainty(tmp_path, capsys):
@@ -536,7 +599,7 @@ def test_a_tiny_table_is_called_small_and_a_collapsed_interval_is_not_certainty(
     collapsed = [d for d in m["degenerate_intervals"] if d["metric"] == "accuracy"]
     assert collapsed and all(m["table"][d["model"]]["accuracy"][1] == m["table"][d["model"]]["accuracy"][2]
                              for d in collapsed)
-    assert "collapses to one value for" in out and "not certainty; exact (Clopper-Pearson) 95% intervals:" in out
+    assert "collapses to one value for" in out and "not certainty: the exact (Clopper-Pearson) 95% interval is" in out
     assert out.count("degenerate; exact [") == len(collapsed)
 
 
@@ -558,3 +621,16 @@ def test_the_stage7_report_says_what_was_done_to_each_column_of_a_csv(tmp_path, 
                                                         "exact_interval": [0.9, 1.0]}]
     text = render()
     assert "The interval of accuracy collapses to a single value for m" in text and "[0.9000, 1.0000] for m" in text
+    record = {e["column"]: e for e in results["7"]["metrics"]["column_treatment"]}
+    record["const"]["missing_cells"] = 2  # a constant number column with blanks: the mean of 7s fills them with 7
+    text = render()
+    assert "Column `const` holds one value on every row (the blanks of `const` filled with that value, and no " \
+           "missing indicator added) and tells the model nothing." in text
+    for entry in results["7"]["metrics"]["column_treatment"]:  # every kept column complete; 2 columns dropped
+        if entry["treatment"] != "dropped":
+            entry["missing_cells"] = 0
+    text = render()
+    assert "2 dropped; no cell of a kept column was missing." in text and "no cell was missing" not in text
+    test_rows = results["7"]["metrics"]["split"]["test"]
+    assert f"for m: every one of the {test_rows} test rows was right, so every resample scored the same, at any " \
+           "number of test rows; that is not certainty: the exact" in text and "how few test rows" not in text

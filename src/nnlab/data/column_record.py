@@ -3,10 +3,13 @@
 :func:`column_record` returns, per column besides the target, its treatment -- ``"numeric"``
 (imputed, standardised: one network input), ``"one-hot"`` (one input per category kept, the rare
 ones sharing one) or ``"dropped"`` with the reason :func:`nnlab.data.tabular.prepare_table`
-gave -- and how many of its cells were missing and what filled them.  A kept column holding one
-value on every row is marked ``constant``: standardised it is 0 everywhere and tells the model
-nothing.  :func:`record_line` is the one-line summary, :func:`record_csv` the table written
-next to ``metrics.json`` as ``columns.csv``.
+gave -- and how many of its cells were missing and what filled them.  A kept column the network
+sees as one value on every row is marked ``constant``: standardised it is 0 everywhere and tells the
+model nothing.  For a number column that means one value among its non-blank cells: the imputer fills the
+blanks with the mean (or median) of that one value and adds no missing indicator.  A text column's blanks
+are a category of their own, so it is constant only when it has one value and no blank, or only blanks.
+:func:`record_line` is the one-line summary, :func:`record_csv` the table written next to
+``metrics.json`` as ``columns.csv``.
 """
 
 from __future__ import annotations
@@ -44,16 +47,19 @@ def column_record(table: Table, prep, X_fit) -> list:
     for name in table.features_used:
         col = table.X[name]
         missing = int(col.isna().sum())
-        constant = col.dropna().nunique() == 1
-        entry = {"column": name, "missing_cells": missing, "constant": bool(constant)}
+        entry = {"column": name, "missing_cells": missing}
         if name in fills:
             k = int(table.prescale.get(name, 0))
-            entry.update(treatment="numeric", inputs=1, filled_by=f"{strategy} of the fitted rows" if missing else None,
+            # the imputer fills blanks with the mean/median of the other cells and adds no missing indicator
+            entry.update(treatment="numeric", inputs=1, constant=bool(col.dropna().nunique() == 1),
+                         filled_by=f"{strategy} of the fitted rows" if missing else None,
                          filled_with=float(np.ldexp(fills[name], k)) if missing else None,
                          multiplied_by=f"2^{-k}" if k else None)
         else:
             levels, rare = cat[name]["levels"], cat[name]["infrequent"]
-            entry.update(treatment="one-hot", inputs=len(levels) + bool(rare), categories=len(levels) + len(rare),
+            # a blank is the category MISSING_LEVEL: one more value the network can tell apart
+            entry.update(treatment="one-hot", inputs=len(levels) + bool(rare),
+                         constant=bool(col.fillna(MISSING_LEVEL).nunique() == 1), categories=len(levels) + len(rare),
                          rare_categories_grouped=len(rare), filled_by="a category of its own" if missing else None,
                          filled_with=MISSING_LEVEL if missing else None)
         record.append(entry)
@@ -63,8 +69,13 @@ def column_record(table: Table, prep, X_fit) -> list:
 
 
 def constant_columns(record: list) -> list:
-    """The kept columns holding one value on every row."""
+    """The kept columns the network sees as one value on every row (a number column's blanks filled with it)."""
     return [e["column"] for e in record if e["treatment"] != "dropped" and e["constant"]]
+
+
+def constant_filled(record: list) -> list:
+    """The constant number columns that had blanks: the imputer filled them with the column's one value."""
+    return [e["column"] for e in record if e["treatment"] == "numeric" and e["constant"] and e["missing_cells"]]
 
 
 def _names(names: list, limit: int = 3) -> str:
@@ -74,7 +85,7 @@ def _names(names: list, limit: int = 3) -> str:
 
 def record_line(record: list) -> str:
     """One line: how many columns were kept as numbers, one-hot encoded (named, with their inputs) or dropped
-    (named), and how many cells were filled in how many columns."""
+    (named), and how many cells of the kept columns were filled in how many columns."""
     by = {t: [e["column"] for e in record if e["treatment"] == t] for t in ("numeric", "one-hot", "dropped")}
     inputs = {e["column"]: e["inputs"] for e in record}
     parts = [f"{len(by['numeric'])} numeric"]
@@ -86,7 +97,7 @@ def record_line(record: list) -> str:
         parts.append(f"{len(by['dropped'])} dropped ({_names(by['dropped'])})")
     filled = {e["column"]: e["missing_cells"] for e in record if e.get("missing_cells")}
     gaps = (f"{sum(filled.values())} missing cell(s) filled in {len(filled)} column(s) ({_names(list(filled))})"
-            if filled else "no missing cells")
+            if filled else "no cell of a kept column missing")  # (a dropped column's blanks are not counted)
     return f"{', '.join(parts)}; {gaps}; per column: columns.csv"
 
 

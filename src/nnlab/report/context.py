@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnlab.data.column_record import constant_filled
 from nnlab.report import verdicts
 from nnlab.stages.accuracy import CONTROL
 
@@ -497,10 +498,13 @@ def stage7(results: dict) -> dict:
     grid = space[0]
     vs = against_winner(m["search"], m["interval_level"])
     names = [str(f) for f in d["feature_names"]]
+    from nnlab.stages.stage7 import collapse_reason
+
     collapsed = [e for e in m.get("degenerate_intervals", []) if e["metric"] == head]
     ctx.update(
         treat=column_treatment(m.get("column_treatment")),
         collapsed=collapsed, collapsed_exact=[e for e in collapsed if "exact_interval" in e],
+        collapsed_reason=collapse_reason(collapsed, m["split"]["test"]) if collapsed else None,
         head=head, metric_names=metric_names, ours=ours, best=best, level=m["interval_level"],
         train_rows=[(name, m["train_scores"][name], v[head][0]) for name, v in ordered],
         rows=[(name, *(f"{v[k][0]:.4f} [{v[k][1]:.4f}, {v[k][2]:.4f}]" if k in v else "n/a" for k in metric_names))
@@ -522,7 +526,8 @@ def stage7(results: dict) -> dict:
 
 def column_treatment(record: list | None) -> dict | None:
     """Stage 7's per-column record (``metrics["column_treatment"]``) counted for the report's sentence: kept as
-    numbers, one-hot ``(name, inputs)``, dropped, filled ``(name, cells)`` and constant columns; None without one."""
+    numbers, one-hot ``(name, inputs)``, dropped, filled ``(name, cells)``, constant columns and those of them whose
+    blanks were filled with their one value; None without one."""
     if not record:
         return None
     kept = [e for e in record if e["treatment"] != "dropped"]
@@ -530,7 +535,7 @@ def column_treatment(record: list | None) -> dict | None:
     return {"numeric": sum(e["treatment"] == "numeric" for e in kept),
             "onehot": [(e["column"], e["inputs"]) for e in kept if e["treatment"] == "one-hot"],
             "dropped": len(record) - len(kept), "filled": filled, "filled_cells": sum(k for _, k in filled),
-            "constant": [e["column"] for e in kept if e["constant"]]}
+            "constant": [e["column"] for e in kept if e["constant"]], "constant_filled": constant_filled(record)}
 
 
 _COUNT_WORDS = {1: "one", 2: "two", 3: "three"}

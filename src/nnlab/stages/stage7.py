@@ -27,6 +27,7 @@ Protocol (the test rows are set aside first and touched exactly once):
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from nnlab import plots
-from nnlab.data.column_record import column_record, constant_columns, record_csv, record_line
+from nnlab.data.column_record import column_record, constant_columns, constant_filled, record_csv, record_line
 from nnlab.data.preprocess import export_state, make_preprocessor
 from nnlab.data.tabular import CSVError, Table, bundled_table, duplicate_split_note, read_csv_table
 from nnlab.errors import NnlabRuntimeError
@@ -46,10 +47,19 @@ TITLE = "Stage 7 - your own network on a real data set"
 #: Share of the rows set aside as the test split, and share of the remaining rows the networks early-stop on.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.2
-#: Fewer test rows than this get a "very small data set" note.  Why 30: with no error among m test rows an
-#: accuracy can still be 1 - 3/m (the "rule of three", 95 %), so below 30 rows the test split cannot tell a
-#: perfect model from one wrong on a tenth of the rows.
-SMALL_TEST_ROWS = 30
+#: The accuracy a test split must be able to rule out for a model with every test row right.
+RULE_OUT_ACCURACY = 0.9
+
+
+def rows_to_rule_out(accuracy: float, level: float = INTERVAL_LEVEL) -> int:
+    """Fewest test rows m for which m right out of m gives an exact (Clopper-Pearson) two-sided ``level``
+    interval that excludes ``accuracy``: its lower bound ``((1 - level) / 2) ** (1 / m)`` must exceed it."""
+    return math.floor(math.log((1 - level) / 2) / math.log(accuracy)) + 1
+
+
+#: Fewer test rows than this get a "very small data set" note: with fewer, even every test row right leaves
+#: ``RULE_OUT_ACCURACY`` inside the exact interval the stage prints (36 at 95 % and 0.9; a test checks it).
+SMALL_TEST_ROWS = rows_to_rule_out(RULE_OUT_ACCURACY)
 
 _WIDTHS = (16, 32, 64, 128)
 _COMMON = {"mlp__hidden_layer_sizes": [(w,) * depth for depth in (1, 2) for w in _WIDTHS],
@@ -365,6 +375,21 @@ def degenerate_intervals(scores: dict, test_rows: int) -> list:
     return out
 
 
+def collapse_reason(hit: list, test_rows: int) -> str:
+    """What made the collapsed intervals ``hit`` (entries of :func:`degenerate_intervals`) collapse, in words:
+    an accuracy of 1 (or 0) means every test row was right (or wrong), which collapses the bootstrap at any
+    number of test rows; one phrase when all entries share it, else one per model."""
+    def why(d):
+        if d["metric"] == "accuracy" and d["value"] in (0.0, 1.0):
+            return f"every one of the {test_rows} test rows was {'right' if d['value'] else 'wrong'}"
+        return f"every resample of the {test_rows} test rows scored {d['value']:.4g}"
+
+    reasons = {d["model"]: why(d) for d in hit}
+    if len(set(reasons.values())) == 1:
+        return next(iter(reasons.values()))
+    return "; ".join(f"{model}: {reason}" for model, reason in reasons.items())
+
+
 def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | None:
     """One line about the collapsed intervals of the headline metric, or None when there is none."""
     hit = [d for d in degenerate if d["metric"] == headline]
@@ -373,18 +398,24 @@ def degenerate_note(degenerate: list, headline: str, test_rows: int) -> str | No
     exact = "; ".join(f"{d['model']} [{d['exact_interval'][0]:.4f}, {d['exact_interval'][1]:.4f}]"
                       for d in hit if "exact_interval" in d)
     return (f"the bootstrap interval of test {headline} collapses to one value for "
-            f"{', '.join(d['model'] for d in hit)}: every resample of the {test_rows} test rows scored the same, "
-            "which reflects the small test split, not certainty" + (f"; exact (Clopper-Pearson) "
-                                                                    f"{INTERVAL_LEVEL:.0%} intervals: {exact}"
-                                                                    if exact else ""))
+            f"{', '.join(d['model'] for d in hit)}: {collapse_reason(hit, test_rows)}, so every resample scores "
+            "the same; that is not certainty" + (f": the exact (Clopper-Pearson) {INTERVAL_LEVEL:.0%} interval "
+                                                 f"is {exact}" if exact else ""))
 
 
-def small_data_note(n: int, test_rows: int, search_rows: int, c: Config) -> str | None:
-    """One line when the test split has fewer than ``SMALL_TEST_ROWS`` rows, or None."""
+def small_data_note(n: int, test_rows: int, search_rows: int, c: Config, task: str) -> str | None:
+    """One line when the test split has fewer than ``SMALL_TEST_ROWS`` rows, or None; ``task`` says what one
+    test row weighs in the headline score."""
     if test_rows >= SMALL_TEST_ROWS:
         return None
-    note = (f"very small data set: {n} rows leave {test_rows} test rows (fewer than {SMALL_TEST_ROWS}), so one "
-            f"test row moves a test score by 1/{test_rows} and the intervals are coarse")
+    if task == "classification":
+        why = (f", below which even every test row right leaves {RULE_OUT_ACCURACY:.0%} accuracy inside the exact "
+               f"{INTERVAL_LEVEL:.0%} interval")
+        weight = f"one test row moves the test accuracy by 1/{test_rows}"
+    else:
+        why, weight = "", f"one test row is 1/{test_rows} of the mean squared error whose root is the test RMSE"
+    note = (f"very small data set: {n} rows leave {test_rows} test rows (fewer than {SMALL_TEST_ROWS}{why}), so "
+            f"{weight} and the intervals are coarse")
     fold_rows = int(search_rows * (c.folds - 1) / c.folds * (1 - VALIDATION_FRACTION))
     biggest = max(b for grid in SEARCH_SPACE for b in grid["mlp__batch_size"])
     if biggest > fold_rows:
@@ -512,14 +543,16 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
             text += " degenerate" + (f"; exact [{exact[0]:.4f}, {exact[1]:.4f}]" if exact else "")
         summary.append((f"{name}: test {headline}", text))
     messages = list(table.notes) + [line for line in (duplicate_split_note(table, pool, te),) if line]
-    constant = constant_columns(record)
+    constant, filled = constant_columns(record), constant_filled(record)
+    blanks = (f" (the blanks of {', '.join(repr(n) for n in filled)} are filled with that value, and no missing "
+              "indicator is added)" if filled else "")
     if constant and len(constant) == len(table.features_used):
-        messages.append("every feature column holds one value on every row: there is nothing to learn, so no model "
-                        "can beat the trivial predictor")
+        messages.append(f"every feature column holds one value on every row{blanks}: there is nothing to learn, so "
+                        "no model can beat the trivial predictor")
     elif constant:
-        messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row: kept, but "
-                        "they tell the model nothing")
-    messages += [line for line in (small_data_note(n, len(te), len(search_rows), c),
+        messages.append(f"column(s) {', '.join(repr(n) for n in constant)} hold one value on every row{blanks}: "
+                        "kept, but they tell the model nothing")
+    messages += [line for line in (small_data_note(n, len(te), len(search_rows), c, table.task),
                              degenerate_note(degenerate, headline, len(te))) if line]
     diverged = sum(r["diverged_folds"] for r in results)
     if diverged:
