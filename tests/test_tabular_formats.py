@@ -284,7 +284,8 @@ def test_an_undecided_comma_is_refused_naming_the_decimal_option_which_decides_i
         read_csv_table(path, "y")
     assert read_csv_table(path, "y", decimal="point").X["a"].iloc[:2].tolist() == [1200, 2201]
     comma = read_csv_table(path, "y", decimal="comma")
-    assert comma.X["a"].iloc[:2].tolist() == [1.2, 2.201] and comma.decimal_comma == ["a"] and comma.decimal == "comma"
+    assert comma.X["a"].iloc[:2].tolist() == [1.2, 2.201] and comma.decimal == "comma"
+    assert comma.decimal_comma == ["a", "b"]  # ('b' holds whole numbers: recorded too, for predict)
 
 
 def test_the_decimal_option_admits_its_convention_only_and_refuses_other_values(tmp_path):
@@ -304,3 +305,24 @@ def test_decimal_point_given_for_a_file_of_decimal_commas_says_so(tmp_path):
                                        r"commas, but the file was said to use decimal points \(--decimal point\): "
                                        r"give --decimal comma$"):
         read_csv_table(path, "y", decimal="point")
+
+
+@pytest.mark.parametrize("trained_with", [None, "comma"])
+@pytest.mark.parametrize("predicted_with", [None, "comma"])
+def test_predict_reads_a_whole_number_column_of_a_decimal_comma_file_as_training_did(tmp_path, trained_with,
+                                                                                    predicted_with):
+    # review 7, item 1: 'price' holds only whole numbers in training (pandas: int64), yet the file writes decimal
+    # commas, so '1.000' in a new file is 1000 (a dot groups thousands) and '1,5' is 1.5
+    rows = "price;ratio;y\n" + "".join(f"{901 + 3 * i};0,{10 + i};{i % 2}\n" for i in range(40))
+    path = _write(tmp_path, rows)
+    table = read_csv_table(path, "y", decimal=trained_with)
+    config = stage7.Config().quick()
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X, table.y)
+    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                  extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+    new = _write(tmp_path, "price;ratio\n1.000;0,5\n1000;0,5\n1,5;0,5\n", "new.csv")
+    text, _ = predict_csv(model, new, decimal=predicted_with)
+    got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])
+    expected = pipe.predict_proba(pd.DataFrame({"price": [1000.0, 1000.0, 1.5], "ratio": [0.5] * 3}))
+    np.testing.assert_allclose(got, expected, atol=5e-7)

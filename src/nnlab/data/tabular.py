@@ -95,7 +95,8 @@ class Table:
         notes: one-line notes for the user (rows dropped, columns dropped, rescaling).
         rows_dropped: rows dropped because the target was missing.
         source, description: where the data came from, one line about them.
-        decimal_comma: the columns read with a decimal comma (``nnlab predict`` reads them so too).
+        decimal_comma: the columns read with a decimal comma: in a decimal-comma file every numeric one, whole-number
+            ones included (``nnlab predict`` reads them so too: a new file's ``'1.000'`` is 1000 there).
         na_values: the extra cell texts read as missing (``--na-values``).
         decimal: the number convention asked for (``"point"``, ``"comma"``; ``None``: decided from the cells).
     """
@@ -871,8 +872,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             continue
         if col.dtype.kind in "biuf":
             values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
-            if name in reread:
-                decimal_comma.append(name)
+            if prefer == "decimal comma" and col.dtype.kind in "iuf":  # whole numbers too: a new file's '1.000'
+                decimal_comma.append(name)                              # is 1000 there, not pandas' 1.0
         else:
             cells = _text(col)
             numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer, decimal)
