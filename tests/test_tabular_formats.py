@@ -326,3 +326,19 @@ def test_predict_reads_a_whole_number_column_of_a_decimal_comma_file_as_training
     got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])
     expected = pipe.predict_proba(pd.DataFrame({"price": [1000.0, 1000.0, 1.5], "ratio": [0.5] * 3}))
     np.testing.assert_allclose(got, expected, atol=5e-7)
+
+
+def test_prepare_table_reads_the_frame_it_is_given_not_the_file_behind_it(tmp_path):
+    # review 7, item 3: a frame from read_csv, then changed by the caller, still pointed at its file
+    from nnlab.data.tabular import prepare_table
+
+    path = _write(tmp_path, "a;b;y\n-1.500;0,5;1\n-2.250;0,25;0\n3.000;1,5;1\n4.000;2,5;0\n")
+    assert read_csv_table(path, "y").X["a"].tolist() == [-1500, -2250, 3000, 4000]  # (the file read: dots group)
+    scaled = read_csv(path)
+    scaled["a"] = [-15.0, -22.5, 30.0, 40.0]
+    table = prepare_table(scaled, "y")
+    assert table.X["a"].tolist() == [-15.0, -22.5, 30.0, 40.0]
+    assert "float column(s) 'a' of a decimal-comma table kept as given, without their text" in " ".join(table.notes)
+    added = read_csv(path)
+    added["half"] = added["y"] / 2
+    assert prepare_table(added, "y").X["half"].tolist() == [0.5, 0.0, 0.5, 0.0]
