@@ -342,3 +342,21 @@ def test_prepare_table_reads_the_frame_it_is_given_not_the_file_behind_it(tmp_pa
     added = read_csv(path)
     added["half"] = added["y"] / 2
     assert prepare_table(added, "y").X["half"].tolist() == [0.5, 0.0, 0.5, 0.0]
+
+
+def test_a_word_in_a_float_column_of_a_decimal_comma_file_is_not_said_to_have_a_decimal_point(tmp_path):
+    # review 7, item 10: 'inf' has no dot
+    path = _write(tmp_path, "a;b;y\n1.500;0,5;1\ninf;0,25;0\n3.000;1,5;1\n")
+    with pytest.raises(CSVError, match=r"^column 'a': 'inf' \(line 3\) is not a number as this file writes them, "
+                                       r"with decimal commas \('b' holds '0,5'\)") as caught:
+        read_csv_table(path, "y")
+    assert "decimal point" not in str(caught.value)
+
+
+def test_predict_with_decimal_point_on_comma_cells_names_the_option(tmp_path):
+    # review 7, item 10: the refusal names the --decimal point that made the comma cell unreadable
+    path = _write(tmp_path, _dotted_rows())
+    model = _saved_model_predicts_its_training_file(tmp_path, read_csv_table(path, "y"), path)
+    with pytest.raises(CSVError, match=r"^predict: non-numeric value '[-0-9]+,[0-9]+' in column 'a', line 2 \(read "
+                                       r"with a decimal point, as --decimal point says\)$"):
+        predict_csv(model, path, decimal="point")

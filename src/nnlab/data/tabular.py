@@ -804,7 +804,11 @@ def _dots_as_thousands(frame: pd.DataFrame, float_cells, evidence: str, notes: l
         bad = (values.isna() & cells.notna()).to_numpy()
         if bad.any():
             k = int(bad.argmax())
-            raise CSVError(f"column '{name}': '{_shown(cells.iloc[k])}' (line {_line(cells.index[k])}) has a decimal "
+            cell, line = _shown(cells.iloc[k]), _line(cells.index[k])
+            if "." not in cell:  # ('inf', '1e999': no dot to blame)
+                raise CSVError(f"column '{name}': '{cell}' (line {line}) is not a number as this file writes them, "
+                               f"with decimal commas ({evidence}) and dots grouping thousands; correct or blank it")
+            raise CSVError(f"column '{name}': '{cell}' (line {line}) has a decimal "
                            f"point, but this file writes decimal commas ({evidence}), where a dot groups thousands "
                            "('1.500' is 1500); write the column with decimal commas (or pass --decimal point if the "
                            "whole file uses decimal points)")
