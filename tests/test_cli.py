@@ -192,6 +192,11 @@ def test_decimal_option_is_saved_and_used_by_predict(tmp_path, capsys):
                           "--decimal", "comma")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--decimal comma differs from the model's training, which read its file with --decimal point" in err
+    # review 7, item 4: --load decides as predict does (it used to score '1,204' read as 1.204 without a word)
+    code, out, load_err = _run(capsys, *base, "--decimal", "comma", "--load", str(tmp_path / "m.npz"),
+                               "--out", str(tmp_path / "loaded"))
+    assert code == 2 and load_err.count("\n") == 1
+    assert load_err == err.replace("predict:", "run 7 --load:")
 
 
 def test_predict_reads_with_the_decimal_it_is_given_when_training_decided_from_the_cells(tmp_path, capsys):
@@ -225,3 +230,22 @@ def test_a_target_named_nearly_as_a_column_gets_a_did_you_mean(tmp_path, capsys,
                         str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1
     assert f"target column '{given}' not found (did you mean 'alcohol'?); the columns are: alcohol, ash" in err
+
+
+def test_load_refuses_a_file_whose_columns_its_cells_read_otherwise_than_training(tmp_path, capsys):
+    """Review 7, item 4: a model trained on a decimal-comma file, loaded on a file whose cells decide the point."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=60)
+    (tmp_path / "comma.csv").write_text("x;m;y\n" + "".join(f"{a:.2f};{i % 7};{int(a > 0)}\n".replace(".", ",")
+                                                           for i, a in enumerate(x)))
+    (tmp_path / "point.csv").write_text("x;m;y\n" + "".join(f"{a + 1000 * (i == 0):,.2f};{i % 7};{int(a > 0)}\n"
+                                                           for i, a in enumerate(x)))
+    base = ["run", "7", "--quick", "--no-progress", "--target", "y"]
+    assert main([*base, "--csv", str(tmp_path / "comma.csv"), "--save", str(tmp_path / "m.npz"),
+                 "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    code, out, err = _run(capsys, *base, "--csv", str(tmp_path / "point.csv"), "--load", str(tmp_path / "m.npz"),
+                          "--out", str(tmp_path / "loaded"))
+    assert code == 2 and err.count("\n") == 1
+    assert "run 7 --load: column 'm' was read here with a decimal point, but the model's training read it with a " \
+           "decimal comma; give --decimal comma" in err

@@ -109,7 +109,7 @@ def test_a_gzip_compressed_csv_named_gz_is_read_as_the_plain_file_is(tmp_path):
     with gzip.open(tmp_path / "packed.csv.gz", "wt") as fh:
         fh.write(text)
     plain, packed = read_csv_table(tmp_path / "plain.csv", "y"), read_csv_table(tmp_path / "packed.csv.gz", "y")
-    assert packed.X.equals(plain.X) and packed.decimal_comma == ["a"] and packed.X["a"].iloc[3] == 3.5
+    assert packed.X.equals(plain.X) and packed.decimal_comma == ["a", "b"] and packed.X["a"].iloc[3] == 3.5
 
 
 def test_compressed_bytes_under_a_plain_name_are_named_not_called_a_bad_encoding(tmp_path):

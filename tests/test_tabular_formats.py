@@ -292,7 +292,8 @@ def test_an_undecided_comma_is_refused_naming_the_decimal_option_which_decides_i
         read_csv_table(path, "y")
     assert read_csv_table(path, "y", decimal="point").X["a"].iloc[:2].tolist() == [1200, 2201]
     comma = read_csv_table(path, "y", decimal="comma")
-    assert comma.X["a"].iloc[:2].tolist() == [1.2, 2.201] and comma.decimal_comma == ["a"] and comma.decimal == "comma"
+    assert comma.X["a"].iloc[:2].tolist() == [1.2, 2.201] and comma.decimal == "comma"
+    assert comma.decimal_comma == ["a", "b"]  # ('b' holds whole numbers: recorded too, for predict)
 
 
 def test_the_decimal_option_admits_its_convention_only_and_refuses_other_values(tmp_path):
@@ -312,3 +313,58 @@ def test_decimal_point_given_for_a_file_of_decimal_commas_says_so(tmp_path):
                                        r"commas, but the file was said to use decimal points \(--decimal point\): "
                                        r"give --decimal comma$"):
         read_csv_table(path, "y", decimal="point")
+
+
+@pytest.mark.parametrize("trained_with", [None, "comma"])
+@pytest.mark.parametrize("predicted_with", [None, "comma"])
+def test_predict_reads_a_whole_number_column_of_a_decimal_comma_file_as_training_did(tmp_path, trained_with,
+                                                                                    predicted_with):
+    # review 7, item 1: 'price' holds only whole numbers in training (pandas: int64), yet the file writes decimal
+    # commas, so '1.000' in a new file is 1000 (a dot groups thousands) and '1,5' is 1.5
+    rows = "price;ratio;y\n" + "".join(f"{901 + 3 * i};0,{10 + i};{i % 2}\n" for i in range(40))
+    path = _write(tmp_path, rows)
+    table = read_csv_table(path, "y", decimal=trained_with)
+    config = stage7.Config().quick()
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X, table.y)
+    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                  extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+    new = _write(tmp_path, "price;ratio\n1.000;0,5\n1000;0,5\n1,5;0,5\n", "new.csv")
+    text, _ = predict_csv(model, new, decimal=predicted_with)
+    got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])
+    expected = pipe.predict_proba(pd.DataFrame({"price": [1000.0, 1000.0, 1.5], "ratio": [0.5] * 3}))
+    np.testing.assert_allclose(got, expected, atol=5e-7)
+
+
+def test_prepare_table_reads_the_frame_it_is_given_not_the_file_behind_it(tmp_path):
+    # review 7, item 3: a frame from read_csv, then changed by the caller, still pointed at its file
+    from nnlab.data.tabular import prepare_table
+
+    path = _write(tmp_path, "a;b;y\n-1.500;0,5;1\n-2.250;0,25;0\n3.000;1,5;1\n4.000;2,5;0\n")
+    assert read_csv_table(path, "y").X["a"].tolist() == [-1500, -2250, 3000, 4000]  # (the file read: dots group)
+    scaled = read_csv(path)
+    scaled["a"] = [-15.0, -22.5, 30.0, 40.0]
+    table = prepare_table(scaled, "y")
+    assert table.X["a"].tolist() == [-15.0, -22.5, 30.0, 40.0]
+    assert "float column(s) 'a' of a decimal-comma table kept as given, without their text" in " ".join(table.notes)
+    added = read_csv(path)
+    added["half"] = added["y"] / 2
+    assert prepare_table(added, "y").X["half"].tolist() == [0.5, 0.0, 0.5, 0.0]
+
+
+def test_a_word_in_a_float_column_of_a_decimal_comma_file_is_not_said_to_have_a_decimal_point(tmp_path):
+    # review 7, item 10: 'inf' has no dot
+    path = _write(tmp_path, "a;b;y\n1.500;0,5;1\ninf;0,25;0\n3.000;1,5;1\n")
+    with pytest.raises(CSVError, match=r"^column 'a': 'inf' \(line 3\) is not a number as this file writes them, "
+                                       r"with decimal commas \('b' holds '0,5'\)") as caught:
+        read_csv_table(path, "y")
+    assert "decimal point" not in str(caught.value)
+
+
+def test_predict_with_decimal_point_on_comma_cells_names_the_option(tmp_path):
+    # review 7, item 10: the refusal names the --decimal point that made the comma cell unreadable
+    path = _write(tmp_path, _dotted_rows())
+    model = _saved_model_predicts_its_training_file(tmp_path, read_csv_table(path, "y"), path)
+    with pytest.raises(CSVError, match=r"^predict: non-numeric value '[-0-9]+,[0-9]+' in column 'a', line 2 \(read "
+                                       r"with a decimal point, as --decimal point says\)$"):
+        predict_csv(model, path, decimal="point")

@@ -167,21 +167,23 @@ class SavedModel:
                 raise CheckpointError(f"{path}: the checkpoint lists {len(self.extra[key])} {key} but its network "
                                       f"has {k} outputs")
 
-    def reading(self, decimal=None) -> SavedModel:
+    def reading(self, decimal=None, where="predict") -> SavedModel:
         """This model reading new files' numbers with ``decimal`` (``"point"``/``"comma"``: every numeric column so),
-        or, with ``None``, as training read its file (its ``--decimal``, else column by column).
+        or, with ``None``, as training read its file (its ``--decimal``, else column by column).  One decision for
+        ``nnlab predict`` and ``nnlab run 7 --load`` (``where`` names which in messages).
 
         Raises:
             CSVError: ``decimal`` differs from the ``--decimal`` training was given.
             NnlabValueError: ``decimal`` is not ``None``, ``"point"`` or ``"comma"``.
         """
-        decimal = checked_decimal(decimal, "predict")
+        decimal = checked_decimal(decimal, where)
         trained = self.state.get("decimal")
-        if decimal is None or decimal == trained:
-            return self
-        if trained is not None:
-            raise CSVError(f"predict: --decimal {decimal} differs from the model's training, which read its file "
+        if decimal is not None and trained is not None and decimal != trained:
+            raise CSVError(f"{where}: --decimal {decimal} differs from the model's training, which read its file "
                            f"with --decimal {trained}; give --decimal {trained} or none")
+        decimal = decimal or trained
+        if decimal is None:
+            return self
         numeric = (self.state.get("numeric") or {}).get("columns", [])
         state = {**self.state, "decimal": decimal, "decimal_comma": list(numeric) if decimal == "comma" else []}
         return dataclasses.replace(self, state=state)

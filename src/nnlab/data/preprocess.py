@@ -122,6 +122,8 @@ def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndar
     if bad.any():
         k = int(bad.to_numpy().argmax())
         how = " (read with a decimal comma, dots grouping thousands, as training read it)" if comma else ""
+        if state.get("decimal") == "point":  # (the option, given to predict or to training, that refused a comma)
+            how = " (read with a decimal point, as --decimal point says)"
         raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}{how}")
     return values.mask(values.isin(missing)).to_numpy(dtype=np.float64)
 

@@ -14,8 +14,8 @@ to learn from:
   not separated by commas; a comma that could group thousands or mark decimals, with
   no cell of the file deciding, is an error (``decimal="point"`` or ``"comma"``, the
   ``--decimal`` option, decides it), as is a column mixing the two; in a decimal-comma
-  file, a column pandas parsed as floats is read again from its text with dots grouping
-  thousands (``1.500`` is 1500; ``1.5`` is an error);
+  file, a column pandas parsed as floats is read again from its text (which :func:`read_csv_table`
+  keeps) with dots grouping thousands (``1.500`` is 1500; ``1.5`` is an error);
 * a column most of whose cells are numbers but some words is an error naming the
   words and their counts (``na_values`` makes them missing);
 * target labels that differ only in case are an error (feature values get a note);
@@ -95,7 +95,8 @@ class Table:
         notes: one-line notes for the user (rows dropped, columns dropped, rescaling).
         rows_dropped: rows dropped because the target was missing.
         source, description: where the data came from, one line about them.
-        decimal_comma: the columns read with a decimal comma (``nnlab predict`` reads them so too).
+        decimal_comma: the columns read with a decimal comma: in a decimal-comma file every numeric one, whole-number
+            ones included (``nnlab predict`` reads them so too: a new file's ``'1.000'`` is 1000 there).
         na_values: the extra cell texts read as missing (``--na-values``).
         decimal: the number convention asked for (``"point"``, ``"comma"``; ``None``: decided from the cells).
         duplicate_rows: rows that repeat an earlier row of the file in every column, the target too.
@@ -361,7 +362,6 @@ def read_csv(path, text_columns=()) -> pd.DataFrame:
         notes.append(f"{len(short)} line(s) have fewer fields than the header (line {shown}); the missing trailing "
                      "fields are read as missing values")
     frame.attrs["separator"] = sep
-    frame.attrs["path"] = str(path)  # (prepare_table rereads float columns as text in a decimal-comma file)
     frame.attrs["comment_lines"] = skip
     frame.attrs["read_notes"] = notes
     frame.index += skip  # so that index + 2 is the row's line in the file
@@ -893,27 +893,33 @@ def _totals_row(frame: pd.DataFrame, decimal=None):
     return None
 
 
-def _dots_as_thousands(frame: pd.DataFrame, target: str, evidence: str, notes: list) -> tuple[pd.DataFrame, list]:
-    """``(frame, names)``: in a decimal-comma file, the columns pandas parsed as floats (its decimal is a point)
-    read again from their text with a decimal comma, dots grouping thousands (``'1.500'`` -> 1500).
+def _dots_as_thousands(frame: pd.DataFrame, float_cells, evidence: str, notes: list) -> pd.DataFrame:
+    """``frame`` with its float columns that ``float_cells`` holds the text of (see :func:`prepare_table`) read
+    from that text with a decimal comma, dots grouping thousands (``'1.500'`` -> 1500), in a decimal-comma file.
 
     A cell that is no such number (``'1.5'``: no group of three digits after the dot) is an
-    error naming the column and the line.  Why reread the file: pandas' float has already lost
-    the text (``'1.500'`` and ``'1.5'`` are both 1.5).  A frame not read by :func:`read_csv`
-    (no ``attrs["path"]``) keeps its float columns as they are.
+    error naming the column and the line.  Why the text: pandas' float has already lost it
+    (``'1.500'`` and ``'1.5'`` are both 1.5).
     """
-    names = [n for n in frame.columns if frame[n].dtype.kind == "f"]
-    if not names or "path" not in frame.attrs:
-        return frame, []
-    raw = read_csv(frame.attrs["path"], text_columns=names)
+    floats = [n for n in frame.columns if frame[n].dtype.kind == "f"]
+    names = [n for n in floats if float_cells is not None and n in float_cells.columns]
+    if given := [n for n in floats if n not in names]:
+        shown = ", ".join(f"'{n}'" for n in given[:3]) + (", ..." if len(given) > 3 else "")
+        notes.append(f"float column(s) {shown} of a decimal-comma table kept as given, without their text (a file "
+                     "read by read_csv_table has its '1.500' read as 1500 there)")
     out, changed = frame.copy(), []
     for name in names:
-        cells = _text(raw[name]).where(frame[name].notna())  # (cells --na-values made missing stay missing)
+        # (cells --na-values made missing stay missing; rows are matched by index)
+        cells = _text(float_cells[name].reindex(frame.index)).where(frame[name].notna())
         values = number_cells(cells, decimal_comma=True)
         bad = (values.isna() & cells.notna()).to_numpy()
         if bad.any():
             k = int(bad.argmax())
-            raise CSVError(f"column '{name}': '{_shown(cells.iloc[k])}' (line {_line(cells.index[k])}) has a decimal "
+            cell, line = _shown(cells.iloc[k]), _line(cells.index[k])
+            if "." not in cell:  # ('inf', '1e999': no dot to blame)
+                raise CSVError(f"column '{name}': '{cell}' (line {line}) is not a number as this file writes them, "
+                               f"with decimal commas ({evidence}) and dots grouping thousands; correct or blank it")
+            raise CSVError(f"column '{name}': '{cell}' (line {line}) has a decimal "
                            f"point, but this file writes decimal commas ({evidence}), where a dot groups thousands "
                            "('1.500' is 1500); write the column with decimal commas (or pass --decimal point if the "
                            "whole file uses decimal points)")
@@ -927,7 +933,7 @@ def _dots_as_thousands(frame: pd.DataFrame, target: str, evidence: str, notes: l
         notes.append(f"column(s) {shown} read with a decimal comma and dots grouping thousands, as the file's other "
                      f"columns ({evidence})")
     out.attrs = frame.attrs
-    return out, [n for n in names if n != target]
+    return out
 
 
 def _duplicate_rows(frame: pd.DataFrame, notes: list) -> int:
@@ -962,7 +968,7 @@ def duplicate_split_note(table: Table, train_rows, test_rows) -> str | None:
 
 def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=False, max_categories=50,
                   categorical="auto", source="", description="", class_names=None, na_values=(),
-                  decimal=None) -> Table:
+                  decimal=None, float_cells=None) -> Table:
     """Decide what to learn from ``frame``: the target, the task, the feature columns; see the module docstring.
 
     Args:
@@ -977,6 +983,9 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         na_values: cell texts that mean missing besides pandas' own ("NA", "n/a", "null", ...), e.g. ``["unknown"]``.
         decimal: ``"point"`` (``'1,200'`` is 1200), ``"comma"`` (``'1,2'`` is 1.2, ``'1.500'`` is 1500) or ``None``
             (decided from the file's cells: see the module docstring).
+        float_cells: the text of ``frame``'s float columns as its file wrote them (a DataFrame with ``frame``'s
+            index; :func:`read_csv_table` gives it).  In a decimal-comma file they are read from that text, dots
+            grouping thousands; without it (or for a column it lacks) float columns keep their values.
     Raises:
         CSVError: with the reason and the place.
         NnlabValueError: ``decimal`` is not one of those.
@@ -998,9 +1007,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         prefer, evidence = DECIMAL[decimal], f"--decimal {decimal}"
     else:
         prefer, evidence = file_convention(frame, separator)
-    reread = []
     if prefer == "decimal comma":
-        frame, reread = _dots_as_thousands(frame, target, evidence, notes)
+        frame = _dots_as_thousands(frame, float_cells, evidence, notes)
     y, rows_dropped = _target(frame, target, notes, task, prefer, decimal)
     task, reason = infer_task(y, task)
     if y.dtype.kind in "biuf" and (why := _numeric_column(target, y, False, first_row)[1]) is not None:
@@ -1019,8 +1027,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
             continue
         if col.dtype.kind in "biuf":
             values, why, k = _numeric_column(name, col, keep_id_columns, first_row)
-            if name in reread:
-                decimal_comma.append(name)
+            if prefer == "decimal comma" and col.dtype.kind in "iuf":  # whole numbers too: a new file's '1.000'
+                decimal_comma.append(name)                              # is 1000 there, not pandas' 1.0
         else:
             cells = _text(col)
             numbers, convention, by_file = read_numbers(f"column '{name}'", cells, separator, prefer, decimal)
@@ -1107,9 +1115,14 @@ def read_csv_table(path, target, task=None, keep_id_columns=False, max_categorie
     """
     decimal = checked_decimal(decimal, "read_csv_table")
     frame = read_csv(path)
+    floats = [n for n in frame.columns if frame[n].dtype.kind == "f"]
+    # a decimal comma is possible only here (read_numbers): then the float columns' text is needed, since pandas'
+    # float has lost it ('1.500' and '1.5' are both 1.5)
+    comma_possible = decimal == "comma" or (decimal is None and frame.attrs["separator"] != ",")
+    float_cells = read_csv(path, text_columns=floats)[floats] if floats and comma_possible else None
     path = Path(path)
     table = prepare_table(frame, target, task, keep_id_columns, max_categories, categorical, source=str(path),
-                          na_values=na_values, decimal=decimal)
+                          na_values=na_values, decimal=decimal, float_cells=float_cells)
     table.description = f"{path.name}: {len(table.y)} rows, {len(table.features_used)} feature columns"
     return table
 

@@ -432,6 +432,15 @@ def _evaluate_loaded(c: Config, table: Table, te) -> Result:
     saved = SavedModel.load(c.load)
     if saved.extra.get("stage") != "7" or saved.extra.get("features_used") != table.features_used:
         raise CheckpointError(f"{c.load} was not trained by Stage 7 on these features")
+    saved = saved.reading(c.decimal, where="run 7 --load")  # (the decision nnlab predict makes, refusals included)
+    numeric = (saved.state.get("numeric") or {}).get("columns", [])
+    model_comma = {n for n in saved.state.get("decimal_comma") or [] if n in numeric}
+    differ = sorted(model_comma.symmetric_difference(n for n in table.decimal_comma if n in numeric))
+    if differ:
+        name = differ[0]
+        training, here = ("comma", "point") if name in model_comma else ("point", "comma")
+        raise CSVError(f"run 7 --load: column '{name}' was read here with a decimal {here}, but the model's "
+                       f"training read it with a decimal {training}; give --decimal {training}")
     X_te = table.X.iloc[te]
     if table.task == "classification":
         proba, _ = saved.predict_proba(X_te)
