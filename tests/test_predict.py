@@ -213,3 +213,18 @@ def test_a_checkpoint_without_a_training_range_still_predicts_and_says_it_cannot
     pipe.named_steps["mlp"].network_.save(tmp_path / "bad.npz", extra=extra)
     assert main(["predict", "--model", str(tmp_path / "bad.npz"), "--csv", str(tmp_path / "new.csv")]) == 2
     assert "the training range needs min and max, each 2 finite numbers (or null)" in capsys.readouterr().err
+
+
+def test_regression_predictions_are_written_to_the_last_digit_and_one_feature_is_singular(tmp_path, capsys):
+    """Predictions were written with 6 significant digits: a target of order 1e15 lost ten of its digits."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=120)
+    pd.DataFrame({"x": x, "y": 1.234567891e15 + 1e14 * x}).to_csv(tmp_path / "big.csv", index=False)
+    assert main(["run", "7", "--quick", "--csv", str(tmp_path / "big.csv"), "--target", "y", "--save",
+                 str(tmp_path / "m.npz"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "120 rows, 1 feature column\n" in capsys.readouterr().out
+    pd.DataFrame({"x": x[:5]}).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", "--model", str(tmp_path / "m.npz"), "--csv", str(tmp_path / "new.csv")]) == 0
+    written = [float(line.split(",")[1]) for line in capsys.readouterr().out.splitlines()[1:]]
+    values, _ = SavedModel.load(tmp_path / "m.npz").predict_values(pd.DataFrame({"x": x[:5]}), False)
+    assert written == values.tolist()  # every digit: the text reads back as the very number predicted

@@ -246,7 +246,8 @@ def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tup
         rows = [[label_text(classes[label]), *[f"{v:.6f}" for v in p]] for label, p in zip(proba.argmax(1), proba)]
     else:
         values, notes = saved.predict_values(frame, strict)
-        header, rows = ["row", "prediction"], [[f"{v:.6g}"] for v in values]
+        # each value in the shortest text that reads back as the same number of its dtype (6 digits lost 1e15's)
+        header, rows = ["row", "prediction"], [[str(v)] for v in values]
     far = outside_range(saved.state, frame)
     if far is None and (saved.extra.get("preprocess") or {}).get("numeric"):  # a Stage 7 record without a range
         notes.append(f"{model_path} records no training range (saved by an older nnlab): values far outside it "

@@ -538,7 +538,8 @@ def run(config: Config, out_dir: Path, progress: bool = False) -> Result:
                      "impute": c.impute, "sgd_momentum": mlp.get_params()["momentum"],
                      "search_space": [{k.removeprefix("mlp__"): v for k, v in grid.items()} for grid in SEARCH_SPACE]},
     }
-    summary = [("data", f"{table.source}: {n} rows, {len(table.features_used)} feature columns"),
+    width = len(table.features_used)
+    summary = [("data", f"{table.source}: {n} rows, {width} feature column{'s' * (width != 1)}"),
                ("task", f"{table.task}: {table.task_reason}"),
                ("columns", record_line(record)),
                ("split train / val / test", f"{metrics['split']['train']} / {mlp.n_validation_rows_} / {len(te)}"),
