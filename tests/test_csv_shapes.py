@@ -83,7 +83,23 @@ def test_a_trailing_separator_on_every_line_is_dropped_but_a_value_under_no_name
     path.write_text("a,b,y,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},\n"))
     assert list(read_csv(path).columns) == ["a", "b", "y"]
     path.write_text("a,b,y,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},{'x' if i == 7 else ''}\n"))
-    with pytest.raises(CSVError, match="the last column has no name in the header but line 9 holds 'x'"):
+    with pytest.raises(CSVError, match="the last column has no name in the header but line 9 holds 'x' there"):
+        read_csv(path)
+
+
+def test_several_trailing_separators_as_excel_writes_them_are_dropped_with_a_note(tmp_path):
+    """'a,b,y,,,' on every line (columns once formatted, then emptied) was refused as 'a blank name'."""
+    path = tmp_path / "excel.csv"
+    path.write_text("a,b,y,,,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},,,\n"))
+    frame = read_csv(path)
+    assert list(frame.columns) == ["a", "b", "y"] and frame["a"].tolist()[:3] == [0, 1, 2]
+    assert "dropped the 3 unnamed last columns, empty on every line (each line ends with 3 separators)" \
+        in frame.attrs["read_notes"]
+    path.write_text("a,b,y,,\n" + _rows(30, lambda i: f"{i % 4},{i % 3},{i % 2},{'x' if i == 7 else ''},\n"))
+    with pytest.raises(CSVError, match="the last 2 columns have no name in the header but line 9 holds 'x' there"):
+        read_csv(path)
+    path.write_text(",,\n" + _rows(30, lambda i: ",,\n"))  # nothing named at all: still refused
+    with pytest.raises(CSVError):
         read_csv(path)
 
 

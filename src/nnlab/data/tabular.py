@@ -240,14 +240,14 @@ def _not_utf8(path: Path, compression=None) -> CSVError:
     return CSVError(f"{path}: not a UTF-8 text file; re-save it as 'CSV UTF-8'")
 
 
-def _check_layout(path: Path, sep: str, skip: int, compression=None) -> tuple[list[str], list[int], bool, bool]:
+def _check_layout(path: Path, sep: str, skip: int, compression=None) -> tuple[list[str], list[int], int, bool]:
     """Stream the file once: a header naming every column once, and no line with more fields than it.
 
     Returns ``(header, short lines, trailing, index)``: the lines that omit trailing empty fields (pandas
-    pads them with missing values, as spreadsheets write them), whether the header ends
-    in one unnamed column that is empty on every line (a trailing separator), which the
-    caller drops, and whether its first name is blank (a saved pandas index, which the caller
-    checks).  A line with more fields than the header is an error: pandas would
+    pads them with missing values, as spreadsheets write them), how many unnamed columns end the
+    header, each empty on every line (separators at the end of every line, as spreadsheets export
+    columns they once formatted), which the caller drops, and whether its first name is blank
+    (a saved pandas index, which the caller checks).  A line with more fields than the header is an error: pandas would
     quietly use the first column as the index.
     """
     try:
@@ -259,9 +259,11 @@ def _check_layout(path: Path, sep: str, skip: int, compression=None) -> tuple[li
             if header is None:
                 raise CSVError(f"{path}: the file is empty")
             header = [h.strip() for h in header]
-            trailing = len(header) > 2 and header[-1] == ""  # "a,b,y," : a separator at the end of every line
+            trailing = 0  # "a,b,y,," : separators at the end of every line, two named columns left at least
+            while len(header) - trailing > 2 and header[-1 - trailing] == "":
+                trailing += 1
             index = len(header) > 2 and header[0] == ""  # ",a,b,y": pandas' to_csv with its index (checked later)
-            named = header[index:-1] if trailing else header[index:]
+            named = header[index:len(header) - trailing]
             if len(set(named)) != len(named) or not all(named):
                 repeated = sorted({h for h in named if h and named.count(h) > 1})
                 why = f"{', '.join(repr(h) for h in repeated)} repeated" if repeated else "a blank name"
@@ -281,9 +283,10 @@ def _check_layout(path: Path, sep: str, skip: int, compression=None) -> tuple[li
                     if hint or len(r) > len(header):
                         raise CSVError(f"{path}: line {line} has {len(r)} fields, the header has {len(header)}{hint}")
                     short.append(line)
-                elif trailing and r[-1].strip():
-                    raise CSVError(f"{path}: the last column has no name in the header but line {line} holds "
-                                   f"'{_shown(r[-1])}' in it; name it in the header")
+                elif trailing and (filled := [f for f in r[-trailing:] if f.strip()]):
+                    raise CSVError(f"{path}: the last {'column has' if trailing == 1 else f'{trailing} columns have'} "
+                                   f"no name in the header but line {line} holds '{_shown(filled[0])}' there; name "
+                                   "it in the header")
                 rows += 1
     except UnicodeDecodeError:
         raise _not_utf8(path, compression) from None
@@ -350,8 +353,10 @@ def read_csv(path, text_columns=()) -> pd.DataFrame:
     frame.columns = header
     notes = []
     if trailing:
-        frame = frame.iloc[:, :-1]
-        notes.append("dropped the unnamed last column, empty on every line (each line ends with a separator)")
+        frame = frame.iloc[:, :-trailing]
+        notes.append("dropped the unnamed last column, empty on every line (each line ends with a separator)"
+                     if trailing == 1 else f"dropped the {trailing} unnamed last columns, empty on every line (each "
+                     f"line ends with {trailing} separators)")
     if index:
         start = frame.iloc[:, 0]
         frame = _drop_saved_index(path, frame)
