@@ -368,3 +368,28 @@ def test_predict_with_decimal_point_on_comma_cells_names_the_option(tmp_path):
     with pytest.raises(CSVError, match=r"^predict: non-numeric value '[-0-9]+,[0-9]+' in column 'a', line 2 \(read "
                                        r"with a decimal point, as --decimal point says\)$"):
         predict_csv(model, path, decimal="point")
+
+
+def _dot_thousands_file(tmp_path, extra=""):
+    """';'-separated whole numbers written with dots grouping thousands ('2.940' is 2940) and no cell that decides
+    the convention; ``extra`` a column whose cells are added as they are (e.g. ordinary decimals)."""
+    head = "ink;b" + (";c" if extra else "") + ";y\n"
+    rows = "".join(f"{['940', '1.250', '2.940', '12.500'][i % 4]};{i % 5}" + (f";{extra}" if extra else "")
+                   + f";{i % 2}\n" for i in range(40))
+    return _write(tmp_path, head + rows)
+
+
+def test_dots_that_may_group_thousands_are_refused_when_no_cell_decides_as_an_undecided_comma_is(tmp_path):
+    path = _dot_thousands_file(tmp_path)
+    with pytest.raises(CSVError, match=r"column 'ink': '1.250' \(line 3\) reads as 1.25 with a decimal point or 1250 "
+                                       r"with a dot grouping thousands, and no cell of the file decides which; pass "
+                                       r"--decimal point or --decimal comma"):
+        read_csv_table(path, "y")
+    assert read_csv_table(path, "y", decimal="comma").X["ink"].iloc[:4].tolist() == [940, 1250, 2940, 12500]
+    assert read_csv_table(path, "y", decimal="point").X["ink"].iloc[:4].tolist() == [940, 1.25, 2.94, 12.5]
+    # a cell with other than 3 decimals ('13.2') decides for the point; a decimal comma ('0,5') for the comma
+    assert read_csv_table(_dot_thousands_file(tmp_path, "13.2"), "y").X["ink"].iloc[2] == 2.94
+    assert read_csv_table(_dot_thousands_file(tmp_path, "0,5"), "y").X["ink"].iloc[2] == 2940
+    # a comma-separated file has no decimal comma: nothing to decide
+    comma_file = _write(tmp_path, "ink,y\n" + "".join(f"{['1.250', '2.940'][i % 2]},{i % 2}\n" for i in range(40)))
+    assert read_csv_table(comma_file, "y").X["ink"].iloc[1] == 2.94
