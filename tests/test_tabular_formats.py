@@ -393,3 +393,45 @@ def test_dots_that_may_group_thousands_are_refused_when_no_cell_decides_as_an_un
     # a comma-separated file has no decimal comma: nothing to decide
     comma_file = _write(tmp_path, "ink,y\n" + "".join(f"{['1.250', '2.940'][i % 2]},{i % 2}\n" for i in range(40)))
     assert read_csv_table(comma_file, "y").X["ink"].iloc[1] == 2.94
+
+
+def _trained_model(tmp_path, path, target="y", decimal=None):
+    """A small classifier trained on the file ``path`` and saved; returns the checkpoint's path."""
+    table = read_csv_table(path, target, decimal=decimal)
+    config = stage7.Config().quick()
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X, table.y)
+    return pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                 extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+
+
+def test_predict_refuses_a_file_whose_cells_decide_another_convention_than_training_read(tmp_path):
+    # careless7 F1: trained on points ('3504.0'); the new file writes '307,0' and '3.504' (3504, not 3.504)
+    point = _write(tmp_path, "weight,y\n" + "".join(f"{2000 + 37 * i}.0,{i % 2}\n" for i in range(40)))
+    model = _trained_model(tmp_path, point)
+    eu = _write(tmp_path, "displacement;weight\n307,0;3.504\n350,0;3.693\n", "eu.csv")
+    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal comma \('displacement' holds "
+                                       r"'307,0'\), but the model's training read column 'weight' with a decimal "
+                                       r"point; pass --decimal comma .* or --decimal point"):
+        predict_csv(model, eu)
+    text, _ = predict_csv(model, eu, decimal="comma")  # (given: read as the user says, 3504)
+    # careless7 F2a, the mirror: trained on decimal commas; the new rows write points ('0.560', '13.690')
+    comma = _write(tmp_path, "a;b;y\n" + "".join(f"{10 + i % 7},{i:02d};0,{10 + i};{i % 2}\n" for i in range(40)),
+                   "comma.csv")
+    model = _trained_model(tmp_path, comma)
+    us = _write(tmp_path, "a;b\n13.690;0.560\n12.100;0.500\n", "us.csv")
+    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal point \('a' holds '12.100'|'b' "
+                                       r"holds '0.560'\), but the model's training read column 'a' with a decimal "
+                                       r"comma; pass --decimal point"):
+        predict_csv(model, us)
+    assert predict_csv(model, us, decimal="point")[0].count("\n") == 3
+
+
+def test_predict_says_whether_the_option_or_training_set_a_decimal_comma_reading(tmp_path):
+    # careless7 F11: --decimal comma given to predict is not "as training read it"
+    point = _write(tmp_path, "a;y\n" + "".join(f"{i}.5;{i % 2}\n" for i in range(40)))
+    model = _trained_model(tmp_path, point)
+    new = _write(tmp_path, "a\n1.5\n", "new.csv")
+    with pytest.raises(CSVError, match=r"non-numeric value '1.5' in column 'a', line 2 \(read with a decimal comma, "
+                                       r"dots grouping thousands, as --decimal comma says\)$"):
+        predict_csv(model, new, decimal="comma")

@@ -504,6 +504,24 @@ def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
     return next(iter(decided.items())) if len(decided) == 1 else (None, None)
 
 
+def written_convention(text: pd.DataFrame, separator: str) -> tuple:
+    """``(convention, evidence)`` of a file read all as text (``text``): ``"decimal comma"`` when some cell reads
+    only with a decimal comma (``'307,0'``), ``"point"`` when some cell holding a '.' or ',' reads only with a
+    point (``'0.560'``, ``'13.2'``, ``'1,234.5'``), and no cell decides the other, with the first such cell in
+    words; else ``(None, None)``.  Unlike :func:`file_convention`, float columns count: predict reads the new
+    file's text against the convention its model was trained with."""
+    decided = {}
+    for name in text.columns:
+        present = _text(text[name]).dropna()
+        point, comma = _readings(present, separator)
+        marked = present.str.contains(r"[.,]", regex=True).to_numpy(dtype=bool)
+        for convention, only in (("point", point.notna() & comma.isna() & marked),
+                                 ("decimal comma", comma.notna() & point.isna())):
+            if only.any():
+                decided.setdefault(convention, f"'{name}' holds '{_shown(present[only.to_numpy()].iloc[0])}'")
+    return next(iter(decided.items())) if len(decided) == 1 else (None, None)
+
+
 def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None, decimal=None):
     """``(numbers, convention, by_file)`` of a text column whose every present cell is a number, else
     ``(None, None, False)``; ``by_file`` when only ``prefer`` decided the convention.
