@@ -414,14 +414,15 @@ def test_predict_refuses_a_file_whose_cells_decide_another_convention_than_train
                                        r"'307,0'\), but the model's training read column 'weight' with a decimal "
                                        r"point; pass --decimal comma .* or --decimal point"):
         predict_csv(model, eu)
-    text, _ = predict_csv(model, eu, decimal="comma")  # (given: read as the user says, 3504)
+    text, _ = predict_csv(model, eu, decimal="comma")  # (given: read as the user says, 3504: inside the range)
+    assert [line.split(",")[-1] for line in text.splitlines()[1:]] == ["0", "0"]
     # careless7 F2a, the mirror: trained on decimal commas; the new rows write points ('0.560', '13.690')
     comma = _write(tmp_path, "a;b;y\n" + "".join(f"{10 + i % 7},{i:02d};0,{10 + i};{i % 2}\n" for i in range(40)),
                    "comma.csv")
     model = _trained_model(tmp_path, comma)
     us = _write(tmp_path, "a;b\n13.690;0.560\n12.100;0.500\n", "us.csv")
-    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal point \('a' holds '12.100'|'b' "
-                                       r"holds '0.560'\), but the model's training read column 'a' with a decimal "
+    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal point \('b' holds '0.560'\), "
+                                       r"but the model's training read column 'a' with a decimal "
                                        r"comma; pass --decimal point"):
         predict_csv(model, us)
     assert predict_csv(model, us, decimal="point")[0].count("\n") == 3
