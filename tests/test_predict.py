@@ -168,7 +168,7 @@ def test_a_column_blank_on_every_row_is_warned_about(tmp_path, capsys):
 
 def test_a_column_named_in_another_case_gets_a_did_you_mean(tmp_path, capsys):
     model, _ = _train_colour_model(tmp_path, capsys)
-    (tmp_path / "upper.csv").write_text("X,Colour\n0.1,red\n")
+    (tmp_path / "upper.csv").write_text("X,color\n0.1,red\n")
     assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "upper.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the model needs column(s) 'x', 'colour' (did you mean 'X'?); the columns" in err
@@ -228,3 +228,13 @@ def test_regression_predictions_are_written_to_the_last_digit_and_one_feature_is
     written = [float(line.split(",")[1]) for line in capsys.readouterr().out.splitlines()[1:]]
     values, _ = SavedModel.load(tmp_path / "m.npz").predict_values(pd.DataFrame({"x": x[:5]}), False)
     assert written == values.tolist()  # every digit: the text reads back as the very number predicted
+
+
+def test_headers_differing_only_in_letter_case_are_said_in_one_message(tmp_path, capsys):
+    # careless7 F12: not a did-you-mean for one of the columns
+    model, _ = _train_colour_model(tmp_path, capsys)
+    (tmp_path / "upper.csv").write_text("X,COLOUR\n0.1,red\n")
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "upper.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("nnlab: error: predict: the file's headers differ from the model's only in letter case: 'X' for "
+                   "'x', 'COLOUR' for 'colour'; rename them as the model has them\n")

@@ -368,3 +368,71 @@ def test_predict_with_decimal_point_on_comma_cells_names_the_option(tmp_path):
     with pytest.raises(CSVError, match=r"^predict: non-numeric value '[-0-9]+,[0-9]+' in column 'a', line 2 \(read "
                                        r"with a decimal point, as --decimal point says\)$"):
         predict_csv(model, path, decimal="point")
+
+
+def _dot_thousands_file(tmp_path, extra=""):
+    """';'-separated whole numbers written with dots grouping thousands ('2.940' is 2940) and no cell that decides
+    the convention; ``extra`` a column whose cells are added as they are (e.g. ordinary decimals)."""
+    head = "ink;b" + (";c" if extra else "") + ";y\n"
+    rows = "".join(f"{['940', '1.250', '2.940', '12.500'][i % 4]};{i % 5}" + (f";{extra}" if extra else "")
+                   + f";{i % 2}\n" for i in range(40))
+    return _write(tmp_path, head + rows)
+
+
+def test_dots_that_may_group_thousands_are_refused_when_no_cell_decides_as_an_undecided_comma_is(tmp_path):
+    path = _dot_thousands_file(tmp_path)
+    with pytest.raises(CSVError, match=r"column 'ink': '1.250' \(line 3\) reads as 1.25 with a decimal point or 1250 "
+                                       r"with a dot grouping thousands, and no cell of the file decides which; pass "
+                                       r"--decimal point or --decimal comma"):
+        read_csv_table(path, "y")
+    assert read_csv_table(path, "y", decimal="comma").X["ink"].iloc[:4].tolist() == [940, 1250, 2940, 12500]
+    assert read_csv_table(path, "y", decimal="point").X["ink"].iloc[:4].tolist() == [940, 1.25, 2.94, 12.5]
+    # a cell with other than 3 decimals ('13.2') decides for the point; a decimal comma ('0,5') for the comma
+    assert read_csv_table(_dot_thousands_file(tmp_path, "13.2"), "y").X["ink"].iloc[2] == 2.94
+    assert read_csv_table(_dot_thousands_file(tmp_path, "0,5"), "y").X["ink"].iloc[2] == 2940
+    # a comma-separated file has no decimal comma: nothing to decide
+    comma_file = _write(tmp_path, "ink,y\n" + "".join(f"{['1.250', '2.940'][i % 2]},{i % 2}\n" for i in range(40)))
+    assert read_csv_table(comma_file, "y").X["ink"].iloc[1] == 2.94
+
+
+def _trained_model(tmp_path, path, target="y", decimal=None):
+    """A small classifier trained on the file ``path`` and saved; returns the checkpoint's path."""
+    table = read_csv_table(path, target, decimal=decimal)
+    config = stage7.Config().quick()
+    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
+    pipe.fit(table.X, table.y)
+    return pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                 extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+
+
+def test_predict_refuses_a_file_whose_cells_decide_another_convention_than_training_read(tmp_path):
+    # careless7 F1: trained on points ('3504.0'); the new file writes '307,0' and '3.504' (3504, not 3.504)
+    point = _write(tmp_path, "weight,y\n" + "".join(f"{2000 + 37 * i}.0,{i % 2}\n" for i in range(40)))
+    model = _trained_model(tmp_path, point)
+    eu = _write(tmp_path, "displacement;weight\n307,0;3.504\n350,0;3.693\n", "eu.csv")
+    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal comma \('displacement' holds "
+                                       r"'307,0'\), but the model's training read column 'weight' with a decimal "
+                                       r"point; pass --decimal comma .* or --decimal point"):
+        predict_csv(model, eu)
+    text, _ = predict_csv(model, eu, decimal="comma")  # (given: read as the user says, 3504: inside the range)
+    assert [line.split(",")[-1] for line in text.splitlines()[1:]] == ["0", "0"]
+    # careless7 F2a, the mirror: trained on decimal commas; the new rows write points ('0.560', '13.690')
+    comma = _write(tmp_path, "a;b;y\n" + "".join(f"{10 + i % 7},{i:02d};0,{10 + i};{i % 2}\n" for i in range(40)),
+                   "comma.csv")
+    model = _trained_model(tmp_path, comma)
+    us = _write(tmp_path, "a;b\n13.690;0.560\n12.100;0.500\n", "us.csv")
+    with pytest.raises(CSVError, match=r"^predict: this file's cells decide a decimal point \('b' holds '0.560'\), "
+                                       r"but the model's training read column 'a' with a decimal "
+                                       r"comma; pass --decimal point"):
+        predict_csv(model, us)
+    assert predict_csv(model, us, decimal="point")[0].count("\n") == 3
+
+
+def test_predict_says_whether_the_option_or_training_set_a_decimal_comma_reading(tmp_path):
+    # careless7 F11: --decimal comma given to predict is not "as training read it"
+    point = _write(tmp_path, "a;y\n" + "".join(f"{i}.5;{i % 2}\n" for i in range(40)))
+    model = _trained_model(tmp_path, point)
+    new = _write(tmp_path, "a\n1.5\n", "new.csv")
+    with pytest.raises(CSVError, match=r"non-numeric value '1.5' in column 'a', line 2 \(read with a decimal comma, "
+                                       r"dots grouping thousands, as --decimal comma says\)$"):
+        predict_csv(model, new, decimal="comma")

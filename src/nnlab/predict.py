@@ -23,7 +23,7 @@ import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
 from nnlab.data.preprocess import apply_state, describe_outside, describe_unseen, input_columns, outside_range
-from nnlab.data.tabular import CSVError, checked_decimal, label_text, read_csv
+from nnlab.data.tabular import CSVError, checked_decimal, label_text, read_csv, written_convention
 from nnlab.errors import NnlabError
 from nnlab.functional import softmax
 from nnlab.train import predict
@@ -181,11 +181,12 @@ class SavedModel:
         if decimal is not None and trained is not None and decimal != trained:
             raise CSVError(f"{where}: --decimal {decimal} differs from the model's training, which read its file "
                            f"with --decimal {trained}; give --decimal {trained} or none")
-        decimal = decimal or trained
+        given, decimal = decimal, decimal or trained
         if decimal is None:
             return self
         numeric = (self.state.get("numeric") or {}).get("columns", [])
-        state = {**self.state, "decimal": decimal, "decimal_comma": list(numeric) if decimal == "comma" else []}
+        state = {**self.state, "decimal": decimal, "decimal_comma": list(numeric) if decimal == "comma" else [],
+                 "decimal_given": given is not None}  # (messages say whether the option or training read so)
         return dataclasses.replace(self, state=state)
 
     @property
@@ -224,6 +225,32 @@ class SavedModel:
 OUTSIDE_COLUMN = "outside_training_range"
 
 
+def refuse_another_convention(state: dict, csv_path, where: str = "predict") -> None:
+    """A CSVError when the cells of the file ``csv_path`` decide a convention (:func:`written_convention`) other
+    than the one the model's training read one of its numeric columns with, that column here holding a '.' or a
+    ',' (so that the two readings may differ): ``'3.504'`` is 3504 in a file that writes ``'307,0'``.  The message
+    names the deciding cell, the column and the ``--decimal`` that reads this file as it is written."""
+    text = read_csv(csv_path)
+    text = read_csv(csv_path, text_columns=list(text.columns))
+    convention, evidence = written_convention(text, text.attrs["separator"])
+    if convention is None:
+        return
+    comma = set(state.get("decimal_comma") or [])
+    for name in (state.get("numeric") or {}).get("columns", []):
+        trained = "decimal comma" if name in comma else "point"
+        if trained == convention or name not in text.columns:
+            continue
+        if not text[name].astype("string").str.contains(r"[.,]", regex=True).fillna(False).any():
+            continue
+        option, other = ("comma", "point") if convention == "decimal comma" else ("point", "comma")
+        convention, trained = f"decimal {option}", f"decimal {other}"
+        how = (f"the model's training was given --decimal {other}: re-save this file with a {trained}"
+               if state.get("decimal") else f"pass --decimal {option} to read this file as it is written, or "
+               f"--decimal {other} to read it as training did")
+        raise CSVError(f"{where}: this file's cells decide a {convention} ({evidence}), but the model's training "
+                       f"read column '{name}' with a {trained}; {how}")
+
+
 def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tuple[str, list]:
     """Predictions for every row of ``csv_path``: ``(CSV text, warning lines)``.
 
@@ -235,6 +262,8 @@ def predict_csv(model_path, csv_path, strict: bool = False, decimal=None) -> tup
     reads it as training read its own file.
     """
     saved = SavedModel.load(model_path).reading(decimal)
+    if decimal is None:
+        refuse_another_convention(saved.state, csv_path)
     # a column read with a decimal comma stays text for pandas ('1.500' is 1500 there, not pandas' 1.5)
     frame = read_csv(csv_path, text_columns=saved.state.get("decimal_comma") or [])
     buf = io.StringIO()

@@ -121,7 +121,12 @@ def _numbers(frame: pd.DataFrame, name: str, where: str, state: dict) -> np.ndar
     bad = values.isna() & cells.notna()
     if bad.any():
         k = int(bad.to_numpy().argmax())
-        how = " (read with a decimal comma, dots grouping thousands, as training read it)" if comma else ""
+        how = ""
+        if comma:
+            said = {"given": "as --decimal comma says", "comma": "as training read it (--decimal comma)"}
+            how = (" (read with a decimal comma, dots grouping thousands, "
+                   + said.get("given" if state.get("decimal_given") else state.get("decimal"),
+                              "as training read it; pass --decimal point if this file writes decimal points") + ")")
         if state.get("decimal") == "point":  # (the option, given to predict or to training, that refused a comma)
             how = " (read with a decimal point, as --decimal point says)"
         raise CSVError(f"{where}: non-numeric value '{cells.iloc[k]}' in column '{name}', line {k + 2}{how}")
@@ -190,6 +195,11 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
             values that the network's arithmetic would overflow.
     """
     missing = [c for c in input_columns(state) if c not in frame.columns]
+    cased = {c: [f for f in map(str, frame.columns) if f.lower() == c.lower()] for c in missing}
+    if missing and all(len(found) == 1 for found in cased.values()):
+        shown = ", ".join(f"'{found[0]}' for '{c}'" for c, found in cased.items())
+        raise CSVError(f"{where}: the file's headers differ from the model's only in letter case: {shown}; rename "
+                       "them as the model has them")
     if missing:
         raise CSVError(f"{where}: the model needs column(s) {', '.join(repr(c) for c in missing)}"
                        f"{did_you_mean(missing[0], frame.columns)}; the columns are: "

@@ -509,6 +509,24 @@ def file_convention(frame: pd.DataFrame, separator: str) -> tuple:
     return next(iter(decided.items())) if len(decided) == 1 else (None, None)
 
 
+def written_convention(text: pd.DataFrame, separator: str) -> tuple:
+    """``(convention, evidence)`` of a file read all as text (``text``): ``"decimal comma"`` when some cell reads
+    only with a decimal comma (``'307,0'``), ``"point"`` when some cell holding a '.' or ',' reads only with a
+    point (``'0.560'``, ``'13.2'``, ``'1,234.5'``), and no cell decides the other, with the first such cell in
+    words; else ``(None, None)``.  Unlike :func:`file_convention`, float columns count: predict reads the new
+    file's text against the convention its model was trained with."""
+    decided = {}
+    for name in text.columns:
+        present = _text(text[name]).dropna()
+        point, comma = _readings(present, separator)
+        marked = present.str.contains(r"[.,]", regex=True).to_numpy(dtype=bool)
+        for convention, only in (("point", point.notna() & comma.isna() & marked),
+                                 ("decimal comma", comma.notna() & point.isna())):
+            if only.any():
+                decided.setdefault(convention, f"'{name}' holds '{_shown(present[only.to_numpy()].iloc[0])}'")
+    return next(iter(decided.items())) if len(decided) == 1 else (None, None)
+
+
 def read_numbers(what: str, cells: pd.Series, separator: str, prefer=None, decimal=None):
     """``(numbers, convention, by_file)`` of a text column whose every present cell is a number, else
     ``(None, None, False)``; ``by_file`` when only ``prefer`` decided the convention.
@@ -941,6 +959,33 @@ def _dots_as_thousands(frame: pd.DataFrame, float_cells, evidence: str, notes: l
     return out
 
 
+#: A number a dot may group the thousands of: one dot, exactly 3 digits after it, the first group no lone 0.
+_DOT_GROUP = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")
+
+
+def _refuse_undecided_dots(frame: pd.DataFrame, float_cells) -> None:
+    """In a file no cell of which decides the convention (not separated by commas, no ``--decimal``), a CSVError
+    naming the first float column whose every dotted cell may be a thousands group (``'2.940'``: 2.94 or 2940) and
+    both readings, as for an undecided comma (:func:`read_numbers`).  A float cell with other than 3 decimals
+    (``'13.2'``, ``'0.280'``) decides for the point: then nothing is refused."""
+    undecided = None
+    for name in [n for n in frame.columns if frame[n].dtype.kind == "f" and n in float_cells.columns]:
+        cells = _text(float_cells[name].reindex(frame.index)).where(frame[name].notna()).dropna()
+        dotted = cells[cells.str.contains(".", regex=False).to_numpy(dtype=bool)]
+        if not dotted.str.fullmatch(_DOT_GROUP).to_numpy(dtype=bool).all():
+            return
+        if undecided is None and len(dotted):
+            undecided = name, dotted
+    if undecided is not None:
+        name, dotted = undecided
+        cell, grouped = dotted.iloc[0], number_cells(dotted.iloc[:1], decimal_comma=True).iloc[0]
+        raise CSVError(f"column '{name}': '{_shown(cell)}' (line {_line(dotted.index[0])}) reads as {float(cell):g} "
+                       f"with a decimal point or {grouped:g} with a dot grouping thousands, and no cell of the file "
+                       "decides which; pass --decimal point or --decimal comma to say which (library: "
+                       "decimal='point' or 'comma'), or re-save the file with unambiguous numbers (e.g. without "
+                       "thousands separators)")
+
+
 def _duplicate_rows(frame: pd.DataFrame, notes: list) -> int:
     """How many rows of ``frame`` repeat an earlier row in every column (missing cells alike), with a note naming
     the first copy and the line it repeats."""
@@ -1012,6 +1057,8 @@ def prepare_table(frame: pd.DataFrame, target: str, task=None, keep_id_columns=F
         prefer, evidence = DECIMAL[decimal], f"--decimal {decimal}"
     else:
         prefer, evidence = file_convention(frame, separator)
+    if prefer is None and float_cells is not None and separator != ",":
+        _refuse_undecided_dots(frame, float_cells)
     if prefer == "decimal comma":
         frame = _dots_as_thousands(frame, float_cells, evidence, notes)
     y, rows_dropped = _target(frame, target, notes, task, prefer, decimal)
