@@ -107,19 +107,21 @@ def test_the_variance_sentences_are_written_from_the_metrics(quick):
     text = _render(res)
     assert "not measured here" not in text
     body = text[text.index("**Variance.**"):text.index("Whose is the bias")]
-    adam = body[body.index("With Adam,"):]
+    adam = body[body.index("With Adam ("):]
     # K = 2: corrected bias = max(bias_sq - variance, 0), corrected variance = 2 * variance
-    assert "tanh's error is 25.00% squared bias\n(0.00% once corrected for 2 draws, below: variance dominates; its " \
-           "draws' errors\nagainst the sine run from 0.001 to 0.07)" in adam
-    assert "ReLU's error is 55.56% squared bias\n(11.11% once corrected for 2 draws, below: variance dominates; its " \
-           "draws' errors\nagainst the sine run from 0.02 to 0.1)" in adam
+    flat = " ".join(adam.split())
+    assert ("tanh's error is 25.00% squared bias, 0.00% after the correction described below (variance dominates; "
+            "its draws' errors against the sine, from low to high: 0.001, 0.07)") in flat
+    assert ("ReLU's error is 55.56% squared bias, 11.11% after the correction described below (variance dominates; "
+            "its draws' errors against the sine, from low to high: 0.02, 0.1)") in flat
     # the first draw chose tanh; the one other draw does not repeat it
-    assert "tanh, the closer to the sine in the run above, is the closer\nagain in 0 of the 1 other draw." in adam
-    assert f"seeds\n{v['seeds'][0]}, {v['seeds'][1]};" in body
+    assert "tanh, the closer to the sine in draw 1, is the closer again in 0 of the 1 other draw." in flat
+    assert "at least 2 times the other's" in " ".join(body.split())
+    assert f"(seeds {v['seeds'][0]}, {v['seeds'][1]};" in " ".join(body.split())
     for opt in ("sgd", "adam"):
         for split in v[opt].values():
             assert f"| {format.g(split['bias_sq'])} | {format.g(split['variance'])} |" in body
-    handout = body[body.index("With the handout's step,"):body.index("With Adam,")]
+    handout = " ".join(body[body.index("With the handout's step ("):body.index("With Adam (")].split())
     for name, split in zip(("ReLU", "tanh"), (v["sgd"]["relu"], v["sgd"]["tanh"])):
         share = format.pct(split["bias_sq"] / split["mean_mse"])
         assert f"{name}'s error is {share} squared bias" in handout

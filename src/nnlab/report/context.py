@@ -81,6 +81,10 @@ def _capacity(run: dict, adam: dict) -> dict:
             "unbounded_far_better": run["span_error_long"] < run["bounded_span_error_long"] / 2}
 
 
+#: A part of Stage 3's bias/variance split "dominates" when its corrected estimate is this many times the other's.
+DOMINANCE_FACTOR = 2
+
+
 def _variance_split(m: dict, names: dict) -> dict:
     """Stage 3's bias/variance split, per optimiser: its table rows and, per activation, which part dominates.
 
@@ -104,14 +108,17 @@ def _variance_split(m: dict, names: dict) -> dict:
         share = {k: s["bias_sq"] / s["mean_mse"] for k, s in parts.items()}
         corrected = {k: (max(s["bias_sq"] - s["variance"] / (K - 1), 0.0), s["variance"] * K / (K - 1))
                      for k, s in parts.items()}
+        corrected_share = {k: b / (b + w) if b + w else 0.0 for k, (b, w) in corrected.items()}
         split[opt] = {
             "label": label, "closer": names[closer], "holds": sum(closest_in[closer][1:]), "bias_share": share,
-            "corrected_share": {k: b / (b + w) if b + w else 0.0 for k, (b, w) in corrected.items()},
+            "corrected_share": corrected_share,
             "spread": {k: (min(errors), max(errors)) for k, errors in per_draw.items()},
-            "dominant": {k: "bias dominates" if b >= 2 * w else "variance dominates" if w >= 2 * b
+            "sorted_errors": {k: sorted(errors) for k, errors in per_draw.items()},
+            "dominant": {k: "bias dominates" if b >= DOMINANCE_FACTOR * w else "variance dominates"
+                         if w >= DOMINANCE_FACTOR * b
                          else "neither part dominates" for k, (b, w) in corrected.items()},
             "rows": [(f"{label}, {v['epochs'][opt]} epochs", names[k], s["bias_sq"], s["variance"],
-                      s["bias_sq"] + s["variance"], s["mean_mse"], share[k], sum(closest_in[k]))
+                      s["bias_sq"] + s["variance"], s["mean_mse"], share[k], corrected_share[k], sum(closest_in[k]))
                      for k, s in parts.items()],
         }
     return split
@@ -161,7 +168,7 @@ def stage3(results: dict) -> dict:
                  if abs(verdicts.relative_change(m["line_mse"], runs[k]["truth_mse_long"])) < verdicts.PLATEAU],
         adam_better=all(adam[k]["truth_mse_long"] < runs[k]["truth_mse_long"] for k in order),
         capacity={k: _capacity(runs[k], adam[k]) for k in order},
-        variance_split=_variance_split(m, names),
+        variance_split=_variance_split(m, names), dominance_factor=DOMINANCE_FACTOR,
         init_is_line=[names[k] for k in order if math.isclose(runs[k]["span_error_init"], m["line_mse"],
                                                                rel_tol=1e-6)],
         kinks_at_zero_is_line=math.isclose(m["kinks_at_zero_span_error"], m["line_mse"], rel_tol=1e-6),
