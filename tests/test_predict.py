@@ -77,8 +77,11 @@ def test_unseen_categories_warn_in_one_line_and_strict_refuses(tmp_path, capsys)
     model, new = _train_colour_model(tmp_path, capsys)
     assert main(["predict", "--model", str(model), "--csv", str(new), "--out", str(tmp_path / "p.csv")]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("nnlab: warning: column 'colour': 2 value(s) never seen in "
+    assert err.count("\n") == 2 and err.startswith("nnlab: warning: column 'colour': 2 value(s) never seen in "
                                                    "training ('Red', 'purple') in 3 row(s)")
+    fill = SavedModel.load(model).state["numeric"]["fill"][0]  # the blank 'x' cell, filled as training filled its own
+    assert (f"nnlab: warning: 1 missing number(s) filled with their column's training value, as training did: 'x' "
+            f"(1, with {fill:g})\n") in err
     assert "same word in another case: 'Red' -> 'red'?" in err
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "row,prediction,p_no,p_yes,outside_training_range" and len(lines) == 6  # the gap imputed
@@ -190,6 +193,8 @@ def test_rows_far_outside_the_training_range_are_flagged_and_counted(tmp_path, c
     assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "far.csv"), "--out",
                  str(tmp_path / "p.csv")]) == 0
     err = capsys.readouterr().err
+    filled, err = err.split("\n", 1)  # the None cell: said filled, as training filled its own
+    assert filled.startswith("nnlab: warning: 1 missing number(s) filled with their column's training value")
     assert err == ("nnlab: warning: 3 of 6 row(s) hold values far outside the training range (beyond its min or max "
                    "by more than its width) in column(s) 'x' (3): their predictions extrapolate; see column "
                    "'outside_training_range'\n")
@@ -238,3 +243,19 @@ def test_headers_differing_only_in_letter_case_are_said_in_one_message(tmp_path,
     err = capsys.readouterr().err
     assert err == ("nnlab: error: predict: the file's headers differ from the model's only in letter case: 'X' for "
                    "'x', 'COLOUR' for 'colour'; rename them as the model has them\n")
+
+
+def test_missing_numbers_are_said_filled_and_strict_does_not_refuse_them(tmp_path, capsys):
+    """predict filled a blank number with the training statistic silently; a column blank on every row has its own
+    line (it tells the model nothing) and is not counted again."""
+    model, _ = _train_colour_model(tmp_path, capsys)
+    fill = SavedModel.load(model).state["numeric"]["fill"][0]
+    (tmp_path / "gaps.csv").write_text("colour,x\nred,\nblue,\ngreen,0.3\n")
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "gaps.csv"), "--strict"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ("nnlab: warning: 2 missing number(s) filled with their column's training value, as training did: "
+                   f"'x' (2, with {fill:g})\n") and len(out.splitlines()) == 4
+    (tmp_path / "blank.csv").write_text("colour,x\nred,\nblue,\n")
+    assert main(["predict", "--model", str(model), "--csv", str(tmp_path / "blank.csv")]) == 0
+    assert capsys.readouterr().err == ("nnlab: warning: column 'x' is empty on every row: filled with its training "
+                                       "value, so it tells the model nothing\n")

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnlab.checkpoint import CheckpointError, load_checkpoint
-from nnlab.data.preprocess import apply_state, describe_outside, describe_unseen, input_columns, outside_range
+from nnlab.data.preprocess import (
+    apply_state,
+    describe_filled,
+    describe_outside,
+    describe_unseen,
+    input_columns,
+    outside_range,
+)
 from nnlab.data.tabular import CSVError, checked_decimal, label_text, read_csv, written_convention
 from nnlab.errors import NnlabError
 from nnlab.functional import softmax
@@ -206,6 +213,8 @@ class SavedModel:
         notes += [describe_unseen(*u) for u in unseen]
         if strict and notes:
             raise CSVError(f"{where} --strict: {notes[0]}")
+        # (filled cells are said, not refused by --strict: training filled its own the same way)
+        notes += [line for line in (describe_filled(self.state, frame, where),) if line]
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported by predict as an error
             return predict(self.network, X.astype(self.network.parameters()[0].value.dtype)), notes
 

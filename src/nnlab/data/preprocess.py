@@ -247,6 +247,24 @@ def apply_state(state: dict, frame: pd.DataFrame, where: str = "predict"):
     return X, unseen
 
 
+def describe_filled(state: dict, frame: pd.DataFrame, where: str = "predict") -> str | None:
+    """One line naming the numeric columns of ``frame`` with missing cells that :func:`apply_state` fills with
+    the training statistic (as training's imputer did), their counts and the values filled; None when there are
+    none.  Columns missing on every row are left out (a line of their own says those tell the model nothing)."""
+    num = state.get("numeric")
+    if not num or num.get("fill") is None:
+        return None
+    gaps = np.isnan(_numeric_inputs(state, frame, where))
+    counts = gaps.sum(axis=0)
+    shown = [f"'{c}' ({int(k)}, with {fill:g})" for c, k, fill in zip(num["columns"], counts, num["fill"])
+             if 0 < k < len(frame)]
+    if not shown:
+        return None
+    more = f" and {len(shown) - 5} more column(s)" if len(shown) > 5 else ""
+    return (f"{int(sum(k for k in counts if k < len(frame)))} missing number(s) filled with their column's training "
+            f"value, as training did: {', '.join(shown[:5])}{more}")
+
+
 def describe_unseen(column, values, rows, known) -> str:
     """One line about a text column's values never seen in training."""
     shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
