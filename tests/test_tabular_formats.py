@@ -120,14 +120,19 @@ def test_na_values_reads_the_words_as_missing_and_counts_them(tmp_path):
     assert any("12 cell(s) read as missing" in n and "'b' (12)" in n for n in table.notes)
 
 
-def _saved_model_predicts_its_training_file(tmp_path, table, path):
-    """Train a small classifier on ``table``, save it, and check that predict on ``path`` gives the pipeline's
-    probabilities and no warning; returns the checkpoint's path."""
+def _fit_and_save(tmp_path, table):
+    """``(pipeline, checkpoint path)``: a small classifier trained on ``table`` and saved as Stage 7 saves it."""
     config = stage7.Config().quick()
     pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
     pipe.fit(table.X, table.y)
-    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
-                                                  extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+    return pipe, pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
+                                                       extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+
+
+def _saved_model_predicts_its_training_file(tmp_path, table, path):
+    """Train a small classifier on ``table``, save it, and check that predict on ``path`` gives the pipeline's
+    probabilities and no warning; returns the checkpoint's path."""
+    pipe, model = _fit_and_save(tmp_path, table)
     text, notes = predict_csv(model, path)
     got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])  # (not the flag)
     np.testing.assert_allclose(got, pipe.predict_proba(table.X), atol=5e-7)  # (written with 6 decimals)
@@ -326,11 +331,7 @@ def test_predict_reads_a_whole_number_column_of_a_decimal_comma_file_as_training
     rows = "price;ratio;y\n" + "".join(f"{901 + 3 * i};0,{10 + i};{i % 2}\n" for i in range(40))
     path = _write(tmp_path, rows)
     table = read_csv_table(path, "y", decimal=trained_with)
-    config = stage7.Config().quick()
-    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
-    pipe.fit(table.X, table.y)
-    model = pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
-                                                  extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+    pipe, model = _fit_and_save(tmp_path, table)
     new = _write(tmp_path, "price;ratio\n1.000;0,5\n1000;0,5\n1,5;0,5\n", "new.csv")
     text, _ = predict_csv(model, new, decimal=predicted_with)
     got = np.array([[float(v) for v in line.split(",")[2:-1]] for line in text.splitlines()[1:]])
@@ -399,12 +400,7 @@ def test_dots_that_may_group_thousands_are_refused_when_no_cell_decides_as_an_un
 
 def _trained_model(tmp_path, path, target="y", decimal=None):
     """A small classifier trained on the file ``path`` and saved; returns the checkpoint's path."""
-    table = read_csv_table(path, target, decimal=decimal)
-    config = stage7.Config().quick()
-    pipe = stage7.make_pipeline(table, config, hidden_layer_sizes=(8,), batch_size=16)
-    pipe.fit(table.X, table.y)
-    return pipe.named_steps["mlp"].network_.save(tmp_path / "m.npz",
-                                                 extra=stage7.checkpoint_extra(table, pipe, config, table.X))
+    return _fit_and_save(tmp_path, read_csv_table(path, target, decimal=decimal))[1]
 
 
 def test_predict_refuses_a_file_whose_cells_decide_another_convention_than_training_read(tmp_path):
